@@ -1,0 +1,82 @@
+# Fashion-MNIST in Rust — the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON        ?= python3
+VENV          ?= .venv
+PY            := $(VENV)/bin/python
+EVCXR_VERSION := 0.22.0
+CARGO         ?= cargo
+# The CLI, built with the workspace's dev profile (dependencies are optimised there).
+FASHION       := $(CARGO) run --quiet -p fashion-cli --
+# FASHION_MNIST_DIR if set, else the platform cache directory (what `fashion data dir` prints).
+WITH_DATA     := export FASHION_MNIST_DIR="$$($(FASHION) data dir)";
+
+.PHONY: help setup venv evcxr kernel build data notebooks run test lint cargo-test pytest lab clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+setup: venv evcxr kernel ## Python venv (Jupyter), evcxr_jupyter $(EVCXR_VERSION), kernel registration
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+evcxr: ## Install evcxr_jupyter at the pinned version unless it is already installed
+	@if $(CARGO) install --list | grep -qx "evcxr_jupyter v$(EVCXR_VERSION):"; then \
+	  echo "evcxr_jupyter $(EVCXR_VERSION) already installed"; \
+	else \
+	  echo "installing evcxr_jupyter $(EVCXR_VERSION) (takes 10-16 minutes once)"; \
+	  $(CARGO) install --locked evcxr_jupyter --version $(EVCXR_VERSION); \
+	fi
+
+kernel: evcxr ## Register the evcxr kernel ("rust") with Jupyter
+	@PATH="$$HOME/.cargo/bin:$$PATH" evcxr_jupyter --install >/dev/null
+	@echo "kernel 'rust' registered"
+
+build: ## Build the workspace (library + `fashion` CLI)
+	$(CARGO) build --workspace
+
+data: build ## Download the data set if missing, then verify every checksum
+	$(FASHION) data download
+	$(FASHION) data verify
+
+notebooks: setup data ## Execute every notebook; executed copies and HTML in target/notebooks/
+	$(WITH_DATA) $(PY) scripts/run-notebooks
+
+run: notebooks ## The main job: set up, fetch and verify data, execute all notebooks to HTML
+	@echo
+	@echo "Executed notebooks (open in a browser):"
+	@ls -1 "$$PWD"/target/notebooks/*.html
+
+lint: ## rustfmt and clippy, warnings are errors
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+cargo-test: data ## Rust unit, integration and doc tests (need FASHION_MNIST_DIR)
+	$(WITH_DATA) $(CARGO) test --workspace
+
+pytest: setup ## Tests of the notebook runner and the environment files
+	$(PY) -m pytest scripts/tests
+
+test: lint cargo-test pytest notebooks ## Everything CI runs: lint, Rust tests, runner tests, notebooks
+
+# The kernel shares the compiled-dependency cache with scripts/run-notebooks. evcxr 0.22
+# cannot load cells from a cache under $HOME unless the toolchain's libdir is on the
+# library path (see scripts/run-notebooks), so it is put there.
+EVCXR_TMPDIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/fashion-mnist-rs/evcxr
+
+lab: setup data ## Open Jupyter Lab on the notebooks with the evcxr kernel
+	mkdir -p "$(EVCXR_TMPDIR)"
+	$(WITH_DATA) export EVCXR_TMPDIR="$(EVCXR_TMPDIR)"; \
+	  export LD_LIBRARY_PATH="$$(rustc --print target-libdir)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}"; \
+	  $(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+clean: ## Remove build outputs (keeps the data and the evcxr cache)
+	$(CARGO) clean
+	rm -rf target/notebooks

@@ -1,0 +1,24 @@
+//! # fashion
+//!
+//! Support library for the Fashion-MNIST-in-Rust notebooks and the `fashion` command:
+//!
+//! - [`data`]: IDX parsing, verified download and loading of the official files,
+//!   stratified train/validation split, pixel scaling and standardisation, batches;
+//! - [`plot`]: charts generic over plotters backends (SVG, PNG, notebook output) and
+//!   evcxr display wrappers, including HTML tables for polars DataFrames.
+//!
+//! Every random step takes a seed; every failure is an [`Error`] naming the file or
+//! parameter involved.
+
+#![warn(missing_docs)]
+
+pub mod data;
+mod error;
+pub mod plot;
+
+pub use error::{Error, Result};
+
+/// Re-exported so notebooks can name ndarray types through this crate.
+pub use ndarray;
+/// Re-exported so notebooks can name polars types through this crate.
+pub use polars;

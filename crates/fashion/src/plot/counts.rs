@@ -1,0 +1,332 @@
+//! Grouped bar chart of images per class for several splits.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, VPos};
+
+use super::{
+    bold, check_not_empty, draw_text, font, plot_err, register_fonts, title_height, Chart,
+};
+use crate::data::{Dataset, CLASS_NAMES, NUM_CLASSES};
+use crate::error::{Error, Result};
+
+const WIDTH: u32 = 980;
+const HEIGHT: u32 = 480;
+const MARGIN: u32 = 12;
+const TITLE_FONT: f64 = 20.0;
+const LEGEND_FONT: f64 = 15.0;
+const LEGEND_HEIGHT: u32 = 30;
+const TICK_FONT: f64 = 14.0;
+const CLASS_FONT: f64 = 15.0;
+const AXIS_FONT: f64 = 16.0;
+/// Space below the plot for (up to two lines of) class names.
+const X_LABEL_AREA: u32 = 52;
+const Y_LABEL_AREA: u32 = 78;
+
+/// Colours of the splits, in order (Tableau 10).
+pub(crate) const SPLIT_COLORS: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+/// Images per class, one bar per named split (e.g. train / valid / test) in each class
+/// group, with a legend of the splits.
+#[derive(Debug, Clone)]
+pub struct ClassCounts {
+    /// Split names and their counts per class.
+    splits: Vec<(String, [usize; NUM_CLASSES])>,
+    title: Option<String>,
+}
+
+impl ClassCounts {
+    /// Counts the images of each class in each split.
+    ///
+    /// Errors: no splits, more than 8, or a split without images.
+    pub fn new(splits: &[(&str, &Dataset)]) -> Result<ClassCounts> {
+        if splits.is_empty() || splits.len() > SPLIT_COLORS.len() {
+            return Err(Error::invalid(
+                "splits",
+                format!("1..={} named data sets", SPLIT_COLORS.len()),
+                splits.len(),
+            ));
+        }
+        for (_, data) in splits {
+            check_not_empty("splits", data)?;
+        }
+        Ok(ClassCounts {
+            splits: splits
+                .iter()
+                .map(|(name, data)| (name.to_string(), data.class_counts()))
+                .collect(),
+            title: Some("Images per class".into()),
+        })
+    }
+
+    /// Replaces the title (default "Images per class").
+    pub fn with_title(mut self, title: impl Into<String>) -> ClassCounts {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// The counts: split name and images per class.
+    pub fn counts(&self) -> &[(String, [usize; NUM_CLASSES])] {
+        &self.splits
+    }
+
+    fn max_count(&self) -> usize {
+        self.splits
+            .iter()
+            .flat_map(|(_, c)| c.iter().copied())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Bar `split` of class `class`: x range in chart units (classes at 0, 1, …).
+    pub(crate) fn bar_x(&self, class: usize, split: usize) -> (f64, f64) {
+        let width = 0.8 / self.splits.len() as f64;
+        let left = class as f64 - 0.4 + split as f64 * width;
+        (left, left + width)
+    }
+}
+
+impl Chart for ClassCounts {
+    fn size(&self) -> (u32, u32) {
+        (WIDTH, HEIGHT)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
+        register_fonts()?;
+        area.fill(&WHITE).map_err(plot_err)?;
+        let (w, _) = self.size();
+        let mut top = MARGIN;
+        if let Some(title) = &self.title {
+            let pos = ((w / 2) as i32, top as i32);
+            draw_text(area, title, pos, &bold(TITLE_FONT), HPos::Center, VPos::Top)?;
+            top += title_height(&self.title, TITLE_FONT);
+        }
+        self.draw_legend(area, top)?;
+        top += LEGEND_HEIGHT;
+
+        let (_, body) = area.split_vertically(top);
+        let y_max = ((self.max_count() as f64) * 1.08).max(1.0);
+        let mut chart = ChartBuilder::on(&body)
+            .margin_right(20)
+            .margin_bottom(MARGIN)
+            .margin_left(MARGIN)
+            .x_label_area_size(X_LABEL_AREA)
+            .y_label_area_size(Y_LABEL_AREA)
+            .build_cartesian_2d(-0.5f64..NUM_CLASSES as f64 - 0.5, 0f64..y_max)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(0)
+            .y_labels(8)
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_style(font(TICK_FONT))
+            .y_desc("images")
+            .axis_desc_style(font(AXIS_FONT))
+            .light_line_style(WHITE.mix(0.0))
+            .bold_line_style(BLACK.mix(0.12))
+            .draw()
+            .map_err(plot_err)?;
+
+        for (k, (_, counts)) in self.splits.iter().enumerate() {
+            let color = SPLIT_COLORS[k];
+            chart
+                .draw_series(counts.iter().enumerate().map(|(class, &n)| {
+                    let (x0, x1) = self.bar_x(class, k);
+                    Rectangle::new([(x0, 0.0), (x1, n as f64)], color.filled())
+                }))
+                .map_err(plot_err)?;
+        }
+
+        // Class names under the groups, on two lines when one is too wide.
+        let base = area.get_base_pixel();
+        let to_area = |(x, y): (i32, i32)| (x - base.0, y - base.1);
+        let (left, _) = to_area(chart.backend_coord(&(-0.5, 0.0)));
+        let (right, axis_y) = to_area(chart.backend_coord(&(NUM_CLASSES as f64 - 0.5, 0.0)));
+        let group = (right - left) as u32 / NUM_CLASSES as u32;
+        let style = font(CLASS_FONT);
+        for (class, name) in CLASS_NAMES.iter().enumerate() {
+            let (x, _) = to_area(chart.backend_coord(&(class as f64, 0.0)));
+            let lines = wrap_label(area, name, &style, group.saturating_sub(6))?;
+            for (i, line) in lines.iter().enumerate() {
+                let y = axis_y + 8 + i as i32 * (CLASS_FONT * 1.2) as i32;
+                draw_text(area, line, (x, y), &style, HPos::Center, VPos::Top)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ClassCounts {
+    /// One swatch and name per split, centred in a row starting at `top`.
+    fn draw_legend<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        top: u32,
+    ) -> Result<()> {
+        const SWATCH: i32 = 14;
+        const SPACING: i32 = 28;
+        let style = font(LEGEND_FONT);
+        let mut widths = Vec::new();
+        for (name, _) in &self.splits {
+            let (tw, _) = area.estimate_text_size(name, &style).map_err(plot_err)?;
+            widths.push(SWATCH + 6 + tw as i32);
+        }
+        let total: i32 = widths.iter().sum::<i32>() + SPACING * (widths.len() as i32 - 1);
+        let mut x = (self.size().0 as i32 - total) / 2;
+        let cy = top as i32 + LEGEND_HEIGHT as i32 / 2;
+        for (k, (name, _)) in self.splits.iter().enumerate() {
+            let rect = [(x, cy - SWATCH / 2), (x + SWATCH, cy + SWATCH / 2)];
+            area.draw(&Rectangle::new(rect, SPLIT_COLORS[k].filled()))
+                .map_err(plot_err)?;
+            draw_text(
+                area,
+                name,
+                (x + SWATCH + 6, cy),
+                &style,
+                HPos::Left,
+                VPos::Center,
+            )?;
+            x += widths[k] + SPACING;
+        }
+        Ok(())
+    }
+}
+
+/// `text` as one line if it fits in `width` pixels, else split in two at the space or
+/// slash nearest the middle.
+fn wrap_label<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    text: &str,
+    style: &TextStyle<'_>,
+    width: u32,
+) -> Result<Vec<String>> {
+    let (tw, _) = area.estimate_text_size(text, style).map_err(plot_err)?;
+    if tw <= width {
+        return Ok(vec![text.to_string()]);
+    }
+    let mid = text.len() / 2;
+    let best = text
+        .char_indices()
+        .filter(|&(_, c)| c == ' ' || c == '/' || c == '-')
+        .min_by_key(|&(i, _)| i.abs_diff(mid));
+    Ok(match best {
+        // A space disappears; a slash or hyphen stays at the end of the first line.
+        Some((i, ' ')) => vec![text[..i].to_string(), text[i + 1..].to_string()],
+        Some((i, c)) => {
+            let cut = i + c.len_utf8();
+            vec![text[..cut].to_string(), text[cut..].to_string()]
+        }
+        None => vec![text.to_string()],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testdata::*;
+    use super::super::{render_png, render_rgb, render_svg};
+    use super::*;
+
+    #[test]
+    fn svg_has_classes_splits_and_axis_label() {
+        let (a, b) = (synthetic(30), synthetic(12));
+        let chart = ClassCounts::new(&[("train", &a), ("test", &b)]).unwrap();
+        assert_eq!(chart.counts()[0].1, [3; 10]);
+        assert_eq!(chart.counts()[1].1, [2, 2, 1, 1, 1, 1, 1, 1, 1, 1]);
+        let svg = render_svg(&chart).unwrap().0;
+        assert!(svg.starts_with("<svg"));
+        let texts = svg_texts(&svg);
+        for text in [
+            "train",
+            "test",
+            "images",
+            "Images per class",
+            "Trouser",
+            "Bag",
+        ] {
+            assert!(
+                texts.contains(&text.to_string()),
+                "{text} missing: {texts:?}"
+            );
+        }
+        // Class names: whole, or split in two lines that together make the name.
+        let joined: String = texts.concat().replace(' ', "");
+        for name in CLASS_NAMES {
+            assert!(
+                joined.contains(&name.replace(' ', "")),
+                "{name} missing: {texts:?}"
+            );
+        }
+        let png = render_png(&chart).unwrap();
+        assert_eq!(png.dimensions(), Some((WIDTH, HEIGHT)));
+    }
+
+    #[test]
+    fn bar_areas_follow_the_counts() {
+        let (a, b) = (synthetic(30), synthetic(12));
+        let chart = ClassCounts::new(&[("a", &a), ("b", &b)]).unwrap();
+        let rgb = render_rgb(&chart).unwrap();
+        let count = |c: RGBColor| {
+            rgb.chunks_exact(3)
+                .filter(|p| p == &[c.0, c.1, c.2])
+                .count() as f64
+        };
+        let (pa, pb) = (count(SPLIT_COLORS[0]), count(SPLIT_COLORS[1]));
+        // Equal bar widths: areas are proportional to the totals, 30 : 12 (the legend
+        // swatches add a little to both).
+        let ratio = pa / pb;
+        assert!(
+            (ratio - 2.5).abs() < 0.15,
+            "area ratio {ratio} ({pa} / {pb})"
+        );
+        assert!(pb > 2000.0, "bars too small: {pb} pixels");
+        // Below the legend, each column of b's colour is one bar: classes 0 and 1 have
+        // two b-images, the others one, so the tallest bars are twice the median.
+        let (w, _) = chart.size();
+        let heights: Vec<usize> = (0..w)
+            .map(|x| {
+                (100..HEIGHT)
+                    .filter(|&y| rgb_at(&rgb, w, x, y) == [255, 127, 14])
+                    .count()
+            })
+            .filter(|&h| h > 0)
+            .collect();
+        let mut sorted = heights.clone();
+        sorted.sort_unstable();
+        let tallest = *sorted.last().unwrap() as f64;
+        let median = sorted[sorted.len() / 2] as f64;
+        assert!(
+            (tallest / median - 2.0).abs() < 0.05,
+            "{tallest} vs {median}"
+        );
+        assert!(median > 80.0, "bars too short: {median} px");
+        // The first bars (class 0) are the tall ones.
+        assert_eq!(heights[0] as f64, tallest);
+    }
+
+    #[test]
+    fn bad_parameters_are_errors() {
+        let data = synthetic(10);
+        let err = ClassCounts::new(&[]).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidParameter { name: "splits", .. }),
+            "{err}"
+        );
+        let err = ClassCounts::new(&[("train", &data), ("empty", &empty())]).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidParameter { name: "splits", .. }),
+            "{err}"
+        );
+        let nine: Vec<(&str, &Dataset)> = (0..9).map(|_| ("x", &data)).collect();
+        assert!(ClassCounts::new(&nine).is_err());
+    }
+}

@@ -1,0 +1,282 @@
+"""Tests of scripts/run-notebooks on tiny fixture notebooks (no :dep, so they compile fast).
+
+The kernel tests need the evcxr kernel `rust` (`cargo install --locked evcxr_jupyter` and
+`evcxr_jupyter --install`); without it they FAIL with that instruction, they do not skip.
+They share the runner's default persistent EVCXR_TMPDIR.
+"""
+
+import importlib.machinery
+import importlib.util
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RUNNER = REPO_ROOT / "scripts" / "run-notebooks"
+KERNEL = "rust"
+
+
+def load_runner_module():
+    loader = importlib.machinery.SourceFileLoader("run_notebooks", str(RUNNER))
+    spec = importlib.util.spec_from_loader("run_notebooks", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+rn = load_runner_module()
+
+
+def make_notebook(path, *sources):
+    """A notebook for the rust kernel; a source starting with '# ' is a markdown cell."""
+    cells = [new_markdown_cell(s[2:]) if s.startswith("# ") else new_code_cell(s)
+             for s in sources]
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Rust", "language": "rust"}
+    nb.metadata["language_info"] = {"name": "Rust"}
+    nbformat.write(nb, str(path))
+    return path
+
+
+def run(*args, timeout=900):
+    """Run the runner as a subprocess; returns (returncode, stdout+stderr, seconds)."""
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, str(RUNNER), *map(str, args)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
+    )
+    return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - t0
+
+
+def all_output_text(cell):
+    parts = []
+    for out in cell.get("outputs", []):
+        parts.append(json.dumps(out))
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="session")
+def rust_kernel():
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    try:
+        KernelSpecManager().get_kernel_spec(KERNEL)
+        missing = False
+    except NoSuchKernel:
+        missing = True
+    if missing:
+        pytest.fail(
+            f"Jupyter kernel {KERNEL!r} is not installed, so the notebook runner cannot be "
+            "tested. Install it: `cargo install --locked evcxr_jupyter && "
+            "evcxr_jupyter --install`.",
+            pytrace=False,
+        )
+    return KERNEL
+
+
+# ------------------------------------------------------------------ without a kernel
+
+
+def test_check_only_fails_on_committed_outputs_without_a_kernel(tmp_path):
+    nb_path = make_notebook(tmp_path / "01-dirty.ipynb", "# title", "let x = 1;", "x")
+    nb = nbformat.read(str(nb_path), as_version=4)
+    nb.cells[2].execution_count = 3
+    nb.cells[2].outputs = [new_output("execute_result", {"text/plain": "1"}, execution_count=3)]
+    nbformat.write(nb, str(nb_path))
+    # A kernel that does not exist proves that no kernel is started.
+    rc, out, secs = run(nb_path, "--check-only", "--kernel", "no-such-kernel")
+    assert rc == 1, out
+    assert "01-dirty.ipynb: cell 2: committed with 1 output(s) and execution_count 3" in out
+    assert "cell 1" not in out
+    assert secs < 30
+    # The full run checks first too, before looking for the kernel (exit 1, not 2).
+    rc, out, _ = run(nb_path, "--kernel", "no-such-kernel", "--out", tmp_path / "out")
+    assert rc == 1, out
+    assert "cell 2: committed with" in out
+    assert not (tmp_path / "out").exists()
+
+
+def test_check_only_passes_on_clean_notebook(tmp_path):
+    nb_path = make_notebook(tmp_path / "01-clean.ipynb", "let x = 1;")
+    rc, out, _ = run(nb_path, "--check-only", "--kernel", "no-such-kernel")
+    assert rc == 0, out
+    assert "1 notebook(s) committed without outputs" in out
+
+
+def test_execution_count_alone_is_reported(tmp_path):
+    nb_path = make_notebook(tmp_path / "01-count.ipynb", "let x = 1;")
+    nb = nbformat.read(str(nb_path), as_version=4)
+    nb.cells[0].execution_count = 1
+    nbformat.write(nb, str(nb_path))
+    rc, out, _ = run(nb_path, "--check-only")
+    assert rc == 1 and "cell 0: committed with execution_count 1" in out, out
+
+
+def test_unknown_kernel_is_a_clear_error(tmp_path):
+    nb_path = make_notebook(tmp_path / "01-clean.ipynb", "let x = 1;")
+    rc, out, _ = run(nb_path, "--kernel", "no-such-kernel", "--out", tmp_path / "out")
+    assert rc == 2, out
+    assert "kernel 'no-such-kernel' is not installed" in out
+
+
+def test_missing_notebook_is_a_usage_error(tmp_path):
+    rc, out, _ = run(tmp_path / "nope.ipynb", "--check-only")
+    assert rc == 2 and "notebook not found" in out, out
+
+
+def test_default_selection_is_numeric_and_in_repo():
+    for p in rn.default_notebooks():
+        assert p.parent == REPO_ROOT / "notebooks"
+        assert rn.NOTEBOOK_RE.match(p.name)
+    nums = [int(p.name[:2]) for p in rn.default_notebooks()]
+    assert nums == sorted(nums)
+
+
+def _nb_with_outputs(*outputs):
+    nb = new_notebook(cells=[new_markdown_cell("x"), new_code_cell("a"), new_code_cell("b")])
+    nb.cells[2].outputs = list(outputs)
+    return nb
+
+
+@pytest.mark.parametrize(
+    "output, expected",
+    [
+        (new_output("stream", name="stderr",
+                    text="   Compiling foo v0.1.0\nthread '<unnamed>' panicked at src/lib.rs:3:5:\nboom\n"),
+         "Rust panic in stderr"),
+        (new_output("stream", name="stdout", text="thread 'main' panicked at x.rs:1:1:\n"),
+         "Rust panic in stdout"),
+        (new_output("error", ename="Error", evalue="boom", traceback=["bad"]), "error output"),
+        (new_output("display_data", {"text/html": "<pre>thread panicked at a.rs:1:1</pre>"}),
+         "Rust panic in display_data text/html"),
+        (new_output("execute_result", {"text/plain": "panicked at b.rs:2:2"}, execution_count=1),
+         "Rust panic in execute_result text/plain"),
+    ],
+)
+def test_output_scan_finds_panics_and_errors(output, expected):
+    problems = rn.output_problems(_nb_with_outputs(output))
+    assert len(problems) == 1
+    index, message = problems[0]
+    assert index == 2
+    assert message.startswith(expected), message
+
+
+def test_output_scan_joins_line_by_line_stderr():
+    # evcxr sends a panic's stderr one line per output.
+    lines = ["\n", "thread '<unnamed>' (1) panicked at src/lib.rs:97:1:\n", "boom\n",
+             "stack backtrace:\n"]
+    nb = _nb_with_outputs(*[new_output("stream", name="stderr", text=t) for t in lines],
+                          new_output("stream", name="stdout", text="later\n"))
+    problems = rn.output_problems(nb)
+    assert len(problems) == 1
+    assert "    | boom" in problems[0][1].splitlines()
+
+
+def test_output_scan_ignores_compile_noise():
+    noise = new_output("stream", name="stderr",
+                       text="   Compiling serde v1.0.0\nwarning: unused variable\n    Finished\n")
+    ok = new_output("execute_result", {"text/plain": "42"}, execution_count=1)
+    assert rn.output_problems(_nb_with_outputs(noise, ok)) == []
+
+
+def test_timeout_precedence(monkeypatch):
+    monkeypatch.delenv("NOTEBOOK_TIMEOUT", raising=False)
+    assert rn.parse_args([]).timeout == 1800
+    monkeypatch.setenv("NOTEBOOK_TIMEOUT", "7")
+    assert rn.parse_args([]).timeout == 7
+    assert rn.parse_args(["--timeout", "3"]).timeout == 3
+
+
+# ------------------------------------------------------------------ with the rust kernel
+
+
+PNG_1X1 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+
+
+def test_good_notebook_passes_and_exports_html(tmp_path, rust_kernel, monkeypatch):
+    monkeypatch.setenv("FASHION_MNIST_DIR", str(tmp_path / "data-dir-marker"))
+    nb_path = make_notebook(
+        tmp_path / "01-good.ipynb",
+        "# A good notebook",
+        "let x = 40 + 2;\nx",
+        'println!("hello");',
+        'println!("data={} cwd={}", std::env::var("FASHION_MNIST_DIR").unwrap(), '
+        'std::env::current_dir().unwrap().display());',
+        f'println!("EVCXR_BEGIN_CONTENT image/png\\n{PNG_1X1}\\nEVCXR_END_CONTENT");',
+    )
+    out_dir = tmp_path / "out"
+    rc, out, secs = run(nb_path, "--timeout", "600", "--out", out_dir)
+    print(out)
+    assert rc == 0, out
+    assert "01-good: passed in" in out
+    assert out.rstrip().splitlines()[-1] == "notebooks: 1 passed, 0 failed"
+    html = out_dir / "01-good.html"
+    assert html.is_file() and str(html) in out
+    executed = nbformat.read(str(out_dir / "01-good.ipynb"), as_version=4)
+    assert "42" in all_output_text(executed.cells[1])
+    assert "hello" in all_output_text(executed.cells[2])
+    # The environment reaches the kernel, which runs in the notebook's directory.
+    assert f"data={tmp_path / 'data-dir-marker'} cwd={tmp_path}" in all_output_text(executed.cells[3])
+    # evcxr turns the EVCXR_BEGIN_CONTENT block into an image/png output; the HTML embeds it.
+    assert executed.cells[4].outputs[0]["data"]["image/png"].strip() == PNG_1X1
+    page = html.read_text()
+    assert "hello" in page
+    assert f"data:image/png;base64,{PNG_1X1}" in page
+    # The committed fixture is untouched; no temp files are left behind.
+    assert nbformat.read(str(nb_path), as_version=4).cells[1].outputs == []
+    assert sorted(p.name for p in out_dir.iterdir()) == ["01-good.html", "01-good.ipynb"]
+
+
+def test_panic_and_compile_error_fail(tmp_path, rust_kernel):
+    panic_nb = make_notebook(
+        tmp_path / "02-panic.ipynb",
+        "let a = 1;",
+        "# text",
+        'panic!("boom");',
+        'println!("after the panic");',
+    )
+    compile_nb = make_notebook(tmp_path / "03-compile.ipynb", 'let x: u32 = "no";')
+    out_dir = tmp_path / "out"
+    rc, out, _ = run(panic_nb, compile_nb, "--timeout", "600", "--out", out_dir)
+    print(out)
+    assert rc == 1, out
+    assert out.rstrip().splitlines()[-1] == "notebooks: 0 passed, 2 failed"
+
+    # The panic is reported with the cell index and the panic text ...
+    assert "02-panic: FAILED" in out
+    panic_lines = [line for line in out.splitlines() if line.startswith("02-panic: cell ")]
+    assert panic_lines and all(line.startswith("02-panic: cell 2: ") for line in panic_lines), out
+    assert "panicked at" in out
+    assert "    | boom" in out.splitlines(), out  # the panic message, not the cell source
+    # ... and really came from the executed notebook: nbclient did not stop at the panic
+    # (the next cell ran), so only the output scan can have caught it.
+    executed = nbformat.read(str(out_dir / "02-panic.ipynb"), as_version=4)
+    assert "panicked at" in all_output_text(executed.cells[2])
+    assert executed.cells[3].execution_count is not None
+    assert (out_dir / "02-panic.html").is_file()
+
+    # The compile error fails too, with its cell index; files are still written.
+    assert "03-compile: FAILED" in out
+    assert "03-compile: cell 0: " in out
+    assert "mismatched types" in out or "expected `u32`" in out, out
+    assert (out_dir / "03-compile.ipynb").is_file() and (out_dir / "03-compile.html").is_file()
+
+
+def test_timeout_fails_quickly(tmp_path, rust_kernel):
+    nb_path = make_notebook(
+        tmp_path / "04-slow.ipynb",
+        "std::thread::sleep(std::time::Duration::from_secs(30));",
+    )
+    out_dir = tmp_path / "out"
+    rc, out, secs = run(nb_path, "--timeout", "5", "--out", out_dir)
+    print(out)
+    assert rc == 1, out
+    assert "04-slow: cell 0: timed out after 5 s" in out
+    assert out.rstrip().splitlines()[-1] == "notebooks: 0 passed, 1 failed"
+    assert secs < 30, f"the timeout did not stop the run early ({secs:.0f} s)"
+    assert (out_dir / "04-slow.ipynb").is_file()
