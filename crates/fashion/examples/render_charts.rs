@@ -6,11 +6,12 @@
 //! ```
 //!
 //! `DATA_DIR` defaults to `FASHION_MNIST_DIR` or the cache directory (downloading what is
-//! missing). Also writes `class_counts.html`, the class-count table as HTML.
+//! missing). The class counts show the default stratified train/valid split and the test
+//! set. Also writes `class_counts.html`, the class-count table as HTML.
 
 use std::path::PathBuf;
 
-use fashion::data::{class_counts_table, FashionMnist};
+use fashion::data::{class_counts_table, stratified_split, FashionMnist, SplitConfig};
 use fashion::plot::{html_table, save, ClassCounts, MeanImages, SampleGrid};
 
 fn main() -> fashion::Result<()> {
@@ -31,7 +32,12 @@ fn main() -> fashion::Result<()> {
     let samples = SampleGrid::new(&data.train, 10)?;
     let first = SampleGrid::from_indices(&data.test, &(0..16).collect::<Vec<_>>(), 8)?
         .with_title("The first 16 test images");
-    let counts = ClassCounts::new(&[("train", &data.train), ("test", &data.test)])?;
+    let split = stratified_split(&data.train, &SplitConfig::default())?;
+    let counts = ClassCounts::new(&[
+        ("train", &split.train),
+        ("valid", &split.valid),
+        ("test", &data.test),
+    ])?;
     let means = MeanImages::new(&data.train)?.with_title("Mean training image of each class");
     for ext in ["png", "svg"] {
         save(&samples, out.join(format!("samples.{ext}")))?;

@@ -160,9 +160,9 @@ impl Dataset {
             acc.zip_mut_with(&img, |a, &p| *a += p as f64);
         }
         let mut out = Array3::<f32>::zeros(sums.raw_dim());
-        for c in 0..NUM_CLASSES {
-            if counts[c] > 0 {
-                let denom = 255.0 * counts[c] as f64;
+        for (c, &count) in counts.iter().enumerate() {
+            if count > 0 {
+                let denom = 255.0 * count as f64;
                 out.slice_mut(s![c, .., ..])
                     .assign(&sums.slice(s![c, .., ..]).mapv(|v| (v / denom) as f32));
             }

@@ -4,6 +4,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
+use super::text::Style;
 use super::{
     bold, check_not_empty, draw_text, font, plot_err, register_fonts, title_height, Chart,
 };
@@ -17,10 +18,10 @@ const TITLE_FONT: f64 = 20.0;
 const LEGEND_FONT: f64 = 15.0;
 const LEGEND_HEIGHT: u32 = 30;
 const TICK_FONT: f64 = 14.0;
-const CLASS_FONT: f64 = 15.0;
+const CLASS_FONT: f64 = 14.0;
 const AXIS_FONT: f64 = 16.0;
 /// Space below the plot for (up to two lines of) class names.
-const X_LABEL_AREA: u32 = 52;
+const X_LABEL_AREA: u32 = 44;
 const Y_LABEL_AREA: u32 = 78;
 
 /// Colours of the splits, in order (Tableau 10).
@@ -114,8 +115,10 @@ impl Chart for ClassCounts {
         top += LEGEND_HEIGHT;
 
         let (_, body) = area.split_vertically(top);
-        let y_max = ((self.max_count() as f64) * 1.08).max(1.0);
-        let mut chart = ChartBuilder::on(&body)
+        let step = tick_step(self.max_count() as f64 * 1.05 / 8.0);
+        let y_max = ((self.max_count() as f64 * 1.05) / step).ceil().max(1.0) * step;
+        let chart = ChartBuilder::on(&body)
+            .margin_top(6)
             .margin_right(20)
             .margin_bottom(MARGIN)
             .margin_left(MARGIN)
@@ -123,47 +126,91 @@ impl Chart for ClassCounts {
             .y_label_area_size(Y_LABEL_AREA)
             .build_cartesian_2d(-0.5f64..NUM_CLASSES as f64 - 0.5, 0f64..y_max)
             .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(0)
-            .y_labels(8)
-            .y_label_formatter(&|v| format!("{v:.0}"))
-            .y_label_style(font(TICK_FONT))
-            .y_desc("images")
-            .axis_desc_style(font(AXIS_FONT))
-            .light_line_style(WHITE.mix(0.0))
-            .bold_line_style(BLACK.mix(0.12))
-            .draw()
-            .map_err(plot_err)?;
+
+        // Pixel positions on `area` (the chart maps to the backend's coordinates).
+        let base = area.get_base_pixel();
+        let px = |x: f64, y: f64| {
+            let (bx, by) = chart.backend_coord(&(x, y));
+            (bx - base.0, by - base.1)
+        };
+        let (left, axis_y) = px(-0.5, 0.0);
+        let (right, top_y) = px(NUM_CLASSES as f64 - 0.5, y_max);
+
+        // Horizontal grid lines with tick labels, behind the bars.
+        let grid = BLACK.mix(0.12);
+        let tick_style = font(TICK_FONT);
+        let mut v = 0.0;
+        while v <= y_max + step / 2.0 {
+            let (_, y) = px(0.0, v);
+            let path = |x0: i32, x1: i32, color: RGBAColor| {
+                PathElement::new(vec![(x0, y), (x1, y)], color)
+            };
+            if v > 0.0 {
+                area.draw(&path(left, right, grid)).map_err(plot_err)?;
+            }
+            area.draw(&path(left - 5, left, BLACK.to_rgba()))
+                .map_err(plot_err)?;
+            let label = format!("{v:.0}");
+            draw_text(
+                area,
+                &label,
+                (left - 8, y),
+                &tick_style,
+                HPos::Right,
+                VPos::Center,
+            )?;
+            v += step;
+        }
 
         for (k, (_, counts)) in self.splits.iter().enumerate() {
             let color = SPLIT_COLORS[k];
-            chart
-                .draw_series(counts.iter().enumerate().map(|(class, &n)| {
-                    let (x0, x1) = self.bar_x(class, k);
-                    Rectangle::new([(x0, 0.0), (x1, n as f64)], color.filled())
-                }))
-                .map_err(plot_err)?;
+            for (class, &n) in counts.iter().enumerate() {
+                let (x0, x1) = self.bar_x(class, k);
+                let (px0, py0) = px(x0, n as f64);
+                let (px1, _) = px(x1, 0.0);
+                let rect = [(px0, py0), (px1, axis_y)];
+                area.draw(&Rectangle::new(rect, color.filled()))
+                    .map_err(plot_err)?;
+            }
         }
 
+        // Axes and the y-axis description, reading upwards.
+        let axes = PathElement::new(vec![(left, top_y), (left, axis_y), (right, axis_y)], BLACK);
+        area.draw(&axes).map_err(plot_err)?;
+        let desc_pos = (
+            MARGIN as i32 + (AXIS_FONT / 2.0) as i32,
+            (top_y + axis_y) / 2,
+        );
+        let desc = font(AXIS_FONT).upwards();
+        draw_text(area, "images", desc_pos, &desc, HPos::Center, VPos::Center)?;
+
         // Class names under the groups, on two lines when one is too wide.
-        let base = area.get_base_pixel();
-        let to_area = |(x, y): (i32, i32)| (x - base.0, y - base.1);
-        let (left, _) = to_area(chart.backend_coord(&(-0.5, 0.0)));
-        let (right, axis_y) = to_area(chart.backend_coord(&(NUM_CLASSES as f64 - 0.5, 0.0)));
         let group = (right - left) as u32 / NUM_CLASSES as u32;
         let style = font(CLASS_FONT);
         for (class, name) in CLASS_NAMES.iter().enumerate() {
-            let (x, _) = to_area(chart.backend_coord(&(class as f64, 0.0)));
-            let lines = wrap_label(area, name, &style, group.saturating_sub(6))?;
+            let (x, _) = px(class as f64, 0.0);
+            let lines = wrap_label(name, &style, group.saturating_sub(6))?;
             for (i, line) in lines.iter().enumerate() {
-                let y = axis_y + 8 + i as i32 * (CLASS_FONT * 1.2) as i32;
+                let y = axis_y + 8 + i as i32 * style.line_height() as i32;
                 draw_text(area, line, (x, y), &style, HPos::Center, VPos::Top)?;
             }
         }
         Ok(())
     }
+}
+
+/// A round tick step (1, 2 or 5 × 10^k, at least 1) not below `raw`.
+fn tick_step(raw: f64) -> f64 {
+    if raw <= 1.0 {
+        return 1.0;
+    }
+    let power = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * power)
+        .find(|&s| s >= raw)
+        .unwrap_or(10.0 * power);
+    step.max(1.0)
 }
 
 impl ClassCounts {
@@ -178,8 +225,7 @@ impl ClassCounts {
         let style = font(LEGEND_FONT);
         let mut widths = Vec::new();
         for (name, _) in &self.splits {
-            let (tw, _) = area.estimate_text_size(name, &style).map_err(plot_err)?;
-            widths.push(SWATCH + 6 + tw as i32);
+            widths.push(SWATCH + 6 + style.width(name)? as i32);
         }
         let total: i32 = widths.iter().sum::<i32>() + SPACING * (widths.len() as i32 - 1);
         let mut x = (self.size().0 as i32 - total) / 2;
@@ -204,14 +250,8 @@ impl ClassCounts {
 
 /// `text` as one line if it fits in `width` pixels, else split in two at the space or
 /// slash nearest the middle.
-fn wrap_label<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    text: &str,
-    style: &TextStyle<'_>,
-    width: u32,
-) -> Result<Vec<String>> {
-    let (tw, _) = area.estimate_text_size(text, style).map_err(plot_err)?;
-    if tw <= width {
+fn wrap_label(text: &str, style: &Style, width: u32) -> Result<Vec<String>> {
+    if style.width(text)? <= width {
         return Ok(vec![text.to_string()]);
     }
     let mid = text.len() / 2;
@@ -311,6 +351,33 @@ mod tests {
         assert!(median > 80.0, "bars too short: {median} px");
         // The first bars (class 0) are the tall ones.
         assert_eq!(heights[0] as f64, tallest);
+    }
+
+    #[test]
+    fn tick_steps_are_round() {
+        assert_eq!(tick_step(787.5), 1000.0);
+        assert_eq!(tick_step(130.0), 200.0);
+        assert_eq!(tick_step(45.0), 50.0);
+        assert_eq!(tick_step(0.4), 1.0);
+        assert_eq!(tick_step(1.5), 2.0);
+    }
+
+    #[test]
+    fn long_names_wrap_at_a_break() {
+        let style = font(CLASS_FONT);
+        assert_eq!(
+            wrap_label("Ankle boot", &style, 40).unwrap(),
+            ["Ankle", "boot"]
+        );
+        assert_eq!(
+            wrap_label("T-shirt/top", &style, 40).unwrap(),
+            ["T-shirt/", "top"]
+        );
+        assert_eq!(
+            wrap_label("Ankle boot", &style, 200).unwrap(),
+            ["Ankle boot"]
+        );
+        assert_eq!(wrap_label("Sneaker", &style, 10).unwrap(), ["Sneaker"]);
     }
 
     #[test]

@@ -213,7 +213,7 @@ impl MeanImages {
         let frame = [(x0 - 1, top - 1), (x1 + 1, bottom + 1)];
         area.draw(&Rectangle::new(frame, BLACK.mix(0.5)))
             .map_err(plot_err)?;
-        let caption_pos = (x0 + BAR_WIDTH as i32 / 2 + 8, top - 5);
+        let caption_pos = (x0 + BAR_WIDTH as i32 / 2 + 8, top - 10);
         draw_text(
             area,
             "mean",

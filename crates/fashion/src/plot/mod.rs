@@ -7,8 +7,9 @@
 //! renders a polars `DataFrame` as an HTML table.
 //!
 //! Charts own their data: constructors copy what they need from a [`Dataset`], so a chart
-//! can outlive the data set it was made from. Text is drawn with the DejaVu Sans font
-//! bundled in the crate ([`register_fonts`]), so no system font library is needed.
+//! can outlive the data set it was made from. All text uses the DejaVu Sans font bundled
+//! in the crate (the charts rasterise their own labels with it, and [`register_fonts`]
+//! gives it to plotters), so no system font library is needed.
 //!
 //! ```
 //! use fashion::data::Dataset;
@@ -32,6 +33,7 @@ mod display;
 mod means;
 mod samples;
 mod table;
+mod text;
 
 use std::io::Write;
 use std::path::Path;
@@ -39,7 +41,7 @@ use std::sync::OnceLock;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::text_anchor::{HPos, VPos};
 
 pub use counts::ClassCounts;
 pub use display::{Html, Png, Svg};
@@ -56,7 +58,10 @@ pub const FONT_FAMILY: &str = "sans-serif";
 /// Registers the bundled DejaVu Sans (regular and bold) with plotters as `"sans-serif"`.
 ///
 /// Runs once per process; later calls return the first outcome. Every chart and render
-/// function calls it, so it is only needed before drawing text with plotters directly.
+/// function calls it, so it is only needed before drawing text with plotters directly
+/// (e.g. a `ChartBuilder` caption in a notebook) on a bitmap backend. (The charts of this
+/// module draw their own labels from the same font, with correct letter spacing, which
+/// plotters 0.3.7's ab_glyph text lacks.)
 pub fn register_fonts() -> Result<()> {
     static REGISTERED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
     REGISTERED
@@ -83,6 +88,9 @@ pub fn register_fonts() -> Result<()> {
 
 /// Something that can be drawn: a fixed pixel size and a drawing routine that works on
 /// any plotters backend (SVG, bitmap, or a notebook's).
+///
+/// Implementations paint their whole area (background included) and report plotters
+/// failures as [`Error::Plot`].
 pub trait Chart {
     /// Width and height in pixels.
     fn size(&self) -> (u32, u32);
@@ -111,7 +119,14 @@ pub fn render_svg<C: Chart + ?Sized>(chart: &C) -> Result<Svg> {
         chart.draw(&root)?;
         root.present().map_err(plot_err)?;
     }
-    Ok(Svg(text))
+    Ok(Svg(fix_svg_images(&text)))
+}
+
+/// plotters-svg 0.3.7 embeds bitmaps with the MIME type `png` (not `image/png`), which
+/// strict viewers reject, and browsers smooth them when zooming; fix both.
+fn fix_svg_images(svg: &str) -> String {
+    svg.replace("<image x=", "<image style=\"image-rendering:pixelated\" x=")
+        .replace("href=\"data:png;base64,", "href=\"data:image/png;base64,")
 }
 
 /// Renders `chart` into an RGB buffer: `width × height × 3` bytes, row by row from the top.
@@ -197,17 +212,14 @@ pub(crate) fn check_not_empty(name: &'static str, data: &Dataset) -> Result<()> 
     Ok(())
 }
 
-/// A text style in the chart font.
-pub(crate) fn font(size: f64) -> TextStyle<'static> {
-    (FONT_FAMILY, size).into_font().color(&BLACK)
+/// Black chart text of `size` px (see [`text::Style`]).
+pub(crate) fn font(size: f64) -> text::Style {
+    text::Style::new(size)
 }
 
-/// A bold text style in the chart font.
-pub(crate) fn bold(size: f64) -> TextStyle<'static> {
-    (FONT_FAMILY, size)
-        .into_font()
-        .style(FontStyle::Bold)
-        .color(&BLACK)
+/// Bold black chart text of `size` px.
+pub(crate) fn bold(size: f64) -> text::Style {
+    text::Style::new(size).bold()
 }
 
 /// Draws `text` anchored at `pos` with the given horizontal and vertical anchor.
@@ -215,12 +227,12 @@ pub(crate) fn draw_text<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     text: &str,
     pos: (i32, i32),
-    style: &TextStyle<'_>,
+    style: &text::Style,
     h: HPos,
     v: VPos,
 ) -> Result<()> {
-    let style = style.pos(Pos::new(h, v));
-    area.draw(&Text::new(text, pos, style)).map_err(plot_err)
+    let label = text::Label::new(text, pos, style.clone().anchored(h, v));
+    area.draw(&label).map_err(plot_err)
 }
 
 /// Height in pixels reserved for a chart title of `size` px.
@@ -348,6 +360,10 @@ mod tests {
         assert!(svg.0.contains(r#"width="64""#) && svg.0.contains(r#"height="48""#));
         assert!(svg.0.contains("Sq&lt;&amp;&gt;"), "{}", svg.0);
         assert_eq!(svg_texts(&svg.0), ["Sq<&>"]);
+        // Text keeps its em size (plotters-svg would shrink it by 1.24).
+        let size = svg.0.split("font-size=\"").nth(1).unwrap();
+        let size: f64 = size[..size.find('"').unwrap()].parse().unwrap();
+        assert!((size - 14.0).abs() < 1e-9, "font-size {size}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use plotters::element::BitMapElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
+use super::text::Style;
 use super::{
     bold, check_not_empty, draw_text, font, plot_err, register_fonts, title_height, Chart,
 };
@@ -211,11 +212,10 @@ fn tile(data: &Dataset, i: usize) -> Tile {
 
 /// Width of the row-label column: the widest label plus padding.
 fn label_width(labels: &[String]) -> Result<u32> {
-    register_fonts()?;
-    let desc = (super::FONT_FAMILY, LABEL_FONT).into_font();
+    let style = font(LABEL_FONT);
     let mut widest = 0;
     for label in labels {
-        widest = widest.max(desc.box_size(label).map_err(plot_err)?.0);
+        widest = widest.max(style.width(label)?);
     }
     Ok(widest + 16)
 }
@@ -259,7 +259,7 @@ impl Chart for SampleGrid {
                 .ok_or_else(|| Error::Plot("tile buffer has the wrong size".into()))?;
             area.draw(&bitmap).map_err(plot_err)?;
             if self.captioned && !tile.caption.is_empty() {
-                let style = fitted_font(area, &tile.caption, side + hgap - 2)?;
+                let style = fitted_font(&tile.caption, side + hgap - 2)?;
                 let pos = (x + side as i32 / 2, y - 4);
                 draw_text(area, &tile.caption, pos, &style, HPos::Center, VPos::Bottom)?;
             }
@@ -281,16 +281,11 @@ impl Chart for SampleGrid {
 }
 
 /// The caption font, shrunk (down to 11 px) until `text` fits in `width` pixels.
-fn fitted_font<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    text: &str,
-    width: u32,
-) -> Result<TextStyle<'static>> {
+fn fitted_font(text: &str, width: u32) -> Result<Style> {
     let mut size = CAPTION_FONT;
     loop {
         let style = font(size);
-        let (tw, _) = area.estimate_text_size(text, &style).map_err(plot_err)?;
-        if tw <= width || size <= MIN_CAPTION_FONT {
+        if style.width(text)? <= width || size <= MIN_CAPTION_FONT {
             return Ok(style);
         }
         size -= 1.0;
@@ -372,8 +367,15 @@ mod tests {
         let mut expected = vec!["Samples".to_string()];
         expected.extend(CLASS_NAMES.iter().map(|s| s.to_string()));
         assert_eq!(svg_texts(&svg), expected);
-        // Tiles are embedded bitmaps, not one element per pixel.
+        // Tiles are embedded PNG bitmaps, not one element per pixel.
         assert_eq!(svg.matches("<image").count(), 20);
+        let png_uri = "<image style=\"image-rendering:pixelated\" x=\"";
+        assert_eq!(svg.matches(png_uri).count(), 20);
+        assert_eq!(
+            svg.matches("href=\"data:image/png;base64,iVBORw0KGgo")
+                .count(),
+            20
+        );
         assert!(svg.len() < 200_000, "SVG is {} bytes", svg.len());
         let png = render_png(&grid).unwrap();
         assert_eq!(png.dimensions(), Some(grid.size()));

@@ -291,7 +291,7 @@ mod tests {
     #[test]
     fn float_formatting() {
         assert_eq!(format_float(0.0, 4), "0.0000");
-        assert_eq!(format_float(-3.14159, 4), "-3.1416");
+        assert_eq!(format_float(-12.34567, 4), "-12.3457");
         assert_eq!(format_float(123456.0, 4), "123456.0000");
         assert_eq!(format_float(f64::NAN, 4), "NaN");
         assert_eq!(format_float(f64::NEG_INFINITY, 4), "-inf");
