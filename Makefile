@@ -27,6 +27,9 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
+# Where `cargo install` puts binaries (CARGO_INSTALL_ROOT, else CARGO_HOME, else ~/.cargo).
+CARGO_BIN := $(or $(CARGO_INSTALL_ROOT),$(CARGO_HOME),$(HOME)/.cargo)/bin
+
 evcxr: ## Install evcxr_jupyter at the pinned version unless it is already installed
 	@if $(CARGO) install --list | grep -qx "evcxr_jupyter v$(EVCXR_VERSION):"; then \
 	  echo "evcxr_jupyter $(EVCXR_VERSION) already installed"; \
@@ -36,7 +39,7 @@ evcxr: ## Install evcxr_jupyter at the pinned version unless it is already insta
 	fi
 
 kernel: evcxr ## Register the evcxr kernel ("rust") with Jupyter
-	@PATH="$$HOME/.cargo/bin:$$PATH" evcxr_jupyter --install >/dev/null
+	@"$(CARGO_BIN)/evcxr_jupyter" --install >/dev/null
 	@echo "kernel 'rust' registered"
 
 build: ## Build the workspace (library + `fashion` CLI)
