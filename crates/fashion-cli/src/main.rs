@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use fashion::data::{self, DownloadOptions, FashionMnist, LoadOptions, CLASS_NAMES};
+use fashion::data::{self, DownloadOptions, FashionMnist, LoadOptions, Release, CLASS_NAMES};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
@@ -39,6 +39,10 @@ enum DataCommand {
         /// (comma-separated) [env: FASHION_MNIST_MIRROR]
         #[arg(long)]
         mirror: Option<String>,
+        /// Which release to fetch when the directory holds none of its files yet
+        /// (the official mirrors serve `current`).
+        #[arg(long, value_enum, default_value_t = ReleaseArg::Current)]
+        release: ReleaseArg,
         /// Hide the progress bar.
         #[arg(long, short)]
         quiet: bool,
@@ -56,6 +60,25 @@ enum DataCommand {
     Dir,
 }
 
+/// A release, as named on the command line.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ReleaseArg {
+    /// The current release (2017-08-31), served by the official mirrors.
+    Current,
+    /// The 2017-08-26 release.
+    #[value(name = "2017-08-26")]
+    R20170826,
+}
+
+impl From<ReleaseArg> for Release {
+    fn from(r: ReleaseArg) -> Release {
+        match r {
+            ReleaseArg::Current => Release::Current,
+            ReleaseArg::R20170826 => Release::Release20170826,
+        }
+    }
+}
+
 fn data_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
     match dir {
         Some(d) => Ok(d),
@@ -63,9 +86,15 @@ fn data_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
     }
 }
 
-fn download(dir: Option<PathBuf>, mirror: Option<String>, quiet: bool) -> Result<()> {
+fn download(
+    dir: Option<PathBuf>,
+    mirror: Option<String>,
+    release: ReleaseArg,
+    quiet: bool,
+) -> Result<()> {
     let dir = data_dir(dir)?;
     let mut options = DownloadOptions::from_env();
+    options.release = release.into();
     if let Some(m) = mirror {
         options = options.with_mirror_list(&m);
     }
@@ -138,7 +167,12 @@ fn verify(dir: Option<PathBuf>, allow_unverified: bool) -> Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Data(DataCommand::Download { dir, mirror, quiet }) => download(dir, mirror, quiet),
+        Command::Data(DataCommand::Download {
+            dir,
+            mirror,
+            release,
+            quiet,
+        }) => download(dir, mirror, release, quiet),
         Command::Data(DataCommand::Verify {
             dir,
             allow_unverified,
