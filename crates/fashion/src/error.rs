@@ -164,6 +164,27 @@ pub enum Error {
         found: String,
     },
 
+    /// The shapes of the tensors handed to a tensor operation do not fit together.
+    #[error("{op}: shape mismatch: expected {expected}, found {found}")]
+    ShapeMismatch {
+        /// The operation, e.g. `conv2d`.
+        op: &'static str,
+        /// The shape (or constraint) that would have been valid.
+        expected: String,
+        /// The shape that was given.
+        found: String,
+    },
+
+    /// dfdx's CPU device failed inside a tensor operation (in practice: out of memory).
+    #[error("{op}: tensor operation failed: {source}")]
+    Tensor {
+        /// The operation, e.g. `conv2d`.
+        op: &'static str,
+        /// dfdx's error.
+        #[source]
+        source: dfdx::tensor::CpuError,
+    },
+
     /// Rendering a chart failed.
     #[error("plotting failed: {0}")]
     Plot(String),

@@ -4,6 +4,8 @@
 //!
 //! - [`data`]: IDX parsing, verified download and loading of the official files,
 //!   stratified train/validation split, pixel scaling and standardisation, batches;
+//! - [`nn`]: differentiable 2-D convolution and 2×2 max-pooling on dfdx CPU tensors
+//!   (dfdx 0.13's own need its broken `nightly` feature);
 //! - [`plot`]: charts generic over plotters backends (SVG, PNG, notebook output) and
 //!   evcxr display wrappers, including HTML tables for polars DataFrames.
 //!
@@ -14,6 +16,7 @@
 
 pub mod data;
 mod error;
+pub mod nn;
 pub mod plot;
 
 pub use error::{Error, Result};

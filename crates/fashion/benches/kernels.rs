@@ -1,0 +1,67 @@
+//! Timings of `fashion::nn`'s convolution and pooling for the SmallCnn layer shapes
+//! (batch 64, 3×3 "same" convolutions 1→32 on 28×28, 32→64 on 14×14, 64→128 on 7×7,
+//! each followed by a 2×2 max-pool).
+//!
+//! `cargo bench -p fashion --bench kernels`; the throughput is in images per second.
+//! Forward FLOPs per image of a layer: 2 · C_out · H · W · C_in · 9 (the backward pass
+//! costs about twice that).
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use dfdx::prelude::*;
+use fashion::nn::{conv2d, max_pool2d, Padding, Shape4};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const BATCH: usize = 64;
+/// (C_in, C_out, H = W) of SmallCnn's three convolutions.
+const LAYERS: [(usize, usize, usize); 3] = [(1, 32, 28), (32, 64, 14), (64, 128, 7)];
+
+fn random(dev: &Cpu, rng: &mut ChaCha8Rng, shape: Shape4) -> Tensor<Shape4, f32, Cpu> {
+    let len = shape.0 * shape.1 * shape.2 * shape.3;
+    let data = (0..len).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+    dev.tensor_from_vec(data, shape)
+}
+
+fn bench_conv(c: &mut Criterion) {
+    let dev = Cpu::seed_from_u64(0);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut group = c.benchmark_group("conv2d_3x3_same_b64");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    for (c_in, c_out, hw) in LAYERS {
+        let x = random(&dev, &mut rng, (BATCH, c_in, hw, hw));
+        let w = random(&dev, &mut rng, (c_out, c_in, 3, 3));
+        let b = dev.tensor_from_vec(vec![0.1f32; c_out], (c_out,));
+        let name = format!("{c_in}to{c_out}_{hw}x{hw}");
+        group.bench_function(BenchmarkId::new("forward", &name), |bench| {
+            bench.iter(|| conv2d(x.clone(), w.clone(), b.clone(), Padding::Same).unwrap())
+        });
+        group.bench_function(BenchmarkId::new("forward_backward", &name), |bench| {
+            bench.iter(|| {
+                let y = conv2d(x.leaky_trace(), w.clone(), b.clone(), Padding::Same).unwrap();
+                y.sum().backward()
+            })
+        });
+    }
+    group.finish();
+}
+
+fn bench_pool(c: &mut Criterion) {
+    let dev = Cpu::seed_from_u64(0);
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let mut group = c.benchmark_group("max_pool2d_b64");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    for (_, ch, hw) in LAYERS {
+        let x = random(&dev, &mut rng, (BATCH, ch, hw, hw));
+        let name = format!("{ch}x{hw}x{hw}");
+        group.bench_function(BenchmarkId::new("forward", &name), |bench| {
+            bench.iter(|| max_pool2d(x.clone()).unwrap())
+        });
+        group.bench_function(BenchmarkId::new("forward_backward", &name), |bench| {
+            bench.iter(|| max_pool2d(x.leaky_trace()).unwrap().sum().backward())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_conv, bench_pool);
+criterion_main!(benches);

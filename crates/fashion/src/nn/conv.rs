@@ -1,0 +1,464 @@
+//! 2-D convolution (cross-correlation, like PyTorch's `conv2d`): im2col + SGEMM.
+
+use std::cell::RefCell;
+
+use dfdx::shapes::HasShape;
+use dfdx::tensor::TensorFromVec;
+use dfdx::tensor::{Cpu, Gradients, Merge, NoneTape, PutTape, SplitTape, Tape, Tensor};
+use dfdx::tensor_ops::ReshapeTo;
+use rayon::prelude::*;
+
+use super::gemm::{sgemm, Mat};
+use super::{add_partials, images_per_task, tensor_err, to_vec, Padding, Shape4};
+use crate::{Error, Result};
+
+const OP: &str = "conv2d";
+
+/// 2-D convolution of a batch of images, stride 1, differentiable.
+///
+/// - `x`: images `(N, C_in, H, W)`; its tape (if any) records the backward pass;
+/// - `weight`: kernels `(C_out, C_in, KH, KW)`, any `KH, KW ≥ 1` (square or not);
+/// - `bias`: `(C_out,)`, added to every output pixel of its channel;
+/// - `padding`: [`Padding::Same`] (output `H × W`) or [`Padding::Valid`]
+///   (output `(H − KH + 1) × (W − KW + 1)`).
+///
+/// Returns `(N, C_out, H_out, W_out)` with `x`'s tape, into which the tapes of `weight`
+/// and `bias` are merged. As in PyTorch (and unlike the textbook convolution) the kernel
+/// is not flipped: `out[n, o, i, j] = bias[o] + Σ_{c, u, v} weight[o, c, u, v] ·
+/// x[n, c, i + u − top, j + v − left]`, with zeros outside the image.
+///
+/// Parameters usually carry no tape (`NoneTape`): pass `w.clone()` (cheap, the data is
+/// shared) and read the gradient back with `grads.get(&w)`. The backward pass adds to the
+/// gradients of `x`, `weight` and `bias`.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if `weight`'s `C_in` differs from `x`'s channels, `bias`
+/// does not have `C_out` elements, a dimension of `weight` or the image is zero, or the
+/// image is smaller than the kernel with [`Padding::Valid`]; [`Error::Tensor`] if dfdx
+/// cannot allocate.
+pub fn conv2d<T, TW, TB>(
+    x: Tensor<Shape4, f32, Cpu, T>,
+    weight: Tensor<Shape4, f32, Cpu, TW>,
+    bias: Tensor<(usize,), f32, Cpu, TB>,
+    padding: Padding,
+) -> Result<Tensor<Shape4, f32, Cpu, T>>
+where
+    T: Tape<f32, Cpu> + Merge<TW> + Merge<TB>,
+    TW: Tape<f32, Cpu>,
+    TB: Tape<f32, Cpu>,
+{
+    conv2d_impl(x, weight, Some(bias), padding)
+}
+
+/// [`conv2d`] without a bias term (e.g. before a batch normalisation, which has its own
+/// shift).
+///
+/// # Errors
+/// As [`conv2d`].
+pub fn conv2d_no_bias<T, TW>(
+    x: Tensor<Shape4, f32, Cpu, T>,
+    weight: Tensor<Shape4, f32, Cpu, TW>,
+    padding: Padding,
+) -> Result<Tensor<Shape4, f32, Cpu, T>>
+where
+    T: Tape<f32, Cpu> + Merge<TW>,
+    TW: Tape<f32, Cpu>,
+{
+    conv2d_impl::<T, TW, NoneTape>(x, weight, None, padding)
+}
+
+/// Output height and width of [`conv2d`] for an `H × W` image and a `KH × KW` kernel, or
+/// `None` if the combination is invalid (a zero size, or with [`Padding::Valid`] an image
+/// smaller than the kernel).
+///
+/// ```
+/// use fashion::nn::{conv2d_output_hw, Padding};
+/// assert_eq!(conv2d_output_hw((28, 28), (3, 3), Padding::Same), Some((28, 28)));
+/// assert_eq!(conv2d_output_hw((28, 28), (5, 3), Padding::Valid), Some((24, 26)));
+/// assert_eq!(conv2d_output_hw((2, 2), (3, 3), Padding::Valid), None);
+/// ```
+pub fn conv2d_output_hw(
+    (h, w): (usize, usize),
+    (kh, kw): (usize, usize),
+    padding: Padding,
+) -> Option<(usize, usize)> {
+    if h == 0 || w == 0 || kh == 0 || kw == 0 {
+        return None;
+    }
+    match padding {
+        Padding::Same => Some((h, w)),
+        Padding::Valid if h >= kh && w >= kw => Some((h - kh + 1, w - kw + 1)),
+        Padding::Valid => None,
+    }
+}
+
+/// Everything about one convolution's sizes.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Geom {
+    pub n: usize,
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c_out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub h_out: usize,
+    pub w_out: usize,
+}
+
+impl Geom {
+    /// Checks the shapes and works out padding and output size.
+    pub(super) fn new(
+        xs: Shape4,
+        ws: Shape4,
+        bias_len: Option<usize>,
+        padding: Padding,
+    ) -> Result<Self> {
+        let mismatch = |expected: String, found: String| Error::ShapeMismatch {
+            op: OP,
+            expected,
+            found,
+        };
+        let (n, c_in, h, w) = xs;
+        let (c_out, wc_in, kh, kw) = ws;
+        if c_out == 0 || wc_in == 0 || kh == 0 || kw == 0 {
+            return Err(mismatch(
+                "weight (C_out, C_in, KH, KW) with every dimension ≥ 1".into(),
+                format!("weight {ws:?}"),
+            ));
+        }
+        if wc_in != c_in {
+            return Err(mismatch(
+                format!("weight (C_out, {c_in}, KH, KW) for an input with {c_in} channels"),
+                format!("weight {ws:?} for input {xs:?}"),
+            ));
+        }
+        if let Some(len) = bias_len {
+            if len != c_out {
+                return Err(mismatch(
+                    format!("bias ({c_out},) for a weight with C_out = {c_out}"),
+                    format!("bias ({len},)"),
+                ));
+            }
+        }
+        let Some((h_out, w_out)) = conv2d_output_hw((h, w), (kh, kw), padding) else {
+            let expected = match padding {
+                Padding::Same => "input (N, C, H, W) with H, W ≥ 1".to_string(),
+                Padding::Valid => {
+                    format!("input (N, C, H, W) with H ≥ {kh}, W ≥ {kw} (the kernel) for Padding::Valid")
+                }
+            };
+            return Err(mismatch(expected, format!("input {xs:?}")));
+        };
+        let (pad_top, pad_left) = match padding {
+            Padding::Same => ((kh - 1) / 2, (kw - 1) / 2),
+            Padding::Valid => (0, 0),
+        };
+        Ok(Self {
+            n,
+            c_in,
+            h,
+            w,
+            c_out,
+            kh,
+            kw,
+            pad_top,
+            pad_left,
+            h_out,
+            w_out,
+        })
+    }
+
+    /// Rows of the column matrix: `C_in · KH · KW`.
+    fn k(&self) -> usize {
+        self.c_in * self.kh * self.kw
+    }
+
+    /// Output pixels per channel.
+    fn p(&self) -> usize {
+        self.h_out * self.w_out
+    }
+
+    /// Elements per input image.
+    fn in_len(&self) -> usize {
+        self.c_in * self.h * self.w
+    }
+
+    /// Elements per output image.
+    fn out_len(&self) -> usize {
+        self.c_out * self.p()
+    }
+
+    /// A 1×1 kernel needs no im2col: the image itself is the column matrix.
+    fn direct(&self) -> bool {
+        self.kh == 1 && self.kw == 1
+    }
+
+    /// Length of the column matrix (0 when [`Self::direct`]).
+    fn cols_len(&self) -> usize {
+        if self.direct() {
+            0
+        } else {
+            self.k() * self.p()
+        }
+    }
+
+    /// For kernel column `dx`: the output columns `lo..hi` whose input column
+    /// `ow + dx − pad_left` lies inside the image (empty if none does).
+    fn valid_cols(&self, dx: usize) -> (usize, usize) {
+        let lo = self.pad_left.saturating_sub(dx).min(self.w_out);
+        let hi = (self.w + self.pad_left).saturating_sub(dx).min(self.w_out);
+        (lo, hi.max(lo))
+    }
+
+    /// Input row read by output row `oh` and kernel row `dy`, if inside the image.
+    fn in_row(&self, oh: usize, dy: usize) -> Option<usize> {
+        (oh + dy)
+            .checked_sub(self.pad_top)
+            .filter(|&ih| ih < self.h)
+    }
+}
+
+/// Unfolds one image `(C_in, H, W)` into the column matrix `(C_in·KH·KW) × (H_out·W_out)`:
+/// row `(c, dy, dx)`, column `(oh, ow)` holds `x[c, oh + dy − top, ow + dx − left]` or 0.
+fn im2col(g: &Geom, x: &[f32], cols: &mut [f32]) {
+    let (p, wo) = (g.p(), g.w_out);
+    let mut rows = cols[..g.k() * p].chunks_exact_mut(p);
+    for plane in x.chunks_exact(g.h * g.w) {
+        for dy in 0..g.kh {
+            for dx in 0..g.kw {
+                let row = rows.next().expect("k rows");
+                let (lo, hi) = g.valid_cols(dx);
+                for (oh, dst) in row.chunks_exact_mut(wo).enumerate() {
+                    match g.in_row(oh, dy) {
+                        Some(ih) if lo < hi => {
+                            let start = ih * g.w + lo + dx - g.pad_left;
+                            dst[..lo].fill(0.0);
+                            dst[lo..hi].copy_from_slice(&plane[start..start + (hi - lo)]);
+                            dst[hi..].fill(0.0);
+                        }
+                        _ => dst.fill(0.0),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`im2col`]: adds every column-matrix entry onto the image pixel it was
+/// copied from (padding entries are dropped).
+fn col2im_add(g: &Geom, cols: &[f32], x: &mut [f32]) {
+    let (p, wo) = (g.p(), g.w_out);
+    let mut rows = cols[..g.k() * p].chunks_exact(p);
+    for plane in x.chunks_exact_mut(g.h * g.w) {
+        for dy in 0..g.kh {
+            for dx in 0..g.kw {
+                let row = rows.next().expect("k rows");
+                let (lo, hi) = g.valid_cols(dx);
+                if lo >= hi {
+                    continue;
+                }
+                for (oh, src) in row.chunks_exact(wo).enumerate() {
+                    if let Some(ih) = g.in_row(oh, dy) {
+                        let start = ih * g.w + lo + dx - g.pad_left;
+                        for (d, s) in plane[start..start + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
+                            *d += s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Per-thread scratch: the column matrix and its gradient. Reused across calls (it
+    /// grows to the largest layer seen and stays allocated for the thread's lifetime).
+    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Runs `f` with two scratch slices of the given lengths (contents unspecified).
+fn with_scratch<R>(len_a: usize, len_b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut bufs) => {
+            let (a, b) = &mut *bufs;
+            if a.len() < len_a {
+                a.resize(len_a, 0.0);
+            }
+            if b.len() < len_b {
+                b.resize(len_b, 0.0);
+            }
+            f(&mut a[..len_a], &mut b[..len_b])
+        }
+        // Re-entered on this thread (not expected): use fresh buffers.
+        Err(_) => f(&mut vec![0.0; len_a], &mut vec![0.0; len_b]),
+    })
+}
+
+/// Forward pass on plain slices: `out` (N, C_out, H_out, W_out) is overwritten.
+pub(super) fn forward(g: &Geom, x: &[f32], w: &[f32], b: Option<&[f32]>, out: &mut [f32]) {
+    let (k, p) = (g.k(), g.p());
+    let ipt = images_per_task(g.n);
+    let weight = Mat::row_major(w, g.c_out, k);
+    out.par_chunks_mut(ipt * g.out_len())
+        .zip(x.par_chunks(ipt * g.in_len()))
+        .for_each(|(out, x)| {
+            with_scratch(g.cols_len(), 0, |cols, _| {
+                for (out, x) in out
+                    .chunks_exact_mut(g.out_len())
+                    .zip(x.chunks_exact(g.in_len()))
+                {
+                    let beta = match b {
+                        Some(b) => {
+                            for (row, &bias) in out.chunks_exact_mut(p).zip(b) {
+                                row.fill(bias);
+                            }
+                            1.0
+                        }
+                        None => 0.0,
+                    };
+                    let cols: &[f32] = if g.direct() {
+                        x
+                    } else {
+                        im2col(g, x, cols);
+                        cols
+                    };
+                    sgemm(weight, Mat::row_major(cols, k, p), beta, out);
+                }
+            });
+        });
+}
+
+/// Backward pass on plain slices: adds the input gradient onto `grad_x` and returns the
+/// weight and bias gradients as per-work-item partial sums (to be added in order).
+pub(super) fn backward(
+    g: &Geom,
+    x: &[f32],
+    w: &[f32],
+    grad_out: &[f32],
+    grad_x: &mut [f32],
+) -> Vec<(Vec<f32>, Vec<f32>)> {
+    let (k, p) = (g.k(), g.p());
+    let ipt = images_per_task(g.n);
+    let weight_t = Mat::row_major(w, g.c_out, k).t();
+    grad_x
+        .par_chunks_mut(ipt * g.in_len())
+        .zip(x.par_chunks(ipt * g.in_len()))
+        .zip(grad_out.par_chunks(ipt * g.out_len()))
+        .map(|((grad_x, x), grad_out)| {
+            let mut grad_w = vec![0.0f32; g.c_out * k];
+            let mut grad_b = vec![0.0f32; g.c_out];
+            with_scratch(g.cols_len(), g.cols_len(), |cols, grad_cols| {
+                for ((grad_x, x), grad_out) in grad_x
+                    .chunks_exact_mut(g.in_len())
+                    .zip(x.chunks_exact(g.in_len()))
+                    .zip(grad_out.chunks_exact(g.out_len()))
+                {
+                    for (gb, row) in grad_b.iter_mut().zip(grad_out.chunks_exact(p)) {
+                        *gb += lane_sum(row);
+                    }
+                    let gout = Mat::row_major(grad_out, g.c_out, p);
+                    if g.direct() {
+                        sgemm(gout, Mat::row_major(x, k, p).t(), 1.0, &mut grad_w);
+                        sgemm(weight_t, gout, 1.0, grad_x);
+                    } else {
+                        im2col(g, x, cols);
+                        sgemm(gout, Mat::row_major(cols, k, p).t(), 1.0, &mut grad_w);
+                        sgemm(weight_t, gout, 0.0, grad_cols);
+                        col2im_add(g, grad_cols, grad_x);
+                    }
+                }
+            });
+            (grad_w, grad_b)
+        })
+        .collect()
+}
+
+/// Sum with 16 independent accumulators, so it vectorises (a plain `iter().sum()` of
+/// f32 is one serial dependency chain).
+fn lane_sum(v: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let mut acc = [0.0f32; LANES];
+    let chunks = v.chunks_exact(LANES);
+    let rest: f32 = chunks.remainder().iter().sum();
+    for chunk in chunks {
+        for (a, &x) in acc.iter_mut().zip(chunk) {
+            *a += x;
+        }
+    }
+    acc.iter().sum::<f32>() + rest
+}
+
+fn conv2d_impl<T, TW, TB>(
+    x: Tensor<Shape4, f32, Cpu, T>,
+    weight: Tensor<Shape4, f32, Cpu, TW>,
+    bias: Option<Tensor<(usize,), f32, Cpu, TB>>,
+    padding: Padding,
+) -> Result<Tensor<Shape4, f32, Cpu, T>>
+where
+    T: Tape<f32, Cpu> + Merge<TW> + Merge<TB>,
+    TW: Tape<f32, Cpu>,
+    TB: Tape<f32, Cpu>,
+{
+    let g = Geom::new(
+        *x.shape(),
+        *weight.shape(),
+        bias.as_ref().map(|b| b.shape().0),
+        padding,
+    )?;
+    // Contiguous first, on the taped tensors, so a copy made here stays differentiable.
+    let x = x.try_contiguous().map_err(tensor_err(OP))?;
+    let weight = weight.try_contiguous().map_err(tensor_err(OP))?;
+    let bias = bias
+        .map(|b| b.try_contiguous())
+        .transpose()
+        .map_err(tensor_err(OP))?;
+
+    let (x, x_tape) = x.split_tape();
+    let (weight, w_tape) = weight.split_tape();
+    let mut tape = x_tape.merge(w_tape);
+    let bias = match bias {
+        Some(b) => {
+            let (b, b_tape) = b.split_tape();
+            tape = tape.merge(b_tape);
+            Some(b)
+        }
+        None => None,
+    };
+
+    let x_data = to_vec(&x);
+    let w_data = to_vec(&weight);
+    let b_data = bias.as_ref().map(to_vec);
+    let mut out = vec![0.0f32; g.n * g.out_len()];
+    forward(&g, &x_data, &w_data, b_data.as_deref(), &mut out);
+    let out = x
+        .device()
+        .try_tensor_from_vec(out, (g.n, g.c_out, g.h_out, g.w_out))
+        .map_err(tensor_err(OP))?;
+
+    if T::OWNS_TAPE {
+        let x_ghost = x.ghost();
+        let w_ghost = weight.ghost();
+        let b_ghost = bias.as_ref().map(|b| b.ghost());
+        let out_ghost = out.ghost();
+        tape.add_backward_op(move |grads: &mut Gradients<f32, Cpu>| {
+            // Move the output gradient out of the map (no copy) so the input gradient can
+            // be borrowed mutably at the same time; it is put back below.
+            let grad_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
+            let partials = {
+                let grad_x = grads.get_or_alloc_mut(&x_ghost)?;
+                backward(&g, &x_data, &w_data, &grad_out, grad_x)
+            };
+            let (grad_w, grad_b): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
+            add_partials(grads.get_or_alloc_mut(&w_ghost)?, &grad_w);
+            if let Some(b_ghost) = &b_ghost {
+                add_partials(grads.get_or_alloc_mut(b_ghost)?, &grad_b);
+            }
+            **grads.get_or_alloc_mut(&out_ghost)? = grad_out;
+            Ok(())
+        });
+    }
+    Ok(out.put_tape(tape))
+}

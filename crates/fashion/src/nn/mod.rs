@@ -1,0 +1,135 @@
+//! Differentiable 2-D convolution and max-pooling on dfdx CPU tensors.
+//!
+//! dfdx 0.13's own `Conv2D` / `MaxPool2D` compile only with its `nightly` feature, which no
+//! longer builds, so this module supplies them as custom ops on dfdx's tape:
+//!
+//! - [`conv2d`] / [`conv2d_no_bias`]: any KH×KW kernel, stride 1, [`Padding::Same`] or
+//!   [`Padding::Valid`]; im2col + a `matrixmultiply` SGEMM per image (AVX-512 kernels
+//!   where the CPU has them), images spread over rayon's thread pool;
+//! - [`max_pool2d`]: 2×2 windows, stride 2, odd trailing rows/columns dropped.
+//!
+//! All tensors are `f32` on [`Cpu`] with runtime shapes [`Shape4`] = `(N, C, H, W)`
+//! (NCHW, like PyTorch). Const-shaped tensors convert with dfdx's
+//! `realize::<Shape4>()`.
+//!
+//! # Tapes
+//!
+//! The ops follow dfdx's conventions: the tape travels with the input. With an
+//! [`OwnedTape`](dfdx::tensor::OwnedTape) (`x.leaky_trace()`, `x.traced(grads)`) the op
+//! records its backward pass; gradients for the weight and bias accumulate in the
+//! [`Gradients`](dfdx::tensor::Gradients) entry keyed by *their* tensor ids, so
+//! untaped parameters (`NoneTape`, as dfdx's own `Linear` keeps them) get gradients too,
+//! exactly as with dfdx's matmul. With [`NoneTape`](dfdx::tensor::NoneTape) nothing is
+//! recorded and nothing is kept for a backward pass.
+//!
+//! Non-contiguous inputs (permuted or broadcast views) are first made contiguous with
+//! dfdx's own differentiable `try_contiguous`.
+//!
+//! # Determinism
+//!
+//! The batch is cut into at most 16 work items whose boundaries depend only on the
+//! batch size, and partial weight/bias gradients are summed in a fixed order, so results
+//! are bit-identical whatever the number of rayon threads.
+//!
+//! # Example
+//!
+//! ```
+//! use dfdx::prelude::*;
+//! use fashion::nn::{conv2d, max_pool2d, Padding};
+//!
+//! let dev = Cpu::default();
+//! // One 1-channel 4×4 image of ones, one 3×3 kernel of ones, bias 0.5.
+//! let x = dev.tensor_from_vec(vec![1.0f32; 16], (1, 1, 4, 4));
+//! let w = dev.tensor_from_vec(vec![1.0f32; 9], (1, 1, 3, 3));
+//! let b = dev.tensor_from_vec(vec![0.5f32], (1,));
+//!
+//! // "Same" padding: each output counts the ones its 3×3 window covers, plus the bias.
+//! let y = conv2d(x.leaky_trace(), w.clone(), b.clone(), Padding::Same)?;
+//! assert_eq!(y.shape(), &(1, 1, 4, 4));
+//! assert_eq!(
+//!     y.as_vec(),
+//!     [4.5, 6.5, 6.5, 4.5, 6.5, 9.5, 9.5, 6.5, 6.5, 9.5, 9.5, 6.5, 4.5, 6.5, 6.5, 4.5]
+//! );
+//!
+//! // 2×2 max-pooling: every window holds a 9.5 (the first maximum wins ties).
+//! let p = max_pool2d(y)?;
+//! assert_eq!(p.as_vec(), [9.5; 4]);
+//!
+//! // d(sum of pooled values)/d(bias) = 4 outputs; each pooled 9.5 is a window of 9 ones,
+//! // so every kernel tap gets gradient 4.
+//! let grads = p.sum().backward();
+//! assert_eq!(grads.get(&b).as_vec(), [4.0]);
+//! assert_eq!(grads.get(&w).as_vec(), [4.0; 9]);
+//! # Ok::<(), fashion::Error>(())
+//! ```
+
+mod conv;
+mod gemm;
+mod pool;
+#[cfg(test)]
+mod tests;
+
+pub use conv::{conv2d, conv2d_no_bias, conv2d_output_hw};
+pub use pool::max_pool2d;
+
+use dfdx::shapes::{HasShape, Shape};
+use dfdx::tensor::{Cpu, CpuError, Tensor};
+
+/// Runtime 4-D shape `(N, C, H, W)` of the images and kernels these ops work on.
+pub type Shape4 = (usize, usize, usize, usize);
+
+/// How [`conv2d`] treats the image border (stride is always 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Padding {
+    /// Zero-pad so that the output has the input's height and width: `KH − 1` rows and
+    /// `KW − 1` columns in total, `(K − 1) / 2` before (top/left) and the rest after
+    /// (bottom/right). For even kernel sizes the extra row/column therefore goes to the
+    /// bottom/right, as in PyTorch's `padding="same"` and TensorFlow's `"SAME"`.
+    Same,
+    /// No padding: the output is `(H − KH + 1) × (W − KW + 1)`; the image must be at least
+    /// as large as the kernel.
+    Valid,
+}
+
+/// Maps dfdx's device error into the crate's error, naming the op.
+fn tensor_err(op: &'static str) -> impl Fn(CpuError) -> crate::Error {
+    move |source| crate::Error::Tensor { op, source }
+}
+
+/// Copies a contiguous tensor's elements (row-major) into a fresh `Vec`.
+///
+/// `copy_into` copies the raw storage, which is the row-major data for the contiguous
+/// tensors the ops hand it (they call `try_contiguous` first); dfdx offers no borrowed
+/// view of a tensor's data outside the crate.
+fn to_vec<S: Shape, T>(t: &Tensor<S, f32, Cpu, T>) -> Vec<f32> {
+    let mut v = vec![0.0; t.shape().num_elements()];
+    t.copy_into(&mut v);
+    v
+}
+
+/// Largest number of work items a batch is cut into (see "Determinism" above).
+const MAX_TASKS: usize = 16;
+
+/// Images per work item: depends on the batch size only, never on the thread count.
+fn images_per_task(n: usize) -> usize {
+    n.div_ceil(MAX_TASKS).max(1)
+}
+
+/// Sums equally long partial results in their given order, in parallel over elements,
+/// and adds them onto `dst`.
+fn add_partials(dst: &mut [f32], partials: &[Vec<f32>]) {
+    use rayon::prelude::*;
+    const BLOCK: usize = 4096;
+    dst.par_chunks_mut(BLOCK).enumerate().for_each(|(i, d)| {
+        let start = i * BLOCK;
+        let mut acc = vec![0.0f32; d.len()];
+        for part in partials {
+            for (a, &p) in acc.iter_mut().zip(&part[start..start + d.len()]) {
+                *a += p;
+            }
+        }
+        for (d, a) in d.iter_mut().zip(acc) {
+            *d += a;
+        }
+    });
+}
