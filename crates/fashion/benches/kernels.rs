@@ -4,7 +4,8 @@
 //!
 //! `cargo bench -p fashion --bench kernels`; the throughput is in images per second.
 //! Forward FLOPs per image of a layer: 2 · C_out · H · W · C_in · 9 (the backward pass
-//! costs about twice that).
+//! costs about twice that). `forward_backward` includes dfdx's `sum()` and the allocation
+//! of the gradients, as in training.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use dfdx::prelude::*;

@@ -9,7 +9,7 @@ use dfdx::tensor_ops::ReshapeTo;
 use rayon::prelude::*;
 
 use super::gemm::{sgemm, Mat};
-use super::{add_partials, images_per_task, tensor_err, to_vec, Padding, Shape4};
+use super::{add_partials, images_per_task, tensor_err, to_vec, with_data, Padding, Shape4};
 use crate::{Error, Result};
 
 const OP: &str = "conv2d";
@@ -191,17 +191,16 @@ impl Geom {
         self.c_out * self.p()
     }
 
-    /// A 1×1 kernel needs no im2col: the image itself is the column matrix.
-    fn direct(&self) -> bool {
-        self.kh == 1 && self.kw == 1
-    }
-
-    /// Length of the column matrix (0 when [`Self::direct`]).
-    fn cols_len(&self) -> usize {
-        if self.direct() {
-            0
+    /// How many images of a work item of `imgs` share one GEMM: their column matrices
+    /// are placed side by side, so the GEMM packs the weights once per group and sees a
+    /// wider matrix, at the cost of copying the output (gathering the output gradient)
+    /// through a buffer. That pays off when the weights (`C_out·K`) outweigh an image's
+    /// output (`C_out·P`): the deeper, smaller layers.
+    fn group(&self, imgs: usize) -> usize {
+        if self.k() >= self.p() {
+            imgs.clamp(1, MAX_GROUP)
         } else {
-            self.k() * self.p()
+            1
         }
     }
 
@@ -221,15 +220,20 @@ impl Geom {
     }
 }
 
-/// Unfolds one image `(C_in, H, W)` into the column matrix `(C_in·KH·KW) × (H_out·W_out)`:
-/// row `(c, dy, dx)`, column `(oh, ow)` holds `x[c, oh + dy − top, ow + dx − left]` or 0.
-fn im2col(g: &Geom, x: &[f32], cols: &mut [f32]) {
+/// Most images per GEMM (see [`Geom::group`]); bounds the scratch memory.
+const MAX_GROUP: usize = 8;
+
+/// Unfolds one image `(C_in, H, W)` into its block of the column matrix: row
+/// `(c, dy, dx)` (`C_in·KH·KW` rows of stride `ld`), columns `col0..col0 + H_out·W_out`;
+/// column `(oh, ow)` holds `x[c, oh + dy − top, ow + dx − left]`, or 0 in the padding.
+fn im2col(g: &Geom, x: &[f32], cols: &mut [f32], ld: usize, col0: usize) {
     let (p, wo) = (g.p(), g.w_out);
-    let mut rows = cols[..g.k() * p].chunks_exact_mut(p);
+    let mut r = 0;
     for plane in x.chunks_exact(g.h * g.w) {
         for dy in 0..g.kh {
             for dx in 0..g.kw {
-                let row = rows.next().expect("k rows");
+                let row = &mut cols[r * ld + col0..r * ld + col0 + p];
+                r += 1;
                 let (lo, hi) = g.valid_cols(dx);
                 for (oh, dst) in row.chunks_exact_mut(wo).enumerate() {
                     match g.in_row(oh, dy) {
@@ -247,15 +251,16 @@ fn im2col(g: &Geom, x: &[f32], cols: &mut [f32]) {
     }
 }
 
-/// The adjoint of [`im2col`]: adds every column-matrix entry onto the image pixel it was
-/// copied from (padding entries are dropped).
-fn col2im_add(g: &Geom, cols: &[f32], x: &mut [f32]) {
+/// The adjoint of [`im2col`]: adds every entry of the image's block of the column
+/// matrix onto the pixel it was copied from (padding entries are dropped).
+fn col2im_add(g: &Geom, cols: &[f32], ld: usize, col0: usize, x: &mut [f32]) {
     let (p, wo) = (g.p(), g.w_out);
-    let mut rows = cols[..g.k() * p].chunks_exact(p);
+    let mut r = 0;
     for plane in x.chunks_exact_mut(g.h * g.w) {
         for dy in 0..g.kh {
             for dx in 0..g.kw {
-                let row = rows.next().expect("k rows");
+                let row = &cols[r * ld + col0..r * ld + col0 + p];
+                r += 1;
                 let (lo, hi) = g.valid_cols(dx);
                 if lo >= hi {
                     continue;
@@ -274,26 +279,29 @@ fn col2im_add(g: &Geom, cols: &[f32], x: &mut [f32]) {
 }
 
 thread_local! {
-    /// Per-thread scratch: the column matrix and its gradient. Reused across calls (it
-    /// grows to the largest layer seen and stays allocated for the thread's lifetime).
-    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// Per-thread scratch (column matrix, its gradient or the GEMM output, the gathered
+    /// output gradient). Reused across calls: it grows to the largest layer seen and
+    /// stays allocated for the thread's lifetime.
+    static SCRATCH: RefCell<[Vec<f32>; 3]> = const { RefCell::new([Vec::new(), Vec::new(), Vec::new()]) };
 }
 
-/// Runs `f` with two scratch slices of the given lengths (contents unspecified).
-fn with_scratch<R>(len_a: usize, len_b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+/// Runs `f` with three scratch slices of the given lengths (contents unspecified).
+fn with_scratch<R>(lens: [usize; 3], f: impl FnOnce([&mut [f32]; 3]) -> R) -> R {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut bufs) => {
-            let (a, b) = &mut *bufs;
-            if a.len() < len_a {
-                a.resize(len_a, 0.0);
+            let [a, b, c] = &mut *bufs;
+            for (buf, &len) in [&mut *a, &mut *b, &mut *c].into_iter().zip(&lens) {
+                if buf.len() < len {
+                    buf.resize(len, 0.0);
+                }
             }
-            if b.len() < len_b {
-                b.resize(len_b, 0.0);
-            }
-            f(&mut a[..len_a], &mut b[..len_b])
+            f([&mut a[..lens[0]], &mut b[..lens[1]], &mut c[..lens[2]]])
         }
         // Re-entered on this thread (not expected): use fresh buffers.
-        Err(_) => f(&mut vec![0.0; len_a], &mut vec![0.0; len_b]),
+        Err(_) => {
+            let [mut a, mut b, mut c] = lens.map(|len| vec![0.0; len]);
+            f([&mut a, &mut b, &mut c])
+        }
     })
 }
 
@@ -301,31 +309,48 @@ fn with_scratch<R>(len_a: usize, len_b: usize, f: impl FnOnce(&mut [f32], &mut [
 pub(super) fn forward(g: &Geom, x: &[f32], w: &[f32], b: Option<&[f32]>, out: &mut [f32]) {
     let (k, p) = (g.k(), g.p());
     let ipt = images_per_task(g.n);
+    let group = g.group(ipt);
     let weight = Mat::row_major(w, g.c_out, k);
     out.par_chunks_mut(ipt * g.out_len())
         .zip(x.par_chunks(ipt * g.in_len()))
         .for_each(|(out, x)| {
-            with_scratch(g.cols_len(), 0, |cols, _| {
+            let tmp_len = if group > 1 { g.c_out * group * p } else { 0 };
+            with_scratch([k * group * p, tmp_len, 0], |[cols, tmp, _]| {
                 for (out, x) in out
-                    .chunks_exact_mut(g.out_len())
-                    .zip(x.chunks_exact(g.in_len()))
+                    .chunks_mut(group * g.out_len())
+                    .zip(x.chunks(group * g.in_len()))
                 {
-                    let beta = match b {
-                        Some(b) => {
-                            for (row, &bias) in out.chunks_exact_mut(p).zip(b) {
-                                row.fill(bias);
+                    let imgs = x.len() / g.in_len();
+                    let ld = imgs * p;
+                    for (i, x) in x.chunks_exact(g.in_len()).enumerate() {
+                        im2col(g, x, cols, ld, i * p);
+                    }
+                    let cols = Mat::row_major(&cols[..k * ld], k, ld);
+                    if imgs == 1 {
+                        // Straight into the output, on top of the bias.
+                        let beta = match b {
+                            Some(b) => {
+                                for (row, &bias) in out.chunks_exact_mut(p).zip(b) {
+                                    row.fill(bias);
+                                }
+                                1.0
                             }
-                            1.0
-                        }
-                        None => 0.0,
-                    };
-                    let cols: &[f32] = if g.direct() {
-                        x
+                            None => 0.0,
+                        };
+                        sgemm(weight, cols, beta, out);
                     } else {
-                        im2col(g, x, cols);
-                        cols
-                    };
-                    sgemm(weight, Mat::row_major(cols, k, p), beta, out);
+                        let tmp = &mut tmp[..g.c_out * ld];
+                        sgemm(weight, cols, 0.0, tmp);
+                        for (i, out) in out.chunks_exact_mut(g.out_len()).enumerate() {
+                            for (co, row) in out.chunks_exact_mut(p).enumerate() {
+                                let bias = b.map_or(0.0, |b| b[co]);
+                                let src = &tmp[co * ld + i * p..co * ld + (i + 1) * p];
+                                for (o, &s) in row.iter_mut().zip(src) {
+                                    *o = s + bias;
+                                }
+                            }
+                        }
+                    }
                 }
             });
         });
@@ -342,6 +367,7 @@ pub(super) fn backward(
 ) -> Vec<(Vec<f32>, Vec<f32>)> {
     let (k, p) = (g.k(), g.p());
     let ipt = images_per_task(g.n);
+    let group = g.group(ipt);
     let weight_t = Mat::row_major(w, g.c_out, k).t();
     grad_x
         .par_chunks_mut(ipt * g.in_len())
@@ -350,27 +376,48 @@ pub(super) fn backward(
         .map(|((grad_x, x), grad_out)| {
             let mut grad_w = vec![0.0f32; g.c_out * k];
             let mut grad_b = vec![0.0f32; g.c_out];
-            with_scratch(g.cols_len(), g.cols_len(), |cols, grad_cols| {
-                for ((grad_x, x), grad_out) in grad_x
-                    .chunks_exact_mut(g.in_len())
-                    .zip(x.chunks_exact(g.in_len()))
-                    .zip(grad_out.chunks_exact(g.out_len()))
-                {
-                    for (gb, row) in grad_b.iter_mut().zip(grad_out.chunks_exact(p)) {
-                        *gb += lane_sum(row);
-                    }
-                    let gout = Mat::row_major(grad_out, g.c_out, p);
-                    if g.direct() {
-                        sgemm(gout, Mat::row_major(x, k, p).t(), 1.0, &mut grad_w);
-                        sgemm(weight_t, gout, 1.0, grad_x);
-                    } else {
-                        im2col(g, x, cols);
-                        sgemm(gout, Mat::row_major(cols, k, p).t(), 1.0, &mut grad_w);
+            let cols_len = k * group * p;
+            let gather_len = if group > 1 { g.c_out * group * p } else { 0 };
+            with_scratch(
+                [cols_len, cols_len, gather_len],
+                |[cols, grad_cols, gathered]| {
+                    for ((grad_x, x), grad_out) in grad_x
+                        .chunks_mut(group * g.in_len())
+                        .zip(x.chunks(group * g.in_len()))
+                        .zip(grad_out.chunks(group * g.out_len()))
+                    {
+                        let imgs = x.len() / g.in_len();
+                        let ld = imgs * p;
+                        for go in grad_out.chunks_exact(g.out_len()) {
+                            for (gb, row) in grad_b.iter_mut().zip(go.chunks_exact(p)) {
+                                *gb += lane_sum(row);
+                            }
+                        }
+                        for (i, x) in x.chunks_exact(g.in_len()).enumerate() {
+                            im2col(g, x, cols, ld, i * p);
+                        }
+                        // The output gradient as one C_out × (imgs·P) matrix.
+                        let gout = if imgs == 1 {
+                            Mat::row_major(grad_out, g.c_out, p)
+                        } else {
+                            for (i, go) in grad_out.chunks_exact(g.out_len()).enumerate() {
+                                for (co, row) in go.chunks_exact(p).enumerate() {
+                                    gathered[co * ld + i * p..co * ld + (i + 1) * p]
+                                        .copy_from_slice(row);
+                                }
+                            }
+                            Mat::row_major(&gathered[..g.c_out * ld], g.c_out, ld)
+                        };
+                        let cols_t = Mat::row_major(&cols[..k * ld], k, ld).t();
+                        sgemm(gout, cols_t, 1.0, &mut grad_w);
+                        let grad_cols = &mut grad_cols[..k * ld];
                         sgemm(weight_t, gout, 0.0, grad_cols);
-                        col2im_add(g, grad_cols, grad_x);
+                        for (i, grad_x) in grad_x.chunks_exact_mut(g.in_len()).enumerate() {
+                            col2im_add(g, grad_cols, ld, i * p, grad_x);
+                        }
                     }
-                }
-            });
+                },
+            );
             (grad_w, grad_b)
         })
         .collect()
@@ -428,18 +475,16 @@ where
         None => None,
     };
 
-    let x_data = to_vec(&x);
     let w_data = to_vec(&weight);
     let b_data = bias.as_ref().map(to_vec);
     let mut out = vec![0.0f32; g.n * g.out_len()];
-    forward(&g, &x_data, &w_data, b_data.as_deref(), &mut out);
+    with_data(&x, |x| forward(&g, x, &w_data, b_data.as_deref(), &mut out));
     let out = x
         .device()
         .try_tensor_from_vec(out, (g.n, g.c_out, g.h_out, g.w_out))
         .map_err(tensor_err(OP))?;
 
     if T::OWNS_TAPE {
-        let x_ghost = x.ghost();
         let w_ghost = weight.ghost();
         let b_ghost = bias.as_ref().map(|b| b.ghost());
         let out_ghost = out.ghost();
@@ -448,8 +493,8 @@ where
             // be borrowed mutably at the same time; it is put back below.
             let grad_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
             let partials = {
-                let grad_x = grads.get_or_alloc_mut(&x_ghost)?;
-                backward(&g, &x_data, &w_data, &grad_out, grad_x)
+                let grad_x = grads.get_or_alloc_mut(&x)?;
+                with_data(&x, |x| backward(&g, x, &w_data, &grad_out, grad_x))
             };
             let (grad_w, grad_b): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
             add_partials(grads.get_or_alloc_mut(&w_ghost)?, &grad_w);

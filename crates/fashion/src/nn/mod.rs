@@ -4,8 +4,9 @@
 //! longer builds, so this module supplies them as custom ops on dfdx's tape:
 //!
 //! - [`conv2d`] / [`conv2d_no_bias`]: any KH×KW kernel, stride 1, [`Padding::Same`] or
-//!   [`Padding::Valid`]; im2col + a `matrixmultiply` SGEMM per image (AVX-512 kernels
-//!   where the CPU has them), images spread over rayon's thread pool;
+//!   [`Padding::Valid`]; im2col + `matrixmultiply` SGEMM (AVX-512 kernels where the CPU
+//!   has them), the batch spread over rayon's thread pool; in deep layers, whose weights
+//!   outweigh an image's output, a few images share each GEMM;
 //! - [`max_pool2d`]: 2×2 windows, stride 2, odd trailing rows/columns dropped.
 //!
 //! All tensors are `f32` on [`Cpu`] with runtime shapes [`Shape4`] = `(N, C, H, W)`
@@ -24,6 +25,14 @@
 //!
 //! Non-contiguous inputs (permuted or broadcast views) are first made contiguous with
 //! dfdx's own differentiable `try_contiguous`.
+//!
+//! # Memory
+//!
+//! A taped op keeps its input tensor (shared, not copied) and, for [`conv2d`], a copy of
+//! the weights until the backward pass; pooling keeps one byte per output. dfdx lends no
+//! view of a tensor's data, so each call copies its input once into a per-thread buffer
+//! (again in the backward pass); that buffer and the per-thread im2col buffers are reused
+//! across calls and keep the size of the largest layer seen.
 //!
 //! # Determinism
 //!
@@ -72,6 +81,8 @@ mod tests;
 pub use conv::{conv2d, conv2d_no_bias, conv2d_output_hw};
 pub use pool::max_pool2d;
 
+use std::cell::RefCell;
+
 use dfdx::shapes::{HasShape, Shape};
 use dfdx::tensor::{Cpu, CpuError, Tensor};
 
@@ -105,6 +116,30 @@ fn to_vec<S: Shape, T>(t: &Tensor<S, f32, Cpu, T>) -> Vec<f32> {
     let mut v = vec![0.0; t.shape().num_elements()];
     t.copy_into(&mut v);
     v
+}
+
+thread_local! {
+    /// Per-thread buffer for copies of op inputs, reused across calls so large inputs do
+    /// not cost a fresh allocation (and its page faults) each time. It keeps the size of
+    /// the largest input seen on the thread.
+    static INPUT_COPY: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on a row-major copy of a contiguous tensor's elements (see [`to_vec`]), held
+/// in the calling thread's reusable buffer.
+fn with_data<S: Shape, T, R>(t: &Tensor<S, f32, Cpu, T>, f: impl FnOnce(&[f32]) -> R) -> R {
+    let n = t.shape().num_elements();
+    INPUT_COPY.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < n {
+                buf.resize(n, 0.0);
+            }
+            t.copy_into(&mut buf[..n]);
+            f(&buf[..n])
+        }
+        // Re-entered on this thread (a rayon worker running a nested op): fresh copy.
+        Err(_) => f(&to_vec(t)),
+    })
 }
 
 /// Largest number of work items a batch is cut into (see "Determinism" above).

@@ -5,7 +5,7 @@ use dfdx::tensor::{Cpu, Gradients, PutTape, SplitTape, Tape, Tensor, TensorFromV
 use dfdx::tensor_ops::ReshapeTo;
 use rayon::prelude::*;
 
-use super::{tensor_err, to_vec, Shape4};
+use super::{tensor_err, with_data, Shape4};
 use crate::{Error, Result};
 
 const OP: &str = "max_pool2d";
@@ -45,12 +45,10 @@ pub fn max_pool2d<T: Tape<f32, Cpu>>(
 
     let x = x.try_contiguous().map_err(tensor_err(OP))?;
     let (x, mut tape) = x.split_tape();
-    let x_data = to_vec(&x);
     let out_len = n * c * g.h_out * g.w_out;
     let mut out = vec![0.0f32; out_len];
     let mut argmax = vec![0u8; out_len];
-    forward(&g, &x_data, &mut out, &mut argmax);
-    drop(x_data);
+    with_data(&x, |x| forward(&g, x, &mut out, &mut argmax));
     let out = x
         .device()
         .try_tensor_from_vec(out, (n, c, g.h_out, g.w_out))

@@ -258,16 +258,24 @@ fn check_conv_grads(
     let x = random_vec(r, numel(xs));
     let w = random_vec(r, numel(ws));
     let b = with_bias.then(|| random_vec(r, ws.0));
-    let (os, _) = naive_conv(xs, &vec![0.0; numel(xs)], ws, &to_f64(&w), None, padding);
+    let b64 = b.as_deref().map(to_f64);
+    let (os, expected) = naive_conv(xs, &to_f64(&x), ws, &to_f64(&w), b64.as_deref(), padding);
     let rw = random_vec(r, numel(os));
+
+    // The forward pass too (this covers large batches, whose images share GEMMs).
+    let (xt, wt) = (t4(&dev, x.clone(), xs), t4(&dev, w.clone(), ws));
+    let y = match &b {
+        Some(b) => conv2d(xt, wt, t1(&dev, b.clone()), padding),
+        None => conv2d_no_bias(xt, wt, padding),
+    };
+    let e = rel_err(&y.unwrap().as_vec(), &expected, 1.0);
+    assert!(
+        e < 1e-6,
+        "{xs:?} {ws:?} {padding:?}: forward relative error {e:e}"
+    );
     let (gx, gw, gb) = conv_grads(&dev, (xs, &x), (ws, &w), b.as_deref(), &rw, padding);
 
-    let (x64, w64, b64, r64) = (
-        to_f64(&x),
-        to_f64(&w),
-        b.as_deref().map(to_f64),
-        to_f64(&rw),
-    );
+    let (x64, w64, r64) = (to_f64(&x), to_f64(&w), to_f64(&rw));
     let loss = |x: &[f64], w: &[f64], b: Option<&[f64]>| {
         dot(&naive_conv(xs, x, ws, w, b, padding).1, &r64)
     };
@@ -318,12 +326,17 @@ fn conv2d_gradients_match_finite_differences() {
 
 #[test]
 fn conv2d_gradients_with_many_images_and_no_bias() {
-    // 35 images: several images per work item, with a shorter last item.
+    // More than 16 images: several images per work item, with a shorter last item. Where
+    // C_in·KH·KW ≥ H_out·W_out the images of a work item share GEMMs in groups of up to
+    // 8 (150 images: items of 10 = groups of 8 + 2).
     let mut r = rng(4);
-    for (kernel, padding) in [((3, 3), Padding::Same), ((2, 3), Padding::Valid)] {
-        let (c_in, c_out) = (3, 4);
-        let xs = (35, c_in, 6, 5);
-        let ws = (c_out, c_in, kernel.0, kernel.1);
+    let cases = [
+        ((35, 3, 6, 5), (4, 3, 3, 3), Padding::Same), // ungrouped: K 27 < P 30
+        ((35, 3, 6, 5), (4, 3, 2, 3), Padding::Valid), // groups of 3, last item 2
+        ((35, 4, 4, 3), (3, 4, 3, 3), Padding::Same), // groups of 3, last item 2
+        ((150, 2, 3, 3), (2, 2, 3, 3), Padding::Same), // groups of 8 and 2
+    ];
+    for (xs, ws, padding) in cases {
         check_conv_grads(&mut r, xs, ws, padding, true, Some(60));
         check_conv_grads(&mut r, xs, ws, padding, false, Some(60));
     }
@@ -451,21 +464,23 @@ fn conv2d_accepts_non_contiguous_input() {
 #[test]
 fn conv2d_is_bit_identical_across_thread_counts() {
     let mut r = rng(9);
-    let (xs, ws) = ((40, 3, 9, 9), (8, 3, 3, 3));
-    let x = random_vec(&mut r, numel(xs));
-    let w = random_vec(&mut r, numel(ws));
-    let b = random_vec(&mut r, ws.0);
-    let rw = random_vec(&mut r, 40 * 8 * 81);
-    let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| conv_grads(&dev(), (xs, &x), (ws, &w), Some(&b), &rw, Padding::Same))
-    };
-    let one = run(1);
-    let three = run(3);
-    assert_eq!(one, three);
+    // Ungrouped and grouped GEMMs (see conv2d_gradients_with_many_images_and_no_bias).
+    for (xs, ws) in [((40, 3, 9, 9), (8, 3, 3, 3)), ((40, 8, 5, 5), (6, 8, 3, 3))] {
+        let x = random_vec(&mut r, numel(xs));
+        let w = random_vec(&mut r, numel(ws));
+        let b = random_vec(&mut r, ws.0);
+        let rw = random_vec(&mut r, xs.0 * ws.0 * xs.2 * xs.3);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| conv_grads(&dev(), (xs, &x), (ws, &w), Some(&b), &rw, Padding::Same))
+        };
+        let one = run(1);
+        let three = run(3);
+        assert_eq!(one, three, "{xs:?} {ws:?}");
+    }
 }
 
 #[test]
