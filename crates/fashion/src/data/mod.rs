@@ -249,24 +249,6 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::io(path, e))
 }
 
-/// Checks the checksums of the four files in `dir` without parsing them.
-/// Returns one report per file and the release they share.
-pub fn verify_dir(dir: &Path, options: &LoadOptions) -> Result<(Vec<FileReport>, Option<Release>)> {
-    let mut reports = Vec::new();
-    for file in DataFile::ALL {
-        let path = locate(dir, file)?;
-        let sha256 = sha256_file(&path)?;
-        reports.push(FileReport {
-            release: identify(file, &sha256, &KNOWN_RELEASES),
-            file,
-            path,
-            sha256,
-        });
-    }
-    let release = check_reports(dir, &reports, options, &KNOWN_RELEASES)?;
-    Ok((reports, release))
-}
-
 fn check_reports(
     dir: &Path,
     reports: &[FileReport],
@@ -283,7 +265,6 @@ fn check_reports(
         }
     }
     let mut seen: Vec<Release> = reports.iter().filter_map(|r| r.release).collect();
-    seen.dedup();
     seen.sort_by_key(|r| *r as u8);
     seen.dedup();
     if seen.len() > 1 {
