@@ -1,6 +1,7 @@
 //! `fashion`: the command-line side of the project.
 //!
-//! Subcommands so far: `fashion data download`, `fashion data verify`, `fashion data dir`.
+//! Subcommands: `fashion data download|verify|dir`, `fashion train`, `fashion evaluate`,
+//! `fashion bench train|infer`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,6 +9,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use fashion::data::{self, DownloadOptions, FashionMnist, LoadOptions, Release, CLASS_NAMES};
+use fashion::nn::ModelKind;
+use fashion::train::{self, BenchMode, TrainConfig, TrainOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
@@ -26,6 +29,81 @@ enum Command {
     /// Download, verify and locate the data set.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Train a network, with validation after every epoch and checkpoints in --out.
+    Train(TrainArgs),
+    /// Evaluate a checkpoint on the official test set; writes predictions beside it.
+    Evaluate {
+        /// Checkpoint directory written by `fashion train`
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Data directory [default: $FASHION_MNIST_DIR, else the platform cache dir]
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Measure training or inference throughput (images/s) and peak memory.
+    Bench {
+        /// What to time
+        #[arg(value_enum)]
+        mode: BenchArg,
+        /// Network
+        #[arg(long, default_value = "small")]
+        model: ModelKind,
+        /// Images per step
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// Timed steps
+        #[arg(long, default_value_t = 50)]
+        steps: usize,
+        /// Untimed warm-up steps
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+    },
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// Network
+    #[arg(long, default_value = "small")]
+    model: ModelKind,
+    /// Epochs [default: the library's TrainConfig default]
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Images per step [default: TrainConfig default]
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Initial learning rate [default: TrainConfig default]
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Seed for everything random [default: TrainConfig default]
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Train on only this many training images (stratified), for a quick run
+    #[arg(long)]
+    subset: Option<usize>,
+    /// Turn off augmentation (random flips and shifts)
+    #[arg(long)]
+    no_augment: bool,
+    /// Checkpoint directory
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue the interrupted run in --out from its last completed epoch
+    #[arg(long)]
+    resume: bool,
+    /// Data directory [default: $FASHION_MNIST_DIR, else the platform cache dir]
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Hide the progress bar
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// A benchmark mode, as named on the command line.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BenchArg {
+    /// Forward, backward and optimiser update
+    Train,
+    /// Inference-mode forward pass
+    Infer,
 }
 
 #[derive(Subcommand)]
@@ -164,6 +242,152 @@ fn verify(dir: Option<PathBuf>, allow_unverified: bool) -> Result<()> {
     Ok(())
 }
 
+fn load_data(dir: Option<PathBuf>) -> Result<FashionMnist> {
+    let dir = data_dir(dir)?;
+    FashionMnist::load(&dir).with_context(|| {
+        format!(
+            "loading Fashion-MNIST from {} (run `fashion data download` first)",
+            dir.display()
+        )
+    })
+}
+
+fn run_train(args: TrainArgs) -> Result<()> {
+    let mut config = TrainConfig::default();
+    config.model.kind = args.model;
+    if let Some(e) = args.epochs {
+        config.epochs = e;
+    }
+    if let Some(b) = args.batch_size {
+        config.batch_size = b;
+    }
+    if let Some(lr) = args.lr {
+        config.learning_rate = lr;
+    }
+    if let Some(s) = args.seed {
+        config.seed = s;
+    }
+    config.train_subset = args.subset;
+    config.augment = !args.no_augment;
+    config.check()?;
+    let data = load_data(args.dir)?;
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "epoch {prefix} [{bar:30}] {pos}/{len} batches  {msg}  eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let mut on_batch = |p: &train::Progress| {
+        bar.set_length(p.batches as u64);
+        bar.set_prefix(format!("{}/{}", p.epoch, p.epochs));
+        bar.set_position(p.batch as u64);
+        bar.set_message(format!(
+            "loss {:.4}  {:.0} images/s",
+            p.loss, p.images_per_sec
+        ));
+    };
+    let mut on_epoch = |r: &train::EpochRecord| {
+        bar.suspend(|| {
+            println!(
+                "epoch {:>3}  train loss {:.4} acc {:.4}  valid loss {:.4} acc {:.4}  lr {:.2e}  {:.1} s  {:.0} images/s",
+                r.epoch, r.train_loss, r.train_accuracy, r.valid_loss, r.valid_accuracy,
+                r.learning_rate, r.seconds, r.images_per_sec
+            )
+        });
+    };
+    let options = TrainOptions {
+        resume: args.resume,
+        on_batch: Some(&mut on_batch),
+        on_epoch: Some(&mut on_epoch),
+        ..TrainOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let trained = train::train(&config, &data, &args.out, options)
+        .with_context(|| format!("training into {}", args.out.display()))?;
+    bar.finish_and_clear();
+    let best = trained.history.best().expect("at least one epoch");
+    println!(
+        "best epoch {} (valid loss {:.4}, valid accuracy {:.4}); training took {:.0} s",
+        best.epoch,
+        best.valid_loss,
+        best.valid_accuracy,
+        started.elapsed().as_secs_f64()
+    );
+    let eval = train::evaluate(&trained.model, &data.test, 500)?;
+    eval.save(&args.out)?;
+    println!(
+        "test accuracy: {:.4} (loss {:.4}, {} images); checkpoint in {}",
+        eval.accuracy,
+        eval.loss,
+        eval.labels.len(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn run_evaluate(checkpoint: PathBuf, dir: Option<PathBuf>) -> Result<()> {
+    let trained = train::load_checkpoint(&checkpoint)?;
+    let data = load_data(dir)?;
+    let eval = train::evaluate(&trained.model, &data.test, 500)?;
+    eval.save(&checkpoint)?;
+    println!(
+        "model: {} ({} parameters)",
+        trained.config.model.kind,
+        trained.model.num_params()
+    );
+    println!("test loss: {:.4}", eval.loss);
+    println!("test accuracy: {:.4}", eval.accuracy);
+    Ok(())
+}
+
+/// Peak resident memory of this process in bytes (Linux `VmHWM`), if known.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn run_bench(
+    mode: BenchArg,
+    model: ModelKind,
+    batch: usize,
+    steps: usize,
+    warmup: usize,
+) -> Result<()> {
+    let config = fashion::nn::ModelConfig {
+        kind: model,
+        ..Default::default()
+    };
+    let m = match mode {
+        BenchArg::Train => BenchMode::Train,
+        BenchArg::Infer => BenchMode::Infer,
+    };
+    let threads = rayon::current_num_threads();
+    let r = train::bench(&config, m, batch, steps, warmup, 0)?;
+    println!(
+        "model: {model}  mode: {}  batch: {batch}  steps: {steps}  threads: {threads}",
+        if m == BenchMode::Train {
+            "train"
+        } else {
+            "infer"
+        }
+    );
+    println!("seconds: {:.3}", r.seconds);
+    match peak_rss() {
+        Some(b) => println!("peak RSS: {:.1} MiB", b as f64 / (1024.0 * 1024.0)),
+        None => println!("peak RSS: unknown"),
+    }
+    println!("images/s: {:.1}", r.images_per_sec);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -178,6 +402,15 @@ fn main() -> ExitCode {
             allow_unverified,
         }) => verify(dir, allow_unverified),
         Command::Data(DataCommand::Dir) => data_dir(None).map(|d| println!("{}", d.display())),
+        Command::Train(args) => run_train(args),
+        Command::Evaluate { checkpoint, dir } => run_evaluate(checkpoint, dir),
+        Command::Bench {
+            mode,
+            model,
+            batch,
+            steps,
+            warmup,
+        } => run_bench(mode, model, batch, steps, warmup),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -185,6 +185,26 @@ pub enum Error {
         source: dfdx::tensor::CpuError,
     },
 
+    /// A checkpoint directory or file is missing, corrupt, or does not fit the model.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The training loss became NaN or infinite.
+    #[error("training diverged: loss is {loss} at epoch {epoch}, batch {batch} (try a lower learning rate)")]
+    NonFiniteLoss {
+        /// Epoch (1-based).
+        epoch: usize,
+        /// Batch within the epoch (1-based).
+        batch: usize,
+        /// The loss value.
+        loss: f32,
+    },
+
     /// Rendering a chart failed.
     #[error("plotting failed: {0}")]
     Plot(String),

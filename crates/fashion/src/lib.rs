@@ -6,6 +6,10 @@
 //!   stratified train/validation split, pixel scaling and standardisation, batches;
 //! - [`nn`]: differentiable 2-D convolution and 2×2 max-pooling on dfdx CPU tensors
 //!   (dfdx 0.13's own need its broken `nightly` feature);
+//! - [`nn`] also holds the two networks, [`SmallCnn`](nn::SmallCnn) and
+//!   [`SeedCnn`](nn::SeedCnn), with their feature maps and embeddings;
+//! - [`train`]: training configuration, the loop with validation, history,
+//!   checkpoints, resuming, evaluation;
 //! - [`plot`]: charts generic over plotters backends (SVG, PNG, notebook output) and
 //!   evcxr display wrappers, including HTML tables for polars DataFrames.
 //!
@@ -18,6 +22,7 @@ pub mod data;
 mod error;
 pub mod nn;
 pub mod plot;
+pub mod train;
 
 pub use error::{Error, Result};
 

@@ -74,11 +74,21 @@
 
 mod conv;
 mod gemm;
+mod layers;
+mod models;
+mod ops;
 mod pool;
 #[cfg(test)]
 mod tests;
 
 pub use conv::{conv2d, conv2d_no_bias, conv2d_output_hw};
+pub use layers::{dropout, BatchNorm, Conv};
+pub use models::{
+    Features, LayerInfo, Logits, Model, ModelConfig, ModelKind, SeedCnn, SmallCnn, Taped,
+};
+pub use ops::{
+    activate, batch_norm_infer, batch_norm_train, Activation, BatchStats, SELU_ALPHA, SELU_LAMBDA,
+};
 pub use pool::max_pool2d;
 
 use std::cell::RefCell;

@@ -818,3 +818,150 @@ fn conv_relu_pool_linear_backward_matches_finite_differences() {
     println!("net weight gradient vs f32 dfdx finite differences: relative error {e32:e}");
     assert!(e32 < 5e-2, "{e32:e}");
 }
+
+// --- fused activations and batch normalisation ------------------------------------------
+
+use super::{activate, batch_norm_infer, batch_norm_train, Activation, SELU_ALPHA, SELU_LAMBDA};
+
+fn act_ref(act: Activation, x: f64) -> f64 {
+    let (l, a) = (f64::from(SELU_LAMBDA), f64::from(SELU_ALPHA));
+    match act {
+        Activation::Relu => x.max(0.0),
+        Activation::Selu if x > 0.0 => l * x,
+        Activation::Selu => l * a * (x.exp() - 1.0),
+    }
+}
+
+#[test]
+fn activations_match_reference_and_finite_differences() {
+    let dev = dev();
+    let mut r = rng(11);
+    for act in [Activation::Relu, Activation::Selu] {
+        // Keep away from the kink at 0, where finite differences straddle two branches.
+        let x: Vec<f32> = random_vec(&mut r, 2 * 3 * 5 * 4)
+            .into_iter()
+            .map(|v| if v.abs() < 0.05 { v + 0.1 } else { v })
+            .collect();
+        let rw = random_vec(&mut r, x.len());
+        let xt = t4(&dev, x.clone(), (2, 3, 5, 4));
+        let y = activate(xt.leaky_trace(), act).unwrap();
+        let expected: Vec<f64> = x.iter().map(|&v| act_ref(act, f64::from(v))).collect();
+        assert!(
+            rel_err(&y.as_vec(), &expected, 1.0) < 1e-6,
+            "{act:?} forward"
+        );
+        let rt = dev.tensor_from_vec(rw.clone(), (2, 3, 5, 4));
+        let grads = (y * rt).sum().backward();
+        let r64 = to_f64(&rw);
+        let all: Vec<usize> = (0..x.len()).collect();
+        let fd_x = fd(&to_f64(&x), &all, 1e-4, |x| {
+            dot(
+                &x.iter().map(|&v| act_ref(act, v)).collect::<Vec<_>>(),
+                &r64,
+            )
+        });
+        let e = rel_err(&grads.get(&xt).as_vec(), &fd_x, 1e-3);
+        assert!(e < 1e-4, "{act:?} gradient relative error {e:e}");
+    }
+    // ReLU's derivative at exactly 0 is 0 (PyTorch's convention).
+    let z = dev.tensor_from_vec(vec![0.0f32], (1, 1, 1, 1));
+    let g = activate(z.leaky_trace(), Activation::Relu)
+        .unwrap()
+        .sum()
+        .backward();
+    assert_eq!(g.get(&z).as_vec(), [0.0]);
+}
+
+/// f64 reference of batch normalisation in training mode.
+fn bn_ref(xs: Shape4, x: &[f64], gamma: &[f64], beta: &[f64], eps: f64) -> Vec<f64> {
+    let (n, c, h, w) = xs;
+    let hw = h * w;
+    let mut out = vec![0.0; x.len()];
+    for ch in 0..c {
+        let idx: Vec<usize> = (0..n)
+            .flat_map(|i| (0..hw).map(move |p| (i * c + ch) * hw + p))
+            .collect();
+        let m = idx.len() as f64;
+        let mean = idx.iter().map(|&i| x[i]).sum::<f64>() / m;
+        let var = idx.iter().map(|&i| (x[i] - mean).powi(2)).sum::<f64>() / m;
+        for &i in &idx {
+            out[i] = (x[i] - mean) / (var + eps).sqrt() * gamma[ch] + beta[ch];
+        }
+    }
+    out
+}
+
+#[test]
+fn batch_norm_matches_reference_and_finite_differences() {
+    let dev = dev();
+    let mut r = rng(12);
+    let eps = 1e-5f32;
+    for xs in [(3, 2, 4, 5), (5, 3, 1, 1), (2, 4, 3, 3)] {
+        let c = xs.1;
+        let x = random_vec(&mut r, numel(xs));
+        let gamma: Vec<f32> = random_vec(&mut r, c).iter().map(|v| v + 1.5).collect();
+        let beta = random_vec(&mut r, c);
+        let rw = random_vec(&mut r, numel(xs));
+        let (x64, g64, b64, r64) = (to_f64(&x), to_f64(&gamma), to_f64(&beta), to_f64(&rw));
+
+        let xt = t4(&dev, x.clone(), xs);
+        let (gt, bt) = (t1(&dev, gamma.clone()), t1(&dev, beta.clone()));
+        let (y, stats) = batch_norm_train(xt.leaky_trace(), gt.clone(), bt.clone(), eps).unwrap();
+        let expected = bn_ref(xs, &x64, &g64, &b64, f64::from(eps));
+        assert!(
+            rel_err(&y.as_vec(), &expected, 1.0) < 1e-5,
+            "{xs:?} forward"
+        );
+        assert_eq!(stats.count, xs.0 * xs.2 * xs.3);
+
+        // Inference mode with the batch's own statistics gives the same output.
+        let inf = batch_norm_infer(
+            t4(&dev, x.clone(), xs),
+            &gamma,
+            &beta,
+            &stats.mean,
+            &stats.var,
+            eps,
+        )
+        .unwrap();
+        assert!(
+            rel_err(&inf.as_vec(), &expected, 1.0) < 1e-5,
+            "{xs:?} inference"
+        );
+
+        let rt = dev.tensor_from_vec(rw.clone(), xs);
+        let grads = (y * rt).sum().backward();
+        let e64 = f64::from(eps);
+        let loss = |x: &[f64], g: &[f64], b: &[f64]| dot(&bn_ref(xs, x, g, b, e64), &r64);
+        let all = |n: usize| (0..n).collect::<Vec<usize>>();
+        let fd_x = fd(&x64, &all(x.len()), 1e-4, |x| loss(x, &g64, &b64));
+        let fd_g = fd(&g64, &all(c), 1e-4, |g| loss(&x64, g, &b64));
+        let fd_b = fd(&b64, &all(c), 1e-4, |b| loss(&x64, &g64, b));
+        for (name, got, want) in [
+            ("input", grads.get(&xt).as_vec(), fd_x),
+            ("scale", grads.get(&gt).as_vec(), fd_g),
+            ("bias", grads.get(&bt).as_vec(), fd_b),
+        ] {
+            let e = rel_err(&got, &want, 1e-2);
+            assert!(e < 1e-3, "{xs:?}: {name} gradient relative error {e:e}");
+        }
+    }
+}
+
+#[test]
+fn batch_norm_rejects_mismatched_vectors() {
+    let dev = dev();
+    let x = t4(&dev, vec![0.0; 8], (2, 2, 1, 2));
+    let err =
+        batch_norm_train(x, t1(&dev, vec![1.0; 3]), t1(&dev, vec![0.0; 2]), 1e-5).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ShapeMismatch {
+                op: "batch_norm",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}

@@ -1,0 +1,306 @@
+//! Layers built on the ops of this module, as dfdx [`TensorCollection`]s so dfdx can
+//! allocate, zero, save and load their parameters (safetensors).
+
+use dfdx::nn::modules::Linear;
+use dfdx::nn::Module;
+use dfdx::nn::{ModuleVisitor, TensorCollection, TensorOptions};
+use dfdx::shapes::{Const, Dtype, HasShape, Rank1, Rank4, Shape};
+use dfdx::tensor::{Cpu, Merge, NoneTape, Storage, Tape, Tensor, TensorFromVec};
+use dfdx::tensor_ops::{Device, RealizeTo, ReshapeTo, TryMul};
+use rand::Rng;
+use rand_distr::{Distribution, Normal};
+
+use super::ops::{batch_norm_infer, batch_norm_train};
+use super::{conv2d, tensor_err, to_vec, Padding, Shape4};
+use crate::Result;
+
+/// A 2-D convolution layer: `CO` filters of `CI × KH × KW`, stride 1, "same" padding,
+/// with bias. Weights are `(CO, CI, KH, KW)`.
+#[derive(Debug, Clone)]
+pub struct Conv<
+    const CI: usize,
+    const CO: usize,
+    const KH: usize,
+    const KW: usize,
+    E: Dtype = f32,
+    D: Storage<E> = Cpu,
+> {
+    /// Filters, `(CO, CI, KH, KW)`.
+    pub weight: Tensor<Rank4<CO, CI, KH, KW>, E, D>,
+    /// One bias per filter.
+    pub bias: Tensor<Rank1<CO>, E, D>,
+}
+
+impl<
+        const CI: usize,
+        const CO: usize,
+        const KH: usize,
+        const KW: usize,
+        E: Dtype,
+        D: Device<E>,
+    > TensorCollection<E, D> for Conv<CI, CO, KH, KW, E, D>
+{
+    type To<E2: Dtype, D2: Device<E2>> = Conv<CI, CO, KH, KW, E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
+        visitor: &mut V,
+    ) -> std::result::Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::tensor(
+                    "weight",
+                    |s| &s.weight,
+                    |s| &mut s.weight,
+                    TensorOptions::reset_to_zeros(),
+                ),
+                Self::tensor(
+                    "bias",
+                    |s| &s.bias,
+                    |s| &mut s.bias,
+                    TensorOptions::reset_to_zeros(),
+                ),
+            ),
+            |(weight, bias)| Conv { weight, bias },
+        )
+    }
+}
+
+impl<const CI: usize, const CO: usize, const KH: usize, const KW: usize> Conv<CI, CO, KH, KW> {
+    /// Number of trainable parameters.
+    pub const PARAMS: usize = CO * CI * KH * KW + CO;
+
+    /// He-normal weights (σ = √(2 / fan-in), fan-in = `CI·KH·KW`), zero bias.
+    pub(crate) fn init(&mut self, rng: &mut impl Rng) {
+        he_normal(&mut self.weight, CI * KH * KW, rng);
+        self.bias.copy_from(&[0.0; CO]);
+    }
+
+    /// Applies the convolution ("same" padding); the tape travels with `x`.
+    ///
+    /// # Errors
+    /// As [`conv2d`].
+    pub fn forward<T>(&self, x: Tensor<Shape4, f32, Cpu, T>) -> Result<Tensor<Shape4, f32, Cpu, T>>
+    where
+        T: Tape<f32, Cpu> + Merge<NoneTape>,
+    {
+        let w = self.weight.clone().realize::<Shape4>();
+        let b = self.bias.clone().realize::<(usize,)>();
+        conv2d(x, w, b, Padding::Same)
+    }
+}
+
+/// Batch normalisation over the channels of `(N, C, H, W)` (or of `(N, C)` dense
+/// activations): learnable scale and shift, running mean and variance (momentum 0.1,
+/// unbiased variance, ε = 10⁻⁵, as in PyTorch) used at inference.
+#[derive(Debug, Clone)]
+pub struct BatchNorm<const C: usize, E: Dtype = f32, D: Storage<E> = Cpu> {
+    /// Learnable per-channel scale γ (starts at 1).
+    pub scale: Tensor<Rank1<C>, E, D>,
+    /// Learnable per-channel shift β (starts at 0).
+    pub bias: Tensor<Rank1<C>, E, D>,
+    /// Running mean (not trained by gradients).
+    pub running_mean: Tensor<Rank1<C>, E, D>,
+    /// Running (unbiased) variance (not trained by gradients).
+    pub running_var: Tensor<Rank1<C>, E, D>,
+}
+
+/// Weight of the newest batch in the running statistics.
+const BN_MOMENTUM: f32 = 0.1;
+/// Added to the variance before the square root.
+const BN_EPSILON: f32 = 1e-5;
+
+impl<const C: usize, E: Dtype, D: Device<E>> TensorCollection<E, D> for BatchNorm<C, E, D> {
+    type To<E2: Dtype, D2: Device<E2>> = BatchNorm<C, E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
+        visitor: &mut V,
+    ) -> std::result::Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::tensor(
+                    "scale",
+                    |s| &s.scale,
+                    |s| &mut s.scale,
+                    TensorOptions::reset_to_ones(),
+                ),
+                Self::tensor(
+                    "bias",
+                    |s| &s.bias,
+                    |s| &mut s.bias,
+                    TensorOptions::reset_to_zeros(),
+                ),
+                Self::tensor(
+                    "running_mean",
+                    |s| &s.running_mean,
+                    |s| &mut s.running_mean,
+                    TensorOptions::detached(|t| t.try_fill_with_zeros()),
+                ),
+                Self::tensor(
+                    "running_var",
+                    |s| &s.running_var,
+                    |s| &mut s.running_var,
+                    TensorOptions::detached(|t| t.try_fill_with_ones()),
+                ),
+            ),
+            |(scale, bias, running_mean, running_var)| BatchNorm {
+                scale,
+                bias,
+                running_mean,
+                running_var,
+            },
+        )
+    }
+}
+
+impl<const C: usize> BatchNorm<C> {
+    /// Number of trainable parameters (scale and shift).
+    pub const PARAMS: usize = 2 * C;
+
+    /// Training mode: normalises with the batch's statistics and updates the running
+    /// averages.
+    ///
+    /// # Errors
+    /// As [`batch_norm_train`].
+    pub fn forward_train<T>(
+        &mut self,
+        x: Tensor<Shape4, f32, Cpu, T>,
+    ) -> Result<Tensor<Shape4, f32, Cpu, T>>
+    where
+        T: Tape<f32, Cpu> + Merge<NoneTape>,
+    {
+        let scale = self.scale.clone().realize::<(usize,)>();
+        let bias = self.bias.clone().realize::<(usize,)>();
+        let (y, stats) = batch_norm_train(x, scale, bias, BN_EPSILON)?;
+        let unbias = stats.count as f32 / (stats.count.max(2) - 1) as f32;
+        let mut rm = to_vec(&self.running_mean);
+        let mut rv = to_vec(&self.running_var);
+        for c in 0..C {
+            rm[c] = (1.0 - BN_MOMENTUM) * rm[c] + BN_MOMENTUM * stats.mean[c];
+            rv[c] = (1.0 - BN_MOMENTUM) * rv[c] + BN_MOMENTUM * stats.var[c] * unbias;
+        }
+        self.running_mean.copy_from(&rm);
+        self.running_var.copy_from(&rv);
+        Ok(y)
+    }
+
+    /// Inference mode: normalises with the running statistics.
+    ///
+    /// # Errors
+    /// As [`batch_norm_infer`].
+    pub fn forward(&self, x: Tensor<Shape4, f32, Cpu>) -> Result<Tensor<Shape4, f32, Cpu>> {
+        batch_norm_infer(
+            x,
+            &to_vec(&self.scale),
+            &to_vec(&self.bias),
+            &to_vec(&self.running_mean),
+            &to_vec(&self.running_var),
+            BN_EPSILON,
+        )
+    }
+
+    /// [`forward_train`](Self::forward_train) for a dense `(N, C)` activation.
+    ///
+    /// # Errors
+    /// As [`batch_norm_train`].
+    pub fn forward_train_dense<T>(
+        &mut self,
+        x: Tensor<(usize, Const<C>), f32, Cpu, T>,
+    ) -> Result<Tensor<(usize, Const<C>), f32, Cpu, T>>
+    where
+        T: Tape<f32, Cpu> + Merge<NoneTape>,
+    {
+        let n = x.shape().0;
+        let x4 = x
+            .try_reshape_like(&(n, C, 1, 1))
+            .map_err(tensor_err("batch_norm"))?;
+        self.forward_train(x4)?
+            .try_reshape_like(&(n, Const::<C>))
+            .map_err(tensor_err("batch_norm"))
+    }
+
+    /// [`forward`](Self::forward) for a dense `(N, C)` activation.
+    ///
+    /// # Errors
+    /// As [`batch_norm_infer`].
+    pub fn forward_dense(
+        &self,
+        x: Tensor<(usize, Const<C>), f32, Cpu>,
+    ) -> Result<Tensor<(usize, Const<C>), f32, Cpu>> {
+        let n = x.shape().0;
+        let x4 = x
+            .try_reshape_like(&(n, C, 1, 1))
+            .map_err(tensor_err("batch_norm"))?;
+        self.forward(x4)?
+            .try_reshape_like(&(n, Const::<C>))
+            .map_err(tensor_err("batch_norm"))
+    }
+}
+
+/// Fills a tensor with He-normal values: N(0, 2 / `fan_in`).
+fn he_normal<S: Shape>(t: &mut Tensor<S, f32, Cpu>, fan_in: usize, rng: &mut impl Rng) {
+    let std = (2.0 / fan_in as f64).sqrt();
+    let normal = Normal::new(0.0, std).expect("std is finite and positive");
+    let v: Vec<f32> = (0..t.shape().num_elements())
+        .map(|_| normal.sample(rng) as f32)
+        .collect();
+    t.copy_from(&v);
+}
+
+/// He-normal weights and zero bias for a dense layer.
+pub(crate) fn init_linear<const I: usize, const O: usize>(
+    l: &mut Linear<I, O, f32, Cpu>,
+    rng: &mut impl Rng,
+) {
+    he_normal(&mut l.weight, I, rng);
+    l.bias.copy_from(&[0.0; O]);
+}
+
+/// Trainable parameters of a dense layer.
+pub(crate) const fn linear_params(i: usize, o: usize) -> usize {
+    i * o + o
+}
+
+/// Applies a dense layer to `(N, I)` activations.
+pub(crate) fn dense<const I: usize, const O: usize, T>(
+    l: &Linear<I, O, f32, Cpu>,
+    x: Tensor<(usize, Const<I>), f32, Cpu, T>,
+) -> Result<Tensor<(usize, Const<O>), f32, Cpu, T>>
+where
+    T: Tape<f32, Cpu> + Merge<NoneTape>,
+{
+    l.try_forward(x).map_err(tensor_err("dense"))
+}
+
+/// Inverted dropout: zeroes each element with probability `p` and scales the rest by
+/// `1/(1 − p)`, drawing from `rng` (so training runs are reproducible and resumable).
+/// `p = 0` returns `x` unchanged.
+///
+/// # Errors
+/// [`Error::InvalidParameter`](crate::Error::InvalidParameter) unless `0 ≤ p < 1`;
+/// [`Error::Tensor`](crate::Error::Tensor) if dfdx cannot allocate.
+pub fn dropout<S: Shape, T: Tape<f32, Cpu>>(
+    x: Tensor<S, f32, Cpu, T>,
+    p: f32,
+    rng: &mut impl Rng,
+) -> Result<Tensor<S, f32, Cpu, T>> {
+    if !(0.0..1.0).contains(&p) {
+        return Err(crate::Error::invalid(
+            "dropout",
+            "a probability in [0, 1)",
+            p,
+        ));
+    }
+    if p == 0.0 {
+        return Ok(x);
+    }
+    let keep = 1.0 / (1.0 - p);
+    let shape = *x.shape();
+    let mask: Vec<f32> = (0..shape.num_elements())
+        .map(|_| if rng.gen::<f32>() < p { 0.0 } else { keep })
+        .collect();
+    let mask = x
+        .device()
+        .try_tensor_from_vec(mask, shape)
+        .map_err(tensor_err("dropout"))?;
+    x.try_mul(mask).map_err(tensor_err("dropout"))
+}

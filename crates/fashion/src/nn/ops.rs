@@ -1,0 +1,341 @@
+//! Fused element-wise activations and batch normalisation as custom dfdx ops.
+//!
+//! dfdx 0.13 runs element-wise work on one thread and composes batch normalisation from
+//! about ten separate tensor passes; on a 2-core machine those passes cost as much as
+//! the convolutions. These ops do the same mathematics in one or two passes, spread over
+//! rayon's pool, with their backward passes registered on the tape.
+
+use dfdx::shapes::{HasShape, Shape};
+use dfdx::tensor::{
+    Cpu, Gradients, Merge, NoneTape, PutTape, SplitTape, Tape, Tensor, TensorFromVec,
+};
+use dfdx::tensor_ops::ReshapeTo;
+use rayon::prelude::*;
+
+use super::{add_partials, tensor_err, to_vec, with_data, Shape4};
+use crate::{Error, Result};
+
+/// Elements per rayon work item for element-wise passes.
+const CHUNK: usize = 1 << 14;
+
+/// SELU's scale λ (Klambauer et al., 2017).
+pub const SELU_LAMBDA: f32 = 1.050_701;
+/// SELU's α (Klambauer et al., 2017).
+pub const SELU_ALPHA: f32 = 1.673_263_2;
+
+/// A pointwise activation function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Activation {
+    /// `max(x, 0)`; its derivative at 0 is taken as 0.
+    Relu,
+    /// `λ·x` for `x > 0`, else `λ·α·(eˣ − 1)` (self-normalising units).
+    Selu,
+}
+
+impl Activation {
+    #[inline]
+    fn f(self, x: f32) -> f32 {
+        match self {
+            Activation::Relu => x.max(0.0),
+            Activation::Selu => {
+                if x > 0.0 {
+                    SELU_LAMBDA * x
+                } else {
+                    SELU_LAMBDA * SELU_ALPHA * (x.exp() - 1.0)
+                }
+            }
+        }
+    }
+
+    /// The derivative, written in terms of the output `y = f(x)` (so the backward pass
+    /// needs only the output): ReLU′ = [y > 0]; SELU′ = λ for y > 0, else y + λα.
+    #[inline]
+    fn df_from_output(self, y: f32) -> f32 {
+        match self {
+            Activation::Relu => {
+                if y > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Activation::Selu => {
+                if y > 0.0 {
+                    SELU_LAMBDA
+                } else {
+                    y + SELU_LAMBDA * SELU_ALPHA
+                }
+            }
+        }
+    }
+}
+
+/// Applies `act` element-wise, differentiably, in parallel.
+///
+/// ```
+/// use dfdx::prelude::*;
+/// use fashion::nn::{activate, Activation};
+///
+/// let dev = Cpu::default();
+/// let x = dev.tensor([-1.0f32, 0.0, 2.0]);
+/// let y = activate(x.leaky_trace(), Activation::Relu)?;
+/// assert_eq!(y.array(), [0.0, 0.0, 2.0]);
+/// let g = y.sum().backward();
+/// assert_eq!(g.get(&x).array(), [0.0, 0.0, 1.0]);
+/// # Ok::<(), fashion::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Tensor`] if dfdx cannot allocate.
+pub fn activate<S: Shape, T: Tape<f32, Cpu>>(
+    x: Tensor<S, f32, Cpu, T>,
+    act: Activation,
+) -> Result<Tensor<S, f32, Cpu, T>> {
+    const OP: &str = "activate";
+    let x = x.try_contiguous().map_err(tensor_err(OP))?;
+    let (x, mut tape) = x.split_tape();
+    let shape = *x.shape();
+    let mut out = vec![0.0f32; shape.num_elements()];
+    with_data(&x, |xd| {
+        out.par_chunks_mut(CHUNK)
+            .zip(xd.par_chunks(CHUNK))
+            .for_each(|(o, x)| {
+                for (o, &v) in o.iter_mut().zip(x) {
+                    *o = act.f(v);
+                }
+            })
+    });
+    let out = x
+        .device()
+        .try_tensor_from_vec(out, shape)
+        .map_err(tensor_err(OP))?;
+    if T::OWNS_TAPE {
+        let x_ghost = x.ghost();
+        let out_ghost = out.ghost();
+        let y = out.clone();
+        tape.add_backward_op(move |grads: &mut Gradients<f32, Cpu>| {
+            let grad_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
+            let grad_x = grads.get_or_alloc_mut(&x_ghost)?;
+            with_data(&y, |y| {
+                grad_x
+                    .par_chunks_mut(CHUNK)
+                    .zip(y.par_chunks(CHUNK))
+                    .zip(grad_out.par_chunks(CHUNK))
+                    .for_each(|((gx, y), go)| {
+                        for ((gx, &y), &go) in gx.iter_mut().zip(y).zip(go) {
+                            *gx += act.df_from_output(y) * go;
+                        }
+                    })
+            });
+            **grads.get_or_alloc_mut(&out_ghost)? = grad_out;
+            Ok(())
+        });
+    }
+    Ok(out.put_tape(tape))
+}
+
+/// Per-channel statistics of one batch-normalisation training step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchStats {
+    /// Mean of each channel over the batch and all positions.
+    pub mean: Vec<f32>,
+    /// Biased variance (divided by the count) of each channel.
+    pub var: Vec<f32>,
+    /// Values per channel (`N·H·W`).
+    pub count: usize,
+}
+
+/// Checks the `(N, C, H, W)` input against `C`-long parameter vectors.
+fn bn_check(xs: Shape4, lens: &[usize]) -> Result<()> {
+    let (n, c, h, w) = xs;
+    if n == 0 || c == 0 || h == 0 || w == 0 || lens.iter().any(|&l| l != c) {
+        return Err(Error::ShapeMismatch {
+            op: "batch_norm",
+            expected: format!(
+                "input (N ≥ 1, C, H ≥ 1, W ≥ 1) and per-channel vectors of length C = {c}"
+            ),
+            found: format!("input {xs:?}, vectors of length {lens:?}"),
+        });
+    }
+    Ok(())
+}
+
+/// Per-channel mean and biased variance (two passes in f64), channels in parallel.
+fn channel_stats(x: &[f32], (n, c, h, w): Shape4) -> (Vec<f32>, Vec<f32>) {
+    let hw = h * w;
+    let count = (n * hw) as f64;
+    (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let planes = || (0..n).map(move |i| &x[(i * c + ch) * hw..(i * c + ch + 1) * hw]);
+            let mean = planes()
+                .map(|p| p.iter().map(|&v| f64::from(v)).sum::<f64>())
+                .sum::<f64>()
+                / count;
+            let var = planes()
+                .map(|p| {
+                    p.iter()
+                        .map(|&v| (f64::from(v) - mean).powi(2))
+                        .sum::<f64>()
+                })
+                .sum::<f64>()
+                / count;
+            (mean as f32, var as f32)
+        })
+        .unzip()
+}
+
+/// `out[i, c, ·] = a[c]·x[i, c, ·] + b[c]` (or `+=` onto `out` when `accumulate`),
+/// images in parallel.
+fn affine_per_channel(x: &[f32], (_, c, h, w): Shape4, a: &[f32], b: &[f32], out: &mut [f32]) {
+    let hw = h * w;
+    out.par_chunks_mut(c * hw)
+        .zip(x.par_chunks(c * hw))
+        .for_each(|(o, x)| {
+            for (ch, (o, x)) in o.chunks_exact_mut(hw).zip(x.chunks_exact(hw)).enumerate() {
+                let (a, b) = (a[ch], b[ch]);
+                for (o, &x) in o.iter_mut().zip(x) {
+                    *o = a * x + b;
+                }
+            }
+        });
+}
+
+/// Batch normalisation in training mode over `(N, C, H, W)`: each channel is
+/// standardised with the batch's own mean and (biased) variance, then scaled by `scale`
+/// and shifted by `bias`. Differentiable in `x`, `scale` and `bias`; returns the batch
+/// statistics so the caller can update running averages.
+///
+/// For a dense layer's `(N, C)` output, pass it as `(N, C, 1, 1)`.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if a dimension is zero or `scale`/`bias` do not have `C`
+/// elements; [`Error::Tensor`] if dfdx cannot allocate.
+pub fn batch_norm_train<T, TS, TB>(
+    x: Tensor<Shape4, f32, Cpu, T>,
+    scale: Tensor<(usize,), f32, Cpu, TS>,
+    bias: Tensor<(usize,), f32, Cpu, TB>,
+    epsilon: f32,
+) -> Result<(Tensor<Shape4, f32, Cpu, T>, BatchStats)>
+where
+    T: Tape<f32, Cpu> + Merge<TS> + Merge<TB>,
+    TS: Tape<f32, Cpu>,
+    TB: Tape<f32, Cpu>,
+{
+    const OP: &str = "batch_norm";
+    let xs = *x.shape();
+    bn_check(xs, &[scale.shape().0, bias.shape().0])?;
+    let (n, c, h, w) = xs;
+    let x = x.try_contiguous().map_err(tensor_err(OP))?;
+    let (x, x_tape) = x.split_tape();
+    let (scale, s_tape) = scale.split_tape();
+    let (bias, b_tape) = bias.split_tape();
+    let mut tape = x_tape.merge(s_tape).merge(b_tape);
+    let gamma = to_vec(&scale);
+    let beta = to_vec(&bias);
+
+    let mut out = vec![0.0f32; n * c * h * w];
+    let (mean, var) = with_data(&x, |xd| {
+        let (mean, var) = channel_stats(xd, xs);
+        let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + epsilon).sqrt()).collect();
+        let a: Vec<f32> = gamma.iter().zip(&inv_std).map(|(g, s)| g * s).collect();
+        let b: Vec<f32> = (0..c).map(|ch| beta[ch] - mean[ch] * a[ch]).collect();
+        affine_per_channel(xd, xs, &a, &b, &mut out);
+        (mean, var)
+    });
+    let out = x
+        .device()
+        .try_tensor_from_vec(out, xs)
+        .map_err(tensor_err(OP))?;
+
+    if T::OWNS_TAPE {
+        let (s_ghost, b_ghost, out_ghost) = (scale.ghost(), bias.ghost(), out.ghost());
+        let (mean, var) = (mean.clone(), var.clone());
+        tape.add_backward_op(move |grads: &mut Gradients<f32, Cpu>| {
+            let grad_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
+            let hw = h * w;
+            let m = (n * hw) as f64;
+            let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + epsilon).sqrt()).collect();
+            let (sum_dy, sum_dy_xhat) = with_data(&x, |xd| {
+                // Per channel: Σ dy and Σ dy·x̂.
+                let (sum_dy, sum_dy_xhat): (Vec<f64>, Vec<f64>) = (0..c)
+                    .into_par_iter()
+                    .map(|ch| {
+                        let (mut s, mut sx) = (0.0f64, 0.0f64);
+                        for i in 0..n {
+                            let r = (i * c + ch) * hw..(i * c + ch + 1) * hw;
+                            for (&dy, &v) in grad_out[r.clone()].iter().zip(&xd[r]) {
+                                s += f64::from(dy);
+                                sx += f64::from(dy) * f64::from((v - mean[ch]) * inv_std[ch]);
+                            }
+                        }
+                        (s, sx)
+                    })
+                    .unzip();
+                // dx = γ·σ⁻¹·(dy − Σdy/M − x̂·Σdy·x̂/M)
+                let grad_x = grads.get_or_alloc_mut(&x)?;
+                grad_x
+                    .par_chunks_mut(c * hw)
+                    .zip(xd.par_chunks(c * hw))
+                    .zip(grad_out.par_chunks(c * hw))
+                    .for_each(|((gx, xd), go)| {
+                        for ch in 0..c {
+                            let k = gamma[ch] * inv_std[ch];
+                            let mdy = (sum_dy[ch] / m) as f32;
+                            let mdyx = (sum_dy_xhat[ch] / m) as f32;
+                            let r = ch * hw..(ch + 1) * hw;
+                            for ((gx, &v), &dy) in
+                                gx[r.clone()].iter_mut().zip(&xd[r.clone()]).zip(&go[r])
+                            {
+                                let xhat = (v - mean[ch]) * inv_std[ch];
+                                *gx += k * (dy - mdy - xhat * mdyx);
+                            }
+                        }
+                    });
+                Ok::<_, dfdx::tensor::CpuError>((sum_dy, sum_dy_xhat))
+            })?;
+            let to_f32 = |v: Vec<f64>| v.into_iter().map(|s| s as f32).collect::<Vec<_>>();
+            add_partials(grads.get_or_alloc_mut(&s_ghost)?, &[to_f32(sum_dy_xhat)]);
+            add_partials(grads.get_or_alloc_mut(&b_ghost)?, &[to_f32(sum_dy)]);
+            **grads.get_or_alloc_mut(&out_ghost)? = grad_out;
+            Ok(())
+        });
+    }
+    Ok((
+        out.put_tape(tape),
+        BatchStats {
+            mean,
+            var,
+            count: n * h * w,
+        },
+    ))
+}
+
+/// Batch normalisation in inference mode: `(x − mean)/√(var + ε)·scale + bias` per
+/// channel of `(N, C, H, W)`, with given (running) statistics. Not differentiable.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if a dimension is zero or a vector does not have `C`
+/// elements; [`Error::Tensor`] if dfdx cannot allocate.
+pub fn batch_norm_infer(
+    x: Tensor<Shape4, f32, Cpu, NoneTape>,
+    scale: &[f32],
+    bias: &[f32],
+    mean: &[f32],
+    var: &[f32],
+    epsilon: f32,
+) -> Result<Tensor<Shape4, f32, Cpu, NoneTape>> {
+    const OP: &str = "batch_norm";
+    let xs = *x.shape();
+    bn_check(xs, &[scale.len(), bias.len(), mean.len(), var.len()])?;
+    let x = x.try_contiguous().map_err(tensor_err(OP))?;
+    let a: Vec<f32> = (0..xs.1)
+        .map(|c| scale[c] / (var[c] + epsilon).sqrt())
+        .collect();
+    let b: Vec<f32> = (0..xs.1).map(|c| bias[c] - mean[c] * a[c]).collect();
+    let mut out = vec![0.0f32; xs.0 * xs.1 * xs.2 * xs.3];
+    with_data(&x, |xd| affine_per_channel(xd, xs, &a, &b, &mut out));
+    x.device()
+        .try_tensor_from_vec(out, xs)
+        .map_err(tensor_err(OP))
+}
