@@ -212,6 +212,27 @@ pub enum Error {
     /// A polars operation failed.
     #[error("table operation failed: {0}")]
     Polars(#[from] polars::error::PolarsError),
+
+    // --- eval / analysis ---
+    /// A binary metric needs both classes, and the labels hold only one.
+    #[error("{metric}: expected at least one positive and one negative, found {positives} positives and {negatives} negatives")]
+    OneClassOnly {
+        /// The metric, e.g. `roc_auc`.
+        metric: &'static str,
+        /// Number of positives given.
+        positives: usize,
+        /// Number of negatives given.
+        negatives: usize,
+    },
+
+    /// A linfa clustering algorithm failed.
+    #[error("{method}: clustering failed: {reason}")]
+    Clustering {
+        /// The method, e.g. `kmeans`.
+        method: &'static str,
+        /// What linfa reported.
+        reason: String,
+    },
 }
 
 impl Error {

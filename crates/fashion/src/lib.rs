@@ -2,8 +2,13 @@
 //!
 //! Support library for the Fashion-MNIST-in-Rust notebooks and the `fashion` command:
 //!
+//! - [`analysis`]: ROC AUC and average precision with bootstrap intervals, adjusted Rand
+//!   index and purity, nearest-neighbour label disagreement, seeded k-means and Gaussian
+//!   mixtures;
 //! - [`data`]: IDX parsing, verified download and loading of the official files,
 //!   stratified train/validation split, pixel scaling and standardisation, batches;
+//! - [`eval`]: confusion matrix, per-class precision / recall / F1, most frequent
+//!   confusions and misclassified examples, as values and polars DataFrames;
 //! - [`nn`]: differentiable 2-D convolution and 2×2 max-pooling on dfdx CPU tensors
 //!   (dfdx 0.13's own need its broken `nightly` feature);
 //! - [`nn`] also holds the two networks, [`SmallCnn`](nn::SmallCnn) and
@@ -18,8 +23,10 @@
 
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod data;
 mod error;
+pub mod eval;
 pub mod nn;
 pub mod plot;
 pub mod train;

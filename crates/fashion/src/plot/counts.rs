@@ -250,7 +250,7 @@ impl ClassCounts {
 
 /// `text` as one line if it fits in `width` pixels, else split in two at the space or
 /// slash nearest the middle.
-fn wrap_label(text: &str, style: &Style, width: u32) -> Result<Vec<String>> {
+pub(crate) fn wrap_label(text: &str, style: &Style, width: u32) -> Result<Vec<String>> {
     if style.width(text)? <= width {
         return Ok(vec![text.to_string()]);
     }

@@ -28,9 +28,12 @@
 //! # Ok(()) }
 //! ```
 
+mod confusion;
 mod counts;
 mod display;
 mod means;
+mod misclassified;
+mod per_class;
 mod samples;
 mod table;
 mod text;
@@ -43,9 +46,12 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
+pub use confusion::ConfusionHeatmap;
 pub use counts::ClassCounts;
 pub use display::{Html, Png, Svg};
 pub use means::MeanImages;
+pub use misclassified::MisclassifiedGallery;
+pub use per_class::PerClassBars;
 pub use samples::SampleGrid;
 pub use table::{html_table, html_table_with, TableOptions};
 

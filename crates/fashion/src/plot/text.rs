@@ -97,6 +97,12 @@ impl Style {
         self
     }
 
+    /// The same, in another colour.
+    pub(crate) fn colored(mut self, color: RGBColor) -> Style {
+        self.color = color;
+        self
+    }
+
     /// The same, rotated a quarter turn counter-clockwise (reading upwards).
     pub(crate) fn upwards(mut self) -> Style {
         self.transform = FontTransform::Rotate270;
