@@ -25,7 +25,6 @@
 //! one does.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -47,6 +46,7 @@ use crate::data::{
     NUM_CLASSES,
 };
 use crate::nn::{Model, ModelConfig};
+use crate::plot::write_atomic;
 use crate::{Error, Result};
 
 /// Everything that determines a training run.
@@ -229,10 +229,7 @@ impl History {
     /// # Errors
     /// [`Error::Polars`] or [`Error::Io`] if writing fails.
     pub fn save_csv(&self, path: &Path) -> Result<()> {
-        let mut df = self.to_frame()?;
-        let mut buf = Vec::new();
-        CsvWriter::new(&mut buf).finish(&mut df)?;
-        write_atomic(path, &buf)
+        crate::eval::write_csv(&self.to_frame()?, path)
     }
 
     /// The epoch with the lowest validation loss.
@@ -309,15 +306,6 @@ const OPTIMIZER_FILE: &str = "optimizer.bin";
 
 fn resume_dir(dir: &Path, epoch: usize) -> PathBuf {
     dir.join(format!("resume-{epoch:03}"))
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory + rename.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-    tmp.write_all(bytes).map_err(|e| Error::io(tmp.path(), e))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
 }
 
 fn save_weights_atomic(model: &Model, path: &Path) -> Result<()> {
@@ -809,10 +797,7 @@ impl Evaluation {
     /// # Errors
     /// [`Error::Io`] or [`Error::Polars`] if writing fails.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        let mut df = self.to_frame()?;
-        let mut buf = Vec::new();
-        CsvWriter::new(&mut buf).finish(&mut df)?;
-        write_atomic(&dir.join("test_predictions.csv"), &buf)?;
+        crate::eval::write_csv(&self.to_frame()?, dir.join("test_predictions.csv"))?;
         let metrics = TestMetrics {
             images: self.labels.len(),
             accuracy: self.accuracy,
@@ -1062,6 +1047,79 @@ pub fn load_checkpoint(dir: &Path) -> Result<Trained> {
         dir: dir.to_path_buf(),
         finished: state.finished,
     })
+}
+
+// --- the run the notebooks share -----------------------------------------------------------
+
+/// Environment variable: when set to `1`, [`shared_run`] picks a quick configuration
+/// (CI sets it so the notebooks stay within its time budget).
+pub const FAST_ENV: &str = "FASHION_FAST";
+
+/// Environment variable overriding where [`shared_run`] keeps checkpoints.
+pub const CHECKPOINTS_ENV: &str = "FASHION_CHECKPOINTS";
+
+/// The training run the notebooks (and `make run`) share, and where it is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedRun {
+    /// The configuration: [`TrainConfig::default`], or the quick one.
+    pub config: TrainConfig,
+    /// Its checkpoint directory.
+    pub dir: PathBuf,
+    /// Whether the quick configuration was chosen (`FASHION_FAST=1`).
+    pub fast: bool,
+}
+
+impl SharedRun {
+    /// A one-line description for notebooks to print.
+    pub fn describe(&self) -> String {
+        let c = &self.config;
+        let mode = if self.fast {
+            format!(
+                "QUICK configuration ({FAST_ENV}=1): {} epochs on {} training images, not the \
+                 full run; accuracies are far below what the default configuration reaches",
+                c.epochs,
+                c.train_subset.unwrap_or(0)
+            )
+        } else {
+            format!(
+                "default configuration: {} epochs on the full training split",
+                c.epochs
+            )
+        };
+        format!("{mode}; checkpoint {}", self.dir.display())
+    }
+}
+
+/// The shared run: the default configuration in `target/checkpoints/small-default`
+/// of the workspace, or with `FASHION_FAST=1` a quick one (2 epochs on 4 000 images) in
+/// `target/checkpoints/small-fast`. `FASHION_CHECKPOINTS` replaces
+/// `target/checkpoints`. Pass it to [`train_or_load`]: the first notebook trains, the
+/// later ones load.
+pub fn shared_run() -> SharedRun {
+    let fast = std::env::var(FAST_ENV).is_ok_and(|v| v == "1");
+    let root = std::env::var_os(CHECKPOINTS_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/checkpoints"));
+    let mut config = TrainConfig::default();
+    let name = if fast {
+        config.epochs = 2;
+        config.train_subset = Some(4000);
+        "small-fast"
+    } else {
+        "small-default"
+    };
+    SharedRun {
+        config,
+        dir: root.join(name),
+        fast,
+    }
+}
+
+impl std::fmt::Display for TrainConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let json = serde_json::to_string_pretty(self).map_err(|_| std::fmt::Error)?;
+        f.write_str(&json)
+    }
 }
 
 #[cfg(test)]

@@ -596,6 +596,23 @@ impl Model {
         }
     }
 
+    /// [`summary`](Self::summary) as a polars DataFrame (`layer`, `output`, `params`),
+    /// with a total row.
+    ///
+    /// # Errors
+    /// [`Error::Polars`] if the frame cannot be built.
+    pub fn summary_frame(&self) -> Result<polars::prelude::DataFrame> {
+        use polars::prelude::*;
+        let rows = self.summary();
+        let mut layer: Vec<String> = rows.iter().map(|r| r.layer.clone()).collect();
+        let mut output: Vec<String> = rows.iter().map(|r| r.output.clone()).collect();
+        let mut params: Vec<u64> = rows.iter().map(|r| r.params as u64).collect();
+        layer.push("total".into());
+        output.push(String::new());
+        params.push(self.num_params() as u64);
+        Ok(df!("layer" => layer, "output" => output, "params" => params)?)
+    }
+
     /// Trainable parameters in total.
     pub fn num_params(&self) -> usize {
         self.summary().iter().map(|l| l.params).sum()

@@ -30,6 +30,7 @@
 
 mod confusion;
 mod counts;
+mod curves;
 mod display;
 mod means;
 mod misclassified;
@@ -48,6 +49,7 @@ use plotters::style::text_anchor::{HPos, VPos};
 
 pub use confusion::ConfusionHeatmap;
 pub use counts::ClassCounts;
+pub use curves::LearningCurves;
 pub use display::{Html, Png, Svg};
 pub use means::MeanImages;
 pub use misclassified::MisclassifiedGallery;
