@@ -4,6 +4,9 @@
 //!
 //! - [`data`]: IDX parsing, verified download and loading of the official files,
 //!   stratified train/validation split, pixel scaling and standardisation, batches;
+//! - [`graph`]: similarity graphs between images (Pearson correlation, lasso
+//!   neighbourhood selection, k nearest neighbours), centrality, force-directed layout,
+//!   drawing and GraphML/CSV export;
 //! - [`nn`]: differentiable 2-D convolution and 2×2 max-pooling on dfdx CPU tensors
 //!   (dfdx 0.13's own need its broken `nightly` feature);
 //! - [`plot`]: charts generic over plotters backends (SVG, PNG, notebook output) and
@@ -16,6 +19,7 @@
 
 pub mod data;
 mod error;
+pub mod graph;
 pub mod nn;
 pub mod plot;
 

@@ -30,6 +30,7 @@
 
 mod counts;
 mod display;
+mod graph;
 mod means;
 mod samples;
 mod table;
@@ -45,6 +46,7 @@ use plotters::style::text_anchor::{HPos, VPos};
 
 pub use counts::ClassCounts;
 pub use display::{Html, Png, Svg};
+pub use graph::{GraphChart, GraphPanel, NodeSize, CLASS_COLORS};
 pub use means::MeanImages;
 pub use samples::SampleGrid;
 pub use table::{html_table, html_table_with, TableOptions};
