@@ -9,6 +9,9 @@
 //!   stratified train/validation split, pixel scaling and standardisation, batches;
 //! - [`eval`]: confusion matrix, per-class precision / recall / F1, most frequent
 //!   confusions and misclassified examples, as values and polars DataFrames;
+//! - [`graph`]: similarity graphs between images (Pearson correlation, lasso
+//!   neighbourhood selection, k nearest neighbours), centrality, force-directed layout,
+//!   drawing and GraphML/CSV export;
 //! - [`nn`]: differentiable 2-D convolution and 2×2 max-pooling on dfdx CPU tensors
 //!   (dfdx 0.13's own need its broken `nightly` feature);
 //! - [`nn`] also holds the two networks, [`SmallCnn`](nn::SmallCnn) and
@@ -27,6 +30,7 @@ pub mod analysis;
 pub mod data;
 mod error;
 pub mod eval;
+pub mod graph;
 pub mod nn;
 pub mod plot;
 pub mod train;

@@ -1,0 +1,181 @@
+//! Timings of `fashion::graph` on synthetic data, and (optionally) example drawings.
+//!
+//! ```text
+//! cargo run --release -p fashion --example graph_bench [-- --charts OUT_DIR [--no-timings]]
+//! ```
+//!
+//! Data: rows around 10 random cluster centres (class = cluster) plus uniform noise,
+//! 128 features, seeded. Times: the correlation graph (mean degree 10), the kNN graph
+//! (k = 10) and betweenness of the kNN graph on 10 000 rows; the lasso graph on 1 000
+//! rows (Meinshausen–Bühlmann penalty, then a fixed α = 0.1); a layout of 1 000 nodes.
+//! With `--charts OUT_DIR`, also draws 100 rows four ways (correlation, lasso, kNN,
+//! mutual kNN) as `graph_knn.png/.svg` and `graph_panel.png/.svg`, and writes
+//! `graph_knn.graphml` and the node/edge CSVs.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use fashion::graph::{
+    self, Centrality, CorrelationParams, KnnParams, LassoParams, LayoutParams, NodeInfo,
+};
+use fashion::ndarray::Array2;
+use fashion::plot::{save, GraphChart, GraphPanel, NodeSize};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// `n` rows of `d` features around 10 centres; every 7th row "misclassified".
+fn clusters(n: usize, d: usize, noise: f32, seed: u64) -> (Array2<f32>, Vec<NodeInfo>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let centres = Array2::from_shape_fn((10, d), |_| rng.gen_range(-1.0f32..1.0));
+    let x = Array2::from_shape_fn((n, d), |(i, j)| {
+        centres[[i % 10, j]] + noise * rng.gen_range(-1.0f32..1.0)
+    });
+    let nodes = (0..n)
+        .map(|i| {
+            let class = (i % 10) as u8;
+            let predicted = if i % 7 == 3 { (class + 3) % 10 } else { class };
+            NodeInfo::new(i, class).with_prediction(predicted)
+        })
+        .collect();
+    (x, nodes)
+}
+
+fn timed<T>(what: &str, f: impl FnOnce() -> fashion::Result<T>) -> fashion::Result<(T, f64)> {
+    let start = Instant::now();
+    let out = f()?;
+    let s = start.elapsed().as_secs_f64();
+    println!("{what:<52} {s:>8.3} s");
+    Ok((out, s))
+}
+
+fn main() -> fashion::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (charts, timings) = match args.as_slice() {
+        [] => (None, true),
+        [flag, dir] if flag == "--charts" => (Some(PathBuf::from(dir)), true),
+        [flag, dir, no] if flag == "--charts" && no == "--no-timings" => {
+            (Some(PathBuf::from(dir)), false)
+        }
+        _ => {
+            eprintln!("usage: graph_bench [--charts OUT_DIR [--no-timings]]");
+            std::process::exit(2);
+        }
+    };
+    if let Some(dir) = &charts {
+        std::fs::create_dir_all(dir).map_err(|e| fashion::Error::Io {
+            path: dir.clone(),
+            source: e,
+        })?;
+        draw(dir)?;
+    }
+    if !timings {
+        return Ok(());
+    }
+    println!("rayon threads: {}", rayon::current_num_threads());
+
+    let (x, nodes) = clusters(10_000, 128, 1.5, 1);
+    let (g, t1) = timed("correlation graph, 10 000 x 128, mean degree 10", || {
+        graph::correlation(&x, &nodes, &CorrelationParams::default().mean_degree(10.0))
+    })?;
+    println!("  {} edges", g.edge_count());
+    let (g, t2) = timed("kNN graph, 10 000 x 128, k = 10", || {
+        graph::knn(&x, &nodes, &KnnParams::default().k(10))
+    })?;
+    println!("  {} edges", g.edge_count());
+    let (b, t3) = timed("betweenness of the kNN graph (rustworkx)", || {
+        Ok(graph::betweenness(&g))
+    })?;
+    println!("  max {:.4}", b.iter().copied().fold(0.0, f64::max));
+    let (bp, t3p) = timed(
+        "betweenness of the kNN graph (own parallel Brandes)",
+        || Ok(graph::betweenness_parallel(&g)),
+    )?;
+    let diff = b
+        .iter()
+        .zip(&bp)
+        .map(|(a, c)| (a - c).abs())
+        .fold(0.0, f64::max);
+    println!("  max |difference| to rustworkx {diff:.2e}");
+    println!(
+        "{:<52} {:>8.3} s with rustworkx, {:.3} s with the own Brandes (target <= 15 s)",
+        "total",
+        t1 + t2 + t3,
+        t1 + t2 + t3p
+    );
+
+    let (x1k, nodes1k) = clusters(1000, 128, 1.5, 2);
+    let (g, t4) = timed("lasso graph, 1 000 x 128, Meinshausen-Buhlmann", || {
+        graph::lasso(&x1k, &nodes1k, &LassoParams::default())
+    })?;
+    println!(
+        "  {} edges, {:?}",
+        g.edge_count(),
+        g.construction().describe()
+    );
+    let (g, t5) = timed("lasso graph, 1 000 x 128, alpha = 0.1", || {
+        graph::lasso(&x1k, &nodes1k, &LassoParams::default().alpha(0.1))
+    })?;
+    if let graph::Construction::Lasso { report, .. } = g.construction() {
+        println!(
+            "  {} edges (AND {}, OR {}), {} unconverged",
+            g.edge_count(),
+            report.and_edges,
+            report.or_edges,
+            report.unconverged
+        );
+    }
+    println!(
+        "{:<52} {:>8.3} s (target <= 60 s each)",
+        "lasso",
+        t4.max(t5)
+    );
+    let (_, _) = timed("layout, 1 000 nodes (lasso graph) x 500 iterations", || {
+        graph::fruchterman_reingold(&g, &LayoutParams::default())
+    })?;
+    Ok(())
+}
+
+/// 100 rows in 10 noisy clusters, four graphs, drawn.
+fn draw(dir: &std::path::Path) -> fashion::Result<()> {
+    let (x, nodes) = clusters(100, 128, 2.0, 3);
+    let corr = graph::correlation(&x, &nodes, &CorrelationParams::default().mean_degree(4.0))?;
+    let lasso = graph::lasso(&x, &nodes, &LassoParams::default().mean_degree(3.0))?;
+    let knn = graph::knn(&x, &nodes, &KnnParams::default().k(4))?;
+    let mutual = graph::knn(&x, &nodes, &KnnParams::default().k(4).mutual(true))?;
+    let p = LayoutParams::default().seed(7);
+    let layouts = [
+        graph::fruchterman_reingold(&corr, &p)?,
+        graph::fruchterman_reingold(&lasso, &p)?,
+        graph::fruchterman_reingold(&knn, &p)?,
+        graph::fruchterman_reingold(&mutual, &p)?,
+    ];
+    let chart = GraphChart::new(&knn, &layouts[2])?
+        .with_title("k nearest neighbours of 100 synthetic images");
+    save(&chart, dir.join("graph_knn.png"))?;
+    save(&chart, dir.join("graph_knn.svg"))?;
+    let chart = GraphChart::new(&lasso, &layouts[1])?
+        .with_title("Lasso neighbourhood selection")
+        .size_by(&lasso, NodeSize::Betweenness);
+    save(&chart, dir.join("graph_lasso_betweenness.png"))?;
+    let panel = GraphPanel::new([
+        ("Pearson correlation", &corr, &layouts[0]),
+        ("Lasso (AND)", &lasso, &layouts[1]),
+        ("kNN", &knn, &layouts[2]),
+        ("Mutual kNN", &mutual, &layouts[3]),
+    ])?
+    .with_title("Four similarity graphs of the same 100 images");
+    save(&panel, dir.join("graph_panel.png"))?;
+    save(&panel, dir.join("graph_panel.svg"))?;
+    graph::write_graphml(&knn, dir.join("graph_knn.graphml"))?;
+    graph::write_node_csv(&knn, dir.join("graph_knn_nodes.csv"))?;
+    graph::write_edge_csv(&knn, dir.join("graph_knn_edges.csv"))?;
+    for (name, g) in [
+        ("correlation", &corr),
+        ("lasso", &lasso),
+        ("knn", &knn),
+        ("mutual", &mutual),
+    ] {
+        println!("{name}:\n{}", Centrality::compute(g).summary()?);
+    }
+    Ok(())
+}
