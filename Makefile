@@ -9,7 +9,10 @@ PY            := $(VENV)/bin/python
 EVCXR_VERSION := 0.22.0
 CARGO         ?= cargo
 # The CLI, built with the workspace's dev profile (dependencies are optimised there).
-FASHION       := $(CARGO) run --quiet -p fashion-cli --
+# Built together with every test target so cargo resolves the same dependency features as
+# `cargo test --workspace` (a plain `cargo run -p fashion-cli` would compile polars again).
+TARGET_DIR    := $(or $(CARGO_TARGET_DIR),target)
+FASHION       := $(CARGO) build --quiet --workspace --all-targets && "$(TARGET_DIR)/debug/fashion"
 # FASHION_MNIST_DIR if set, else the platform cache directory (what `fashion data dir` prints).
 WITH_DATA     := export FASHION_MNIST_DIR="$$($(FASHION) data dir)";
 
@@ -49,8 +52,11 @@ data: build ## Download the data set if missing, then verify every checksum
 	$(FASHION) data download
 	$(FASHION) data verify
 
+# Per-cell limit: notebook 02 trains the full configuration once (20-45 minutes on 2 cores).
+NOTEBOOK_TIMEOUT ?= 7200
+
 notebooks: setup data ## Execute every notebook; executed copies and HTML in target/notebooks/
-	$(WITH_DATA) $(PY) scripts/run-notebooks
+	$(WITH_DATA) $(PY) scripts/run-notebooks --timeout $(NOTEBOOK_TIMEOUT)
 
 run: notebooks ## The main job: set up, fetch and verify data, execute all notebooks to HTML
 	@echo

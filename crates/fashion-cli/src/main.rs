@@ -3,7 +3,7 @@
 //! Subcommands: `fashion data download|verify|dir`, `fashion train`, `fashion evaluate`,
 //! `fashion bench train|infer`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -31,11 +31,17 @@ enum Command {
     Data(DataCommand),
     /// Train a network, with validation after every epoch and checkpoints in --out.
     Train(TrainArgs),
-    /// Evaluate a checkpoint on the official test set; writes predictions beside it.
+    /// Evaluate a checkpoint on the official test set; writes predictions beside it and,
+    /// with --out, the confusion matrix, per-class metrics and charts.
     Evaluate {
         /// Checkpoint directory written by `fashion train`
         #[arg(long)]
         checkpoint: PathBuf,
+        /// Also write confusion.csv, per_class.csv, most_confused.csv, misclassified.csv,
+        /// confusion.svg/.png, confusion_normalised.png, per_class.png and
+        /// misclassified.png into this directory
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// Data directory [default: $FASHION_MNIST_DIR, else the platform cache dir]
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -403,7 +409,11 @@ fn main() -> ExitCode {
         }) => verify(dir, allow_unverified),
         Command::Data(DataCommand::Dir) => data_dir(None).map(|d| println!("{}", d.display())),
         Command::Train(args) => run_train(args),
-        Command::Evaluate { checkpoint, dir } => run_evaluate(checkpoint, dir),
+        Command::Evaluate {
+            checkpoint,
+            dir,
+            out,
+        } => run_evaluate(checkpoint, dir, out),
         Command::Bench {
             mode,
             model,

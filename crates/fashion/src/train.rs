@@ -71,7 +71,7 @@ pub struct TrainConfig {
     pub learning_rate: f64,
     /// Decoupled weight decay (AdamW) applied to convolution and dense weights.
     pub weight_decay: f64,
-    /// Random horizontal flips and shifts of up to 2 pixels during training.
+    /// Random horizontal flips and shifts of up to 1 pixel during training.
     pub augment: bool,
     /// Seed for initialisation, split, batch order, augmentation and dropout.
     pub seed: u64,
@@ -470,15 +470,15 @@ impl Adam {
 
 // --- data ---------------------------------------------------------------------------------
 
-/// Flips half the images horizontally and shifts each by up to 2 pixels in each
-/// direction (zero fill), drawing from `rng`.
+/// Flips half the images horizontally and shifts each by up to [`MAX_SHIFT`] pixels in
+/// each direction (zero fill), drawing from `rng`.
 fn augment(x: &mut Array2<f32>, rng: &mut impl Rng) {
     let side = IMAGE_SIDE as i64;
     let mut buf = vec![0.0f32; IMAGE_SIDE * IMAGE_SIDE];
     for mut row in x.rows_mut() {
         let flip = rng.gen_bool(0.5);
-        let dy = rng.gen_range(-2i64..=2);
-        let dx = rng.gen_range(-2i64..=2);
+        let dy = rng.gen_range(-MAX_SHIFT..=MAX_SHIFT);
+        let dx = rng.gen_range(-MAX_SHIFT..=MAX_SHIFT);
         let src = row.as_slice().expect("rows of a standard-layout array");
         for r in 0..side {
             for c in 0..side {
@@ -497,6 +497,11 @@ fn augment(x: &mut Array2<f32>, rng: &mut impl Rng) {
             .copy_from_slice(&buf);
     }
 }
+
+/// Largest shift, in pixels, of the augmentation. (A first full run with 2 pixels
+/// under-fitted: 92.9 % test accuracy after 20 epochs, training accuracy below
+/// validation.)
+pub const MAX_SHIFT: i64 = 1;
 
 /// The generator of epoch `epoch` of a run seeded with `seed`.
 fn epoch_rng(seed: u64, epoch: usize) -> ChaCha8Rng {
@@ -1493,8 +1498,8 @@ mod tests {
     }
 
     #[test]
-    fn augmentation_flips_and_shifts_within_two_pixels() {
-        // A single bright pixel moves by at most 2 rows and (after flipping) 2 columns.
+    fn augmentation_flips_and_shifts_within_max_shift() {
+        // A single bright pixel moves by at most MAX_SHIFT rows and (after flipping) columns.
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let mut flipped = 0;
         for _ in 0..50 {
@@ -1507,9 +1512,9 @@ mod tests {
                 .expect("pixel stays inside");
             assert_eq!(x.sum(), 1.0);
             let (r, c) = ((pos / 28) as i64, (pos % 28) as i64);
-            assert!((r - 10).abs() <= 2);
-            let plain = (c - 5).abs() <= 2;
-            let mirrored = (c - 22).abs() <= 2;
+            assert!((r - 10).abs() <= MAX_SHIFT);
+            let plain = (c - 5).abs() <= MAX_SHIFT;
+            let mirrored = (c - 22).abs() <= MAX_SHIFT;
             assert!(plain || mirrored, "column {c}");
             flipped += usize::from(mirrored);
         }
