@@ -1,7 +1,7 @@
 //! `fashion`: the command-line side of the project.
 //!
 //! Subcommands: `fashion data download|verify|dir`, `fashion train`, `fashion evaluate`,
-//! `fashion bench train|infer`.
+//! `fashion bench train|infer`, `fashion graph`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,7 +9,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use fashion::data::{self, DownloadOptions, FashionMnist, LoadOptions, Release, CLASS_NAMES};
+use fashion::features::{FeatureParams, ImageFeatures, Representation};
+use fashion::graph::{self, Centrality, LayoutParams, Measure};
 use fashion::nn::ModelKind;
+use fashion::plot::GraphChart;
 use fashion::train::{self, BenchMode, TrainConfig, TrainOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -46,6 +49,9 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Build a similarity graph over test images in one representation of a checkpoint's
+    /// network; write GraphML, node and edge CSV, SVG and PNG into --out.
+    Graph(GraphArgs),
     /// Measure training or inference throughput (images/s) and peak memory.
     Bench {
         /// What to time
@@ -101,6 +107,38 @@ struct TrainArgs {
     /// Hide the progress bar
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// The notebooks' defaults (04–06): the same images, measure parameters and layout seed
+/// give the same edges and drawing.
+#[derive(clap::Args)]
+struct GraphArgs {
+    /// Checkpoint directory written by `fashion train` (or a notebook's shared run)
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Similarity measure, with the library's defaults: corr (the most correlated
+    /// pairs, mean degree 4), lasso (Meinshausen–Bühlmann penalty, level 0.05, AND),
+    /// knn (k = 5, plain)
+    #[arg(long)]
+    measure: Measure,
+    /// Representation: input (pixels ÷255), scaled (pixels standardised with the
+    /// training split's statistics), map (last feature map, 1152), fc (dense
+    /// embedding, 128)
+    #[arg(long = "repr")]
+    representation: Representation,
+    /// Test images per class (the first ones in test order, or --sample-seed's)
+    #[arg(long, default_value_t = 10)]
+    n_per_class: usize,
+    /// Draw the images of each class at random with this seed instead of taking the
+    /// first ones
+    #[arg(long)]
+    sample_seed: Option<u64>,
+    /// Data directory [default: $FASHION_MNIST_DIR, else the platform cache dir]
+    #[arg(long, visible_alias = "dir")]
+    data: Option<PathBuf>,
+    /// Output directory (created if needed)
+    #[arg(long)]
+    out: PathBuf,
 }
 
 /// A benchmark mode, as named on the command line.
@@ -337,7 +375,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_evaluate(checkpoint: PathBuf, dir: Option<PathBuf>) -> Result<()> {
+fn run_evaluate(checkpoint: PathBuf, dir: Option<PathBuf>, out: Option<PathBuf>) -> Result<()> {
     let trained = train::load_checkpoint(&checkpoint)?;
     let data = load_data(dir)?;
     let eval = train::evaluate(&trained.model, &data.test, 500)?;
@@ -347,8 +385,91 @@ fn run_evaluate(checkpoint: PathBuf, dir: Option<PathBuf>) -> Result<()> {
         trained.config.model.kind,
         trained.model.num_params()
     );
+    if let Some(out) = out {
+        write_evaluation(&eval, &data.test, &out)
+            .with_context(|| format!("writing the evaluation into {}", out.display()))?;
+    }
     println!("test loss: {:.4}", eval.loss);
     println!("test accuracy: {:.4}", eval.accuracy);
+    Ok(())
+}
+
+/// The tables and charts of notebook 03, as files.
+fn write_evaluation(eval: &train::Evaluation, test: &data::Dataset, out: &Path) -> Result<()> {
+    use fashion::eval::{misclassified, misclassified_frame, write_csv, ConfusionMatrix};
+    use fashion::plot::{save, ConfusionHeatmap, MisclassifiedGallery, PerClassBars};
+    std::fs::create_dir_all(out)?;
+    let cm = ConfusionMatrix::new(&eval.labels, &eval.predicted)?;
+    write_csv(&cm.to_frame()?, out.join("confusion.csv"))?;
+    write_csv(&cm.per_class_frame()?, out.join("per_class.csv"))?;
+    write_csv(&cm.most_confused_frame(10)?, out.join("most_confused.csv"))?;
+    let wrong = misclassified(&eval.labels, &eval.predicted, &eval.probs, None)?;
+    write_csv(&misclassified_frame(&wrong)?, out.join("misclassified.csv"))?;
+    let heatmap = ConfusionHeatmap::new(&cm)?;
+    save(&heatmap, out.join("confusion.svg"))?;
+    save(&heatmap, out.join("confusion.png"))?;
+    save(
+        &heatmap.row_normalised(),
+        out.join("confusion_normalised.png"),
+    )?;
+    save(&PerClassBars::new(&cm), out.join("per_class.png"))?;
+    if !wrong.is_empty() {
+        save(
+            &MisclassifiedGallery::new(test, &wrong, 24)?,
+            out.join("misclassified.png"),
+        )?;
+    }
+    println!(
+        "wrote confusion matrix, per-class metrics and charts to {}",
+        out.display()
+    );
+    Ok(())
+}
+
+fn run_graph(args: GraphArgs) -> Result<()> {
+    let mut params = FeatureParams::default().per_class(args.n_per_class);
+    if let Some(seed) = args.sample_seed {
+        params = params.random(seed);
+    }
+    params.check()?;
+    let trained = train::load_checkpoint(&args.checkpoint)?;
+    let data = load_data(args.data)?;
+    let features = ImageFeatures::for_run(&trained, &data, &params)?;
+    let r = args.representation;
+    let g = features
+        .graph(r, &args.measure)
+        .with_context(|| format!("building the {} graph on {}", args.measure, r.label()))?;
+    let layout = graph::fruchterman_reingold(&g, &LayoutParams::default())?;
+    let title = format!(
+        "{} graph, {}",
+        args.measure,
+        r.title(features.matrix(r).ncols())
+    );
+    let chart = GraphChart::new(&g, &layout)?.with_title(title);
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let out = &args.out;
+    graph::write_graphml(&g, out.join("graph.graphml"))?;
+    graph::write_node_csv(&g, out.join("nodes.csv"))?;
+    graph::write_edge_csv(&g, out.join("edges.csv"))?;
+    fashion::plot::save(&chart, out.join("graph.svg"))?;
+    fashion::plot::save(&chart, out.join("graph.png"))?;
+    let stats = Centrality::compute(&g);
+    let fmt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+    println!(
+        "{}: {} images ({} correct), {} edges; {} components; same-class share {}, modularity {}",
+        g.construction().describe(),
+        g.node_count(),
+        features.correct().iter().filter(|&&c| c).count(),
+        g.edge_count(),
+        stats.components,
+        fmt(stats.same_class_share),
+        fmt(stats.modularity)
+    );
+    println!(
+        "wrote graph.graphml, nodes.csv, edges.csv, graph.svg, graph.png in {}",
+        out.display()
+    );
     Ok(())
 }
 
@@ -414,6 +535,7 @@ fn main() -> ExitCode {
             dir,
             out,
         } => run_evaluate(checkpoint, dir, out),
+        Command::Graph(args) => run_graph(args),
         Command::Bench {
             mode,
             model,

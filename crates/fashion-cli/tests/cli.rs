@@ -126,3 +126,173 @@ fn download_reports_unreachable_mirrors() {
     );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// A checkpoint of a tiny network trained for one epoch on synthetic images (a second
+/// or two): `fashion graph` needs weights, not good ones.
+fn tiny_checkpoint(dir: &std::path::Path) -> fashion::train::Trained {
+    use fashion::data::{Dataset, FashionMnist};
+    use fashion::ndarray::{Array1, Array3};
+    let synthetic = |n: usize| {
+        let labels = Array1::from_shape_fn(n, |i| (i % 10) as u8);
+        let images = Array3::from_shape_fn((n, 28, 28), |(i, r, c)| {
+            if c / 3 == i % 10 {
+                200
+            } else {
+                ((r + c + i) % 7) as u8
+            }
+        });
+        Dataset::new(images, labels).unwrap()
+    };
+    let data = FashionMnist {
+        train: synthetic(50),
+        test: synthetic(20),
+        release: None,
+        files: Vec::new(),
+    };
+    let config = fashion::train::TrainConfig {
+        epochs: 1,
+        batch_size: 10,
+        ..Default::default()
+    };
+    fashion::train::train(&config, &data, dir, Default::default()).unwrap()
+}
+
+#[test]
+fn graph_writes_the_files_with_the_library_s_edges() {
+    use fashion::features::{FeatureParams, ImageFeatures, Representation};
+    use fashion::graph::Measure;
+    let ckpt = tempfile::tempdir().unwrap();
+    let trained = tiny_checkpoint(ckpt.path());
+    let out = tempfile::tempdir().unwrap();
+    let out_dir = out.path().join("knn-fc");
+    let run = fashion()
+        .args([
+            "graph",
+            "--measure",
+            "knn",
+            "--repr",
+            "fc",
+            "--n-per-class",
+            "4",
+        ])
+        .args(["--data", &real_dir(), "--checkpoint"])
+        .arg(ckpt.path())
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        stdout.contains("kNN, k = 5") && stdout.contains("40 images"),
+        "{stdout}"
+    );
+    for f in [
+        "graph.graphml",
+        "nodes.csv",
+        "edges.csv",
+        "graph.svg",
+        "graph.png",
+    ] {
+        let len = std::fs::metadata(out_dir.join(f))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(len > 100, "{f}: {len} bytes");
+    }
+    let nodes = std::fs::read_to_string(out_dir.join("nodes.csv")).unwrap();
+    assert_eq!(nodes.lines().count(), 41);
+    // Images in class order, then test order.
+    let rows: Vec<Vec<&str>> = nodes
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    for (k, row) in rows.iter().enumerate() {
+        assert_eq!(row[0], k.to_string());
+        assert_eq!(row[2], (k / 4).to_string(), "{nodes}");
+        if k % 4 > 0 {
+            let (a, b): (u32, u32) = (rows[k - 1][1].parse().unwrap(), row[1].parse().unwrap());
+            assert!(a < b, "{nodes}");
+        }
+    }
+
+    // The library, as a notebook calls it, gives the same edges.
+    let data = fashion::data::FashionMnist::load(real_dir()).unwrap();
+    let params = FeatureParams::default().per_class(4);
+    let features = ImageFeatures::for_run(&trained, &data, &params).unwrap();
+    let g = features
+        .graph(Representation::Dense, &Measure::knn())
+        .unwrap();
+    let expected: Vec<String> = g
+        .edge_list()
+        .iter()
+        .map(|&(i, j, w)| {
+            format!(
+                "{i},{j},{},{},{w}",
+                features.indices[i], features.indices[j]
+            )
+        })
+        .collect();
+    let edges = std::fs::read_to_string(out_dir.join("edges.csv")).unwrap();
+    let written: Vec<&str> = edges.lines().skip(1).collect();
+    assert!(!written.is_empty());
+    assert_eq!(written, expected);
+}
+
+#[test]
+fn graph_refuses_bad_arguments_with_a_reason() {
+    let ckpt = tempfile::tempdir().unwrap();
+    tiny_checkpoint(ckpt.path());
+    let out = tempfile::tempdir().unwrap();
+    let run = |repr: &str, extra: &[&str]| {
+        let o = fashion()
+            .args([
+                "graph",
+                "--measure",
+                "corr",
+                "--repr",
+                repr,
+                "--data",
+                &real_dir(),
+            ])
+            .arg("--checkpoint")
+            .arg(ckpt.path())
+            .arg("--out")
+            .arg(out.path().join("x"))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        String::from_utf8_lossy(&o.stderr).to_string()
+    };
+    let err = run("map", &["--n-per-class", "0"]);
+    assert!(err.contains("per_class"), "{err}");
+    let err = run("map", &["--n-per-class", "1001"]);
+    assert!(
+        err.contains("per_class") && err.contains("at most 1000"),
+        "{err}"
+    );
+    let err = run("logits", &[]);
+    assert!(err.contains("input, scaled, map or fc"), "{err}");
+    let missing = fashion()
+        .args([
+            "graph",
+            "--measure",
+            "knn",
+            "--repr",
+            "fc",
+            "--checkpoint",
+            "/nonexistent/ckpt",
+        ])
+        .args(["--out", "/nonexistent/out"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("/nonexistent/ckpt"), "{err}");
+    assert!(!out.path().join("x").exists(), "nothing written on errors");
+}

@@ -9,6 +9,9 @@
 //!   stratified train/validation split, pixel scaling and standardisation, batches;
 //! - [`eval`]: confusion matrix, per-class precision / recall / F1, most frequent
 //!   confusions and misclassified examples, as values and polars DataFrames;
+//! - [`features`]: the four representations of a set of test images (input pixels,
+//!   standardised "scaled" pixels, the last feature map, the dense embedding) with
+//!   the network's predictions, and one graph measure compared across them;
 //! - [`graph`]: similarity graphs between images (Pearson correlation, lasso
 //!   neighbourhood selection, k nearest neighbours), centrality, force-directed layout,
 //!   drawing and GraphML/CSV export;
@@ -30,6 +33,7 @@ pub mod analysis;
 pub mod data;
 mod error;
 pub mod eval;
+pub mod features;
 pub mod graph;
 pub mod nn;
 pub mod plot;

@@ -12,6 +12,10 @@
 //!   others with an L1 penalty (edge weight: the larger `|coefficient|` of the two fits);
 //! - [`knn`]: Euclidean k nearest neighbours, plain or mutual (edge weight: the distance).
 //!
+//! [`Measure`] names one of the three with its parameters (the defaults the notebooks
+//! and `fashion graph` share); [`crate::features`] computes the four representations of
+//! a set of test images and compares one measure across them.
+//!
 //! Then [`Centrality`] (degree, betweenness, components, modularity of the class
 //! partition, as polars tables), [`fruchterman_reingold`] (a seeded force-directed
 //! [`Layout`]), the charts [`GraphChart`](crate::plot::GraphChart) and
@@ -42,6 +46,7 @@ mod export;
 mod knn;
 mod lasso;
 mod layout;
+mod measure;
 
 use ndarray::{Array2, Axis};
 use petgraph::graph::{NodeIndex, UnGraph};
@@ -55,6 +60,7 @@ pub use export::{graphml_string, write_edge_csv, write_graphml, write_node_csv};
 pub use knn::{knn, nearest_neighbours, KnnParams};
 pub use lasso::{inverse_normal_cdf, lasso, LassoParams, LassoReport, Penalty, Symmetrise};
 pub use layout::{fruchterman_reingold, Layout, LayoutParams};
+pub use measure::Measure;
 
 use crate::data::{CLASS_NAMES, NUM_CLASSES};
 use crate::error::{Error, Result};

@@ -185,18 +185,127 @@ impl GraphChart {
         (self.region().2 as f64 / 55.0).clamp(5.0, 11.0)
     }
 
-    /// Pixel centre of node `i`.
+    /// Pixel centre of node `i` (see [`pixels`](Self::pixels); computes all of them:
+    /// call `pixels` once when many are needed).
+    #[cfg(test)]
     pub(crate) fn node_pixel(&self, i: usize) -> (i32, i32) {
+        self.pixels()[i]
+    }
+
+    /// The layout's position of node `i` scaled into the drawing region.
+    fn layout_pixel(&self, i: usize) -> (f64, f64) {
         let (left, top, side) = self.region();
-        // Room for the largest node and a label on the right.
-        let pad = self.max_radius() as i32 + 2;
-        let right_pad = if self.labels { pad + 24 } else { pad };
-        let inner = (side - pad - right_pad).max(1) as f64;
         let (x, y) = self.positions[i];
+        let inner = self.inner(side);
         (
-            left + pad + (x * inner).round() as i32,
-            top + pad + (y * inner).round() as i32,
+            left as f64 + self.pad() as f64 + x * inner,
+            top as f64 + self.pad() as f64 + y * inner,
         )
+    }
+
+    /// Room kept between the region's edge and the node centres.
+    fn pad(&self) -> i32 {
+        self.max_radius() as i32 + 2
+    }
+
+    /// Side of the square the centres lie in (room on the right for a label).
+    fn inner(&self, side: i32) -> f64 {
+        let right_pad = if self.labels {
+            self.pad() + 24
+        } else {
+            self.pad()
+        };
+        (side - self.pad() - right_pad).max(1) as f64
+    }
+
+    /// Box of node `i` drawn at `(x, y)` (with its label on the right when labels are
+    /// shown): left, top, right, bottom.
+    fn node_box(&self, i: usize, (x, y): (f64, f64)) -> [f64; 4] {
+        let r = self.radius(i) as f64
+            + if self.nodes[i].misclassified() {
+                2.0
+            } else {
+                0.0
+            };
+        let label = if self.labels {
+            let digits = self.nodes[i].id.to_string().len() as f64;
+            2.0 + digits * LABEL_FONT * 0.62
+        } else {
+            0.0
+        };
+        let half_h = r.max(LABEL_FONT * 0.6);
+        [x - r, y - half_h, x + r + label, y + half_h]
+    }
+
+    /// Pixel centres of all nodes: the layout scaled into the drawing region, then
+    /// (up to 2 000 nodes) pushed apart where a node or its label would cover another
+    /// node or label — force-directed layouts pack tight clusters into a few pixels.
+    /// Each round moves every overlapping pair apart along the axis of least overlap;
+    /// at most 200 rounds, centres kept inside the region. Deterministic.
+    pub(crate) fn pixels(&self) -> Vec<(i32, i32)> {
+        let n = self.nodes.len();
+        let mut p: Vec<(f64, f64)> = (0..n).map(|i| self.layout_pixel(i)).collect();
+        if n <= 2000 {
+            let (left, top, side) = self.region();
+            let lo_x = (left + self.pad()) as f64;
+            let lo_y = (top + self.pad()) as f64;
+            let inner = self.inner(side);
+            let gap = 1.5;
+            let clamp = |q: &mut (f64, f64)| {
+                q.0 = q.0.clamp(lo_x, lo_x + inner);
+                q.1 = q.1.clamp(lo_y, lo_y + inner);
+            };
+            for _ in 0..200 {
+                let mut boxes: Vec<[f64; 4]> = (0..n).map(|i| self.node_box(i, p[i])).collect();
+                // Sweep over boxes sorted by their left edge (widened by the largest
+                // label, as boxes move during the round); each overlapping pair is
+                // separated at once (Gauss–Seidel), which converges far faster than
+                // summing all the pushes of a round.
+                let mut order: Vec<usize> = (0..n).collect();
+                order.sort_by(|&a, &b| boxes[a][0].total_cmp(&boxes[b][0]).then(a.cmp(&b)));
+                let widest = boxes.iter().map(|b| b[2] - b[0]).fold(0.0, f64::max);
+                let mut moved = false;
+                for (k, &a) in order.iter().enumerate() {
+                    let start = boxes[a][0];
+                    for &b in &order[k + 1..] {
+                        if boxes[b][0] > start + 2.0 * widest + gap {
+                            break;
+                        }
+                        let (ba, bb) = (boxes[a], boxes[b]);
+                        let ox = ba[2].min(bb[2]) - ba[0].max(bb[0]) + gap;
+                        let oy = ba[3].min(bb[3]) - ba[1].max(bb[1]) + gap;
+                        if ox <= 0.0 || oy <= 0.0 {
+                            continue;
+                        }
+                        moved = true;
+                        // Along the axis of least overlap: `a` moves half the way
+                        // back (less at the region's edge), `b` the rest forward.
+                        let (dx, dy) = (p[b].0 - p[a].0, p[b].1 - p[a].1);
+                        let (d, o) = if ox < oy { (dx, ox) } else { (dy, oy) };
+                        let s = if d > 0.0 || (d == 0.0 && a < b) {
+                            1.0
+                        } else {
+                            -1.0
+                        };
+                        let x_axis = ox < oy;
+                        let before = *coord(&mut p[a], x_axis);
+                        *coord(&mut p[a], x_axis) -= s * o / 2.0;
+                        clamp(&mut p[a]);
+                        let gained = s * (before - *coord(&mut p[a], x_axis));
+                        *coord(&mut p[b], x_axis) += s * (o - gained);
+                        clamp(&mut p[b]);
+                        boxes[a] = self.node_box(a, p[a]);
+                        boxes[b] = self.node_box(b, p[b]);
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+        }
+        p.into_iter()
+            .map(|(x, y)| (x.round() as i32, y.round() as i32))
+            .collect()
     }
 
     /// Radius of node `i`.
@@ -220,6 +329,15 @@ impl GraphChart {
     fn draw_legend<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
         let x = self.width as i32 - LEGEND_WIDTH as i32 - MARGIN as i32 + 10;
         legend(area, x, self.top() as i32 + 4, &self.nodes, self.size_by)
+    }
+}
+
+/// The x (`true`) or y coordinate of a point.
+fn coord(q: &mut (f64, f64), x: bool) -> &mut f64 {
+    if x {
+        &mut q.0
+    } else {
+        &mut q.1
     }
 }
 
@@ -316,15 +434,16 @@ impl Chart for GraphChart {
             filled: false,
             stroke_width: 1,
         };
+        let pixels = self.pixels();
         for &(i, j) in &self.edges {
-            let path = PathElement::new(vec![self.node_pixel(i), self.node_pixel(j)], edge_style);
+            let path = PathElement::new(vec![pixels[i], pixels[j]], edge_style);
             area.draw(&path).map_err(plot_err)?;
         }
         // Larger nodes first, so small ones stay visible on top.
         let mut order: Vec<usize> = (0..self.nodes.len()).collect();
         order.sort_by_key(|&i| (std::cmp::Reverse(self.radius(i)), i));
         for &i in &order {
-            let (p, r) = (self.node_pixel(i), self.radius(i));
+            let (p, r) = (pixels[i], self.radius(i));
             let node = &self.nodes[i];
             let color = CLASS_COLORS[node.class as usize % NUM_CLASSES];
             area.draw(&Circle::new(p, r, color.filled()))
@@ -339,7 +458,7 @@ impl Chart for GraphChart {
         if self.labels {
             let style = font(LABEL_FONT);
             for (i, node) in self.nodes.iter().enumerate() {
-                let (x, y) = self.node_pixel(i);
+                let (x, y) = pixels[i];
                 let dx = self.radius(i) + if node.misclassified() { 4 } else { 2 };
                 draw_text(
                     area,
@@ -573,10 +692,12 @@ mod tests {
         let (w, _) = chart.size();
         // Check nodes whose centre no other node covers.
         let mut checked = 0;
+        let pixels = chart.pixels();
+        assert_eq!(pixels[7], chart.node_pixel(7));
         for i in 0..100 {
-            let (x, y) = chart.node_pixel(i);
+            let (x, y) = pixels[i];
             let covered = (0..100).any(|j| {
-                let (a, b) = chart.node_pixel(j);
+                let (a, b) = pixels[j];
                 j != i && (a - x).pow(2) + (b - y).pow(2) <= (chart.radius(j) + 4).pow(2)
             });
             if covered {
@@ -610,6 +731,58 @@ mod tests {
         let bc = betweenness(&g);
         let top_b = (0..100).max_by(|&i, &j| bc[i].total_cmp(&bc[j])).unwrap();
         assert_eq!(b.radius(top_b), (b.max_radius()).round() as i32);
+    }
+
+    /// Pairs of node boxes (node plus label) overlapping by more than rounding.
+    fn overlaps(boxes: &[[f64; 4]]) -> usize {
+        let mut count = 0;
+        for (a, p) in boxes.iter().enumerate() {
+            for q in &boxes[a + 1..] {
+                let ox = p[2].min(q[2]) - p[0].max(q[0]);
+                let oy = p[3].min(q[3]) - p[1].max(q[1]);
+                count += usize::from(ox > 1.0 && oy > 1.0);
+            }
+        }
+        count
+    }
+
+    #[test]
+    fn crowded_nodes_and_labels_are_pushed_apart() {
+        let (g, _) = example();
+        // Ten tight clusters of ten, as force-directed layouts draw cliques.
+        let positions = (0..100)
+            .map(|i| {
+                let (c, k) = ((i % 10) as f64, (i / 10) as f64);
+                (0.1 * c + 0.003 * k, 0.5 + 0.4 * (c * 1.3).sin() + 0.002 * k)
+            })
+            .collect();
+        let l = Layout::from_positions(positions).unwrap();
+        for chart in [
+            GraphChart::new(&g, &l).unwrap(),
+            GraphChart::new(&g, &l).unwrap().labels(false),
+            GraphChart::new(&g, &l)
+                .unwrap()
+                .with_size(500, 450)
+                .unwrap(),
+        ] {
+            let before: Vec<_> = (0..100)
+                .map(|i| chart.node_box(i, chart.layout_pixel(i)))
+                .collect();
+            let pixels = chart.pixels();
+            let after: Vec<_> = (0..100)
+                .map(|i| chart.node_box(i, (pixels[i].0 as f64, pixels[i].1 as f64)))
+                .collect();
+            assert!(overlaps(&before) > 5, "the example should be crowded");
+            if chart.size() == (500, 450) {
+                assert!(overlaps(&after) * 3 < overlaps(&before));
+            } else {
+                assert_eq!(overlaps(&after), 0, "{:?}", chart.size());
+            }
+            let (left, top, side) = chart.region();
+            for &(x, y) in &pixels {
+                assert!(x >= left && x <= left + side && y >= top && y <= top + side);
+            }
+        }
     }
 
     #[test]
