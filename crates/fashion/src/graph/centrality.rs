@@ -199,14 +199,16 @@ pub struct Centrality {
 }
 
 impl Centrality {
-    /// Measures `g`.
+    /// Measures `g`. Betweenness comes from [`betweenness_parallel`] (both cores; the
+    /// tests check it against rustworkx-core's [`betweenness`] and a reference Brandes),
+    /// which is about twice as fast on large graphs.
     pub fn compute(g: &SimilarityGraph) -> Centrality {
         let nodes = g.nodes();
         let classes: Vec<usize> = nodes.iter().map(|n| n.class as usize).collect();
         let component = components(g);
         Centrality {
             degree: degrees(g),
-            betweenness: betweenness(g),
+            betweenness: betweenness_parallel(g),
             components: component.iter().max().map_or(0, |m| m + 1),
             component,
             modularity: modularity(g, &classes),
@@ -288,18 +290,6 @@ mod tests {
     use super::super::testdata::*;
     use super::super::{Construction, KnnParams, NodeInfo};
     use super::*;
-
-    fn graph(n: usize, edges: &[(usize, usize)]) -> SimilarityGraph {
-        let e: Vec<_> = edges.iter().map(|&(a, b)| (a, b, 1.0)).collect();
-        SimilarityGraph::from_edges(
-            &plain_nodes(n),
-            &e,
-            Construction::Knn {
-                params: KnnParams::default(),
-            },
-        )
-        .unwrap()
-    }
 
     /// Brandes (2001) betweenness for unweighted undirected graphs, normalised as
     /// networkx: reference for rustworkx.

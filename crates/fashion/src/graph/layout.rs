@@ -233,20 +233,8 @@ pub fn fruchterman_reingold(g: &SimilarityGraph, params: &LayoutParams) -> Resul
 #[cfg(test)]
 mod tests {
     use super::super::testdata::*;
-    use super::super::{Construction, KnnParams};
+    use super::super::KnnParams;
     use super::*;
-
-    fn graph(n: usize, edges: &[(usize, usize)]) -> SimilarityGraph {
-        let e: Vec<_> = edges.iter().map(|&(a, b)| (a, b, 1.0)).collect();
-        SimilarityGraph::from_edges(
-            &plain_nodes(n),
-            &e,
-            Construction::Knn {
-                params: KnnParams::default(),
-            },
-        )
-        .unwrap()
-    }
 
     fn dist(a: (f64, f64), b: (f64, f64)) -> f64 {
         ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt()

@@ -385,6 +385,19 @@ pub(crate) mod testdata {
     pub fn plain_nodes(n: usize) -> Vec<NodeInfo> {
         (0..n).map(|i| NodeInfo::new(i, (i % 10) as u8)).collect()
     }
+
+    /// A graph on [`plain_nodes`]`(n)` with the given unit-weight edges.
+    pub fn graph(n: usize, edges: &[(usize, usize)]) -> super::SimilarityGraph {
+        let e: Vec<_> = edges.iter().map(|&(a, b)| (a, b, 1.0)).collect();
+        super::SimilarityGraph::from_edges(
+            &plain_nodes(n),
+            &e,
+            super::Construction::Knn {
+                params: super::KnnParams::default(),
+            },
+        )
+        .unwrap()
+    }
 }
 
 #[cfg(test)]

@@ -174,29 +174,46 @@ impl Chart for ClassCounts {
             }
         }
 
-        // Axes and the y-axis description, reading upwards.
-        let axes = PathElement::new(vec![(left, top_y), (left, axis_y), (right, axis_y)], BLACK);
-        area.draw(&axes).map_err(plot_err)?;
-        let desc_pos = (
-            MARGIN as i32 + (AXIS_FONT / 2.0) as i32,
-            (top_y + axis_y) / 2,
-        );
-        let desc = font(AXIS_FONT).upwards();
-        draw_text(area, "images", desc_pos, &desc, HPos::Center, VPos::Center)?;
-
-        // Class names under the groups, on two lines when one is too wide.
-        let group = (right - left) as u32 / NUM_CLASSES as u32;
-        let style = font(CLASS_FONT);
-        for (class, name) in CLASS_NAMES.iter().enumerate() {
-            let (x, _) = px(class as f64, 0.0);
-            let lines = wrap_label(name, &style, group.saturating_sub(6))?;
-            for (i, line) in lines.iter().enumerate() {
-                let y = axis_y + 8 + i as i32 * style.line_height() as i32;
-                draw_text(area, line, (x, y), &style, HPos::Center, VPos::Top)?;
-            }
-        }
-        Ok(())
+        let class_x: Vec<i32> = (0..NUM_CLASSES).map(|c| px(c as f64, 0.0).0).collect();
+        draw_class_axes(area, (left, right), (top_y, axis_y), &class_x, "images")
     }
+}
+
+/// Axes of a bar chart with one group per class: the L-shaped axis lines, the y-axis
+/// description `desc` reading upwards at the left margin, and the class names (on two
+/// lines when one is too wide) centred under the groups at `class_x`.
+pub(crate) fn draw_class_axes<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    (left, right): (i32, i32),
+    (top_y, axis_y): (i32, i32),
+    class_x: &[i32],
+    desc: &str,
+) -> Result<()> {
+    let axes = PathElement::new(vec![(left, top_y), (left, axis_y), (right, axis_y)], BLACK);
+    area.draw(&axes).map_err(plot_err)?;
+    let desc_pos = (
+        MARGIN as i32 + (AXIS_FONT / 2.0) as i32,
+        (top_y + axis_y) / 2,
+    );
+    let desc_style = font(AXIS_FONT).upwards();
+    draw_text(
+        area,
+        desc,
+        desc_pos,
+        &desc_style,
+        HPos::Center,
+        VPos::Center,
+    )?;
+    let group = (right - left) as u32 / NUM_CLASSES as u32;
+    let style = font(CLASS_FONT);
+    for (&x, name) in class_x.iter().zip(CLASS_NAMES.iter()) {
+        let lines = wrap_label(name, &style, group.saturating_sub(6))?;
+        for (i, line) in lines.iter().enumerate() {
+            let y = axis_y + 8 + i as i32 * style.line_height() as i32;
+            draw_text(area, line, (x, y), &style, HPos::Center, VPos::Top)?;
+        }
+    }
+    Ok(())
 }
 
 /// A round tick step (1, 2 or 5 × 10^k, at least 1) not below `raw`.

@@ -4,9 +4,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::counts::{wrap_label, SPLIT_COLORS};
+use super::counts::{draw_class_axes, SPLIT_COLORS};
 use super::{bold, draw_text, font, plot_err, register_fonts, title_height, Chart};
-use crate::data::{CLASS_NAMES, NUM_CLASSES};
+use crate::data::NUM_CLASSES;
 use crate::error::Result;
 use crate::eval::{ClassMetrics, ConfusionMatrix};
 
@@ -17,8 +17,6 @@ const TITLE_FONT: f64 = 20.0;
 const LEGEND_FONT: f64 = 15.0;
 const LEGEND_HEIGHT: u32 = 30;
 const TICK_FONT: f64 = 14.0;
-const CLASS_FONT: f64 = 14.0;
-const AXIS_FONT: f64 = 16.0;
 /// Space below the plot for (up to two lines of) class names.
 const X_LABEL_AREA: u32 = 44;
 const Y_LABEL_AREA: u32 = 64;
@@ -164,26 +162,8 @@ impl Chart for PerClassBars {
             }
         }
 
-        let axes = PathElement::new(vec![(left, top_y), (left, axis_y), (right, axis_y)], BLACK);
-        area.draw(&axes).map_err(plot_err)?;
-        let desc_pos = (
-            MARGIN as i32 + (AXIS_FONT / 2.0) as i32,
-            (top_y + axis_y) / 2,
-        );
-        let desc = font(AXIS_FONT).upwards();
-        draw_text(area, "score", desc_pos, &desc, HPos::Center, VPos::Center)?;
-
-        let group = (right - left) as u32 / NUM_CLASSES as u32;
-        let style = font(CLASS_FONT);
-        for (class, name) in CLASS_NAMES.iter().enumerate() {
-            let (x, _) = px(class as f64, 0.0);
-            let lines = wrap_label(name, &style, group.saturating_sub(6))?;
-            for (i, line) in lines.iter().enumerate() {
-                let y = axis_y + 8 + i as i32 * style.line_height() as i32;
-                draw_text(area, line, (x, y), &style, HPos::Center, VPos::Top)?;
-            }
-        }
-        Ok(())
+        let class_x: Vec<i32> = (0..NUM_CLASSES).map(|c| px(c as f64, 0.0).0).collect();
+        draw_class_axes(area, (left, right), (top_y, axis_y), &class_x, "score")
     }
 }
 
@@ -269,7 +249,7 @@ mod tests {
         }
         assert_eq!(texts.iter().filter(|t| *t == "never predicted").count(), 1);
         let joined: String = texts.concat().replace(' ', "");
-        for name in CLASS_NAMES {
+        for name in crate::data::CLASS_NAMES {
             assert!(joined.contains(&name.replace(' ', "")), "{name}: {texts:?}");
         }
         let png = render_png(&chart).unwrap();
