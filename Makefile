@@ -46,7 +46,7 @@ kernel: evcxr ## Register the evcxr kernel ("rust") with Jupyter
 	@echo "kernel 'rust' registered"
 
 build: ## Build the workspace (library + `fashion` CLI)
-	$(CARGO) build --workspace
+	$(CARGO) build --workspace --all-targets
 
 data: build ## Download the data set if missing, then verify every checksum
 	$(FASHION) data download

@@ -1104,7 +1104,11 @@ pub fn shared_run() -> SharedRun {
     let fast = std::env::var(FAST_ENV).is_ok_and(|v| v == "1");
     let root = std::env::var_os(CHECKPOINTS_ENV)
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/checkpoints"));
+        .unwrap_or_else(|| {
+            // crates/fashion → the workspace root.
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2);
+            root.unwrap_or(Path::new(".")).join("target/checkpoints")
+        });
     let mut config = TrainConfig::default();
     let name = if fast {
         config.epochs = 2;
