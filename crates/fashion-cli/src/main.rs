@@ -363,8 +363,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
         best.valid_accuracy,
         started.elapsed().as_secs_f64()
     );
-    let eval = train::evaluate(&trained.model, &data.test, 500)?;
-    eval.save(&args.out)?;
+    let eval = evaluate_and_save(&trained.model, &data, &args.out)?;
     println!(
         "test accuracy: {:.4} (loss {:.4}, {} images); checkpoint in {}",
         eval.accuracy,
@@ -375,11 +374,22 @@ fn run_train(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// Runs the network once on the official test set and saves the predictions beside
+/// the checkpoint.
+fn evaluate_and_save(
+    model: &fashion::nn::Model,
+    data: &FashionMnist,
+    checkpoint: &Path,
+) -> Result<train::Evaluation> {
+    let eval = train::evaluate(model, &data.test, 500)?;
+    eval.save(checkpoint)?;
+    Ok(eval)
+}
+
 fn run_evaluate(checkpoint: PathBuf, dir: Option<PathBuf>, out: Option<PathBuf>) -> Result<()> {
     let trained = train::load_checkpoint(&checkpoint)?;
     let data = load_data(dir)?;
-    let eval = train::evaluate(&trained.model, &data.test, 500)?;
-    eval.save(&checkpoint)?;
+    let eval = evaluate_and_save(&trained.model, &data, &checkpoint)?;
     println!(
         "model: {} ({} parameters)",
         trained.config.model.kind,

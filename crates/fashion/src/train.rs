@@ -969,13 +969,19 @@ pub fn train(
         }
     }
 
-    let mut best = Model::new(&config.model, config.seed)?;
+    with_best_weights(config.clone(), state, dir)
+}
+
+/// The run in `dir` as a [`Trained`]: the network with `best.safetensors` loaded (a
+/// fresh one if no epoch has completed yet).
+fn with_best_weights(config: TrainConfig, state: RunState, dir: &Path) -> Result<Trained> {
+    let mut model = Model::new(&config.model, config.seed)?;
     if state.epochs_done > 0 {
-        best.load_safetensors(&dir.join(BEST_FILE))?;
+        model.load_safetensors(&dir.join(BEST_FILE))?;
     }
     Ok(Trained {
-        model: best,
-        config: config.clone(),
+        model,
+        config,
         history: state.history,
         dir: dir.to_path_buf(),
         finished: state.finished,
@@ -1043,15 +1049,7 @@ pub fn load_checkpoint(dir: &Path) -> Result<Trained> {
             reason: "holds no completed epoch".into(),
         });
     }
-    let mut model = Model::new(&config.model, config.seed)?;
-    model.load_safetensors(&dir.join(BEST_FILE))?;
-    Ok(Trained {
-        model,
-        config,
-        history: state.history,
-        dir: dir.to_path_buf(),
-        finished: state.finished,
-    })
+    with_best_weights(config, state, dir)
 }
 
 // --- the run the notebooks share -----------------------------------------------------------
