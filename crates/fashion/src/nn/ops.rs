@@ -185,8 +185,7 @@ fn channel_stats(x: &[f32], (n, c, h, w): Shape4) -> (Vec<f32>, Vec<f32>) {
         .unzip()
 }
 
-/// `out[i, c, ·] = a[c]·x[i, c, ·] + b[c]` (or `+=` onto `out` when `accumulate`),
-/// images in parallel.
+/// `out[i, c, ·] = a[c]·x[i, c, ·] + b[c]`, images in parallel.
 fn affine_per_channel(x: &[f32], (_, c, h, w): Shape4, a: &[f32], b: &[f32], out: &mut [f32]) {
     let hw = h * w;
     out.par_chunks_mut(c * hw)
