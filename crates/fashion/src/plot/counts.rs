@@ -4,6 +4,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
+use super::bars::{draw_category_axes, draw_legend, group_bar_x, round_step, LEGEND_HEIGHT};
 use super::text::Style;
 use super::{
     bold, check_not_empty, draw_text, font, plot_err, register_fonts, title_height, Chart,
@@ -15,10 +16,7 @@ const WIDTH: u32 = 980;
 const HEIGHT: u32 = 480;
 const MARGIN: u32 = 12;
 const TITLE_FONT: f64 = 20.0;
-const LEGEND_FONT: f64 = 15.0;
-const LEGEND_HEIGHT: u32 = 30;
 const TICK_FONT: f64 = 14.0;
-const CLASS_FONT: f64 = 14.0;
 const AXIS_FONT: f64 = 16.0;
 /// Space below the plot for (up to two lines of) class names.
 const X_LABEL_AREA: u32 = 44;
@@ -90,9 +88,7 @@ impl ClassCounts {
 
     /// Bar `split` of class `class`: x range in chart units (classes at 0, 1, …).
     pub(crate) fn bar_x(&self, class: usize, split: usize) -> (f64, f64) {
-        let width = 0.8 / self.splits.len() as f64;
-        let left = class as f64 - 0.4 + split as f64 * width;
-        (left, left + width)
+        group_bar_x(class, split, self.splits.len())
     }
 }
 
@@ -111,7 +107,13 @@ impl Chart for ClassCounts {
             draw_text(area, title, pos, &bold(TITLE_FONT), HPos::Center, VPos::Top)?;
             top += title_height(&self.title, TITLE_FONT);
         }
-        self.draw_legend(area, top)?;
+        let entries: Vec<(&str, RGBColor)> = self
+            .splits
+            .iter()
+            .zip(SPLIT_COLORS)
+            .map(|((name, _), color)| (name.as_str(), color))
+            .collect();
+        draw_legend(area, &entries, (w / 2) as i32, top as i32)?;
         top += LEGEND_HEIGHT;
 
         let (_, body) = area.split_vertically(top);
@@ -189,31 +191,15 @@ pub(crate) fn draw_class_axes<DB: DrawingBackend>(
     class_x: &[i32],
     desc: &str,
 ) -> Result<()> {
-    let axes = PathElement::new(vec![(left, top_y), (left, axis_y), (right, axis_y)], BLACK);
-    area.draw(&axes).map_err(plot_err)?;
-    let desc_pos = (
-        MARGIN as i32 + (AXIS_FONT / 2.0) as i32,
-        (top_y + axis_y) / 2,
-    );
-    let desc_style = font(AXIS_FONT).upwards();
-    draw_text(
+    let desc_x = MARGIN as i32 + (AXIS_FONT / 2.0) as i32;
+    draw_category_axes(
         area,
-        desc,
-        desc_pos,
-        &desc_style,
-        HPos::Center,
-        VPos::Center,
-    )?;
-    let group = (right - left) as u32 / NUM_CLASSES as u32;
-    let style = font(CLASS_FONT);
-    for (&x, name) in class_x.iter().zip(CLASS_NAMES.iter()) {
-        let lines = wrap_label(name, &style, group.saturating_sub(6))?;
-        for (i, line) in lines.iter().enumerate() {
-            let y = axis_y + 8 + i as i32 * style.line_height() as i32;
-            draw_text(area, line, (x, y), &style, HPos::Center, VPos::Top)?;
-        }
-    }
-    Ok(())
+        (left, right),
+        (top_y, axis_y),
+        class_x,
+        &CLASS_NAMES,
+        Some((desc, desc_x)),
+    )
 }
 
 /// A round tick step (1, 2 or 5 × 10^k, at least 1) not below `raw`.
@@ -221,48 +207,7 @@ fn tick_step(raw: f64) -> f64 {
     if raw <= 1.0 {
         return 1.0;
     }
-    let power = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .map(|m| m * power)
-        .find(|&s| s >= raw)
-        .unwrap_or(10.0 * power);
-    step.max(1.0)
-}
-
-impl ClassCounts {
-    /// One swatch and name per split, centred in a row starting at `top`.
-    fn draw_legend<DB: DrawingBackend>(
-        &self,
-        area: &DrawingArea<DB, Shift>,
-        top: u32,
-    ) -> Result<()> {
-        const SWATCH: i32 = 14;
-        const SPACING: i32 = 28;
-        let style = font(LEGEND_FONT);
-        let mut widths = Vec::new();
-        for (name, _) in &self.splits {
-            widths.push(SWATCH + 6 + style.width(name)? as i32);
-        }
-        let total: i32 = widths.iter().sum::<i32>() + SPACING * (widths.len() as i32 - 1);
-        let mut x = (self.size().0 as i32 - total) / 2;
-        let cy = top as i32 + LEGEND_HEIGHT as i32 / 2;
-        for (k, (name, _)) in self.splits.iter().enumerate() {
-            let rect = [(x, cy - SWATCH / 2), (x + SWATCH, cy + SWATCH / 2)];
-            area.draw(&Rectangle::new(rect, SPLIT_COLORS[k].filled()))
-                .map_err(plot_err)?;
-            draw_text(
-                area,
-                name,
-                (x + SWATCH + 6, cy),
-                &style,
-                HPos::Left,
-                VPos::Center,
-            )?;
-            x += widths[k] + SPACING;
-        }
-        Ok(())
-    }
+    round_step(raw).max(1.0)
 }
 
 /// `text` as one line if it fits in `width` pixels, else split in two at the space or
@@ -381,7 +326,7 @@ mod tests {
 
     #[test]
     fn long_names_wrap_at_a_break() {
-        let style = font(CLASS_FONT);
+        let style = font(14.0);
         assert_eq!(
             wrap_label("Ankle boot", &style, 40).unwrap(),
             ["Ankle", "boot"]

@@ -28,15 +28,18 @@
 //! # Ok(()) }
 //! ```
 
+mod bars;
 mod confusion;
 mod counts;
 mod curves;
 mod display;
+mod forest;
 mod graph;
 mod means;
 mod misclassified;
 mod per_class;
 mod samples;
+mod scores;
 mod table;
 mod text;
 
@@ -52,11 +55,13 @@ pub use confusion::ConfusionHeatmap;
 pub use counts::ClassCounts;
 pub use curves::LearningCurves;
 pub use display::{Html, Png, Svg};
+pub use forest::{ForestPlot, ForestRow};
 pub use graph::{GraphChart, GraphPanel, NodeSize, CLASS_COLORS};
 pub use means::MeanImages;
 pub use misclassified::MisclassifiedGallery;
 pub use per_class::PerClassBars;
 pub use samples::SampleGrid;
+pub use scores::ScoreBars;
 pub use table::{html_table, html_table_with, TableOptions};
 
 use crate::data::Dataset;
@@ -243,6 +248,34 @@ pub(crate) fn draw_text<DB: DrawingBackend>(
 ) -> Result<()> {
     let label = text::Label::new(text, pos, style.clone().anchored(h, v));
     area.draw(&label).map_err(plot_err)
+}
+
+/// Draws `title` in bold, centred on `center_x` below `top`: at `size` px if it fits in
+/// `max_width` pixels, else smaller (down to 70 % of `size`), and cut with "…" if even
+/// that is too wide.
+pub(crate) fn draw_title<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    (center_x, top): (i32, i32),
+    size: f64,
+    max_width: u32,
+) -> Result<()> {
+    let mut style = bold(size);
+    for k in 0..=6 {
+        style = bold(size * (1.0 - 0.05 * f64::from(k)));
+        if style.width(title)? <= max_width {
+            break;
+        }
+    }
+    let text = style.ellipsize(title, max_width)?;
+    draw_text(
+        area,
+        &text,
+        (center_x, top),
+        &style,
+        HPos::Center,
+        VPos::Top,
+    )
 }
 
 /// Height in pixels reserved for a chart title of `size` px.

@@ -4,6 +4,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
+use super::bars::{draw_legend, group_bar_x, LEGEND_HEIGHT};
 use super::counts::{draw_class_axes, SPLIT_COLORS};
 use super::{bold, draw_text, font, plot_err, register_fonts, title_height, Chart};
 use crate::data::NUM_CLASSES;
@@ -14,8 +15,6 @@ const WIDTH: u32 = 980;
 const HEIGHT: u32 = 480;
 const MARGIN: u32 = 12;
 const TITLE_FONT: f64 = 20.0;
-const LEGEND_FONT: f64 = 15.0;
-const LEGEND_HEIGHT: u32 = 30;
 const TICK_FONT: f64 = 14.0;
 /// Space below the plot for (up to two lines of) class names.
 const X_LABEL_AREA: u32 = 44;
@@ -70,9 +69,7 @@ impl PerClassBars {
     /// Bar `metric` (0 precision, 1 recall, 2 F1) of `class`: x range in chart units
     /// (classes at 0, 1, …).
     pub(crate) fn bar_x(class: usize, metric: usize) -> (f64, f64) {
-        let width = 0.8 / METRICS.len() as f64;
-        let left = class as f64 - 0.4 + metric as f64 * width;
-        (left, left + width)
+        group_bar_x(class, metric, METRICS.len())
     }
 
     fn values(m: &ClassMetrics) -> [f64; 3] {
@@ -100,7 +97,8 @@ impl Chart for PerClassBars {
             VPos::Top,
         )?;
         top += title_height(&title, TITLE_FONT);
-        self.draw_legend(area, top)?;
+        let entries: Vec<(&str, RGBColor)> = METRICS.into_iter().zip(SPLIT_COLORS).collect();
+        draw_legend(area, &entries, (WIDTH / 2) as i32, top as i32)?;
         top += LEGEND_HEIGHT;
 
         let (_, body) = area.split_vertically(top);
@@ -164,41 +162,6 @@ impl Chart for PerClassBars {
 
         let class_x: Vec<i32> = (0..NUM_CLASSES).map(|c| px(c as f64, 0.0).0).collect();
         draw_class_axes(area, (left, right), (top_y, axis_y), &class_x, "score")
-    }
-}
-
-impl PerClassBars {
-    /// One swatch and name per metric, centred in a row starting at `top`.
-    fn draw_legend<DB: DrawingBackend>(
-        &self,
-        area: &DrawingArea<DB, Shift>,
-        top: u32,
-    ) -> Result<()> {
-        const SWATCH: i32 = 14;
-        const SPACING: i32 = 28;
-        let style = font(LEGEND_FONT);
-        let mut widths = Vec::new();
-        for name in METRICS {
-            widths.push(SWATCH + 6 + style.width(name)? as i32);
-        }
-        let total: i32 = widths.iter().sum::<i32>() + SPACING * (widths.len() as i32 - 1);
-        let mut x = (WIDTH as i32 - total) / 2;
-        let cy = top as i32 + LEGEND_HEIGHT as i32 / 2;
-        for (k, name) in METRICS.iter().enumerate() {
-            let rect = [(x, cy - SWATCH / 2), (x + SWATCH, cy + SWATCH / 2)];
-            area.draw(&Rectangle::new(rect, SPLIT_COLORS[k].filled()))
-                .map_err(plot_err)?;
-            draw_text(
-                area,
-                name,
-                (x + SWATCH + 6, cy),
-                &style,
-                HPos::Left,
-                VPos::Center,
-            )?;
-            x += widths[k] + SPACING;
-        }
-        Ok(())
     }
 }
 

@@ -128,6 +128,38 @@ impl Style {
     pub(crate) fn line_height(&self) -> u32 {
         (self.size * (ABOVE_BASELINE + BELOW_BASELINE)).round() as u32
     }
+
+    /// Width of `text` in pixels, or an estimate (0.6 em per character) if the font
+    /// cannot be loaded: for sizing a chart, where errors cannot be reported (drawing
+    /// reports them).
+    pub(crate) fn width_or_estimate(&self, text: &str) -> u32 {
+        self.width(text)
+            .unwrap_or_else(|_| (text.chars().count() as f64 * self.size * 0.6).ceil() as u32)
+    }
+
+    /// `text` if it fits in `width` pixels, else its longest prefix that fits with "…"
+    /// appended (just "…" if nothing does).
+    pub(crate) fn ellipsize(&self, text: &str, width: u32) -> Result<String> {
+        if self.width(text)? <= width {
+            return Ok(text.to_string());
+        }
+        let ends: Vec<usize> = text.char_indices().map(|(i, _)| i).skip(1).collect();
+        // The widths of the prefixes grow with their length: bisect for the longest fit.
+        let (mut lo, mut hi) = (0, ends.len());
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            let candidate = format!("{}…", text[..ends[mid - 1]].trim_end());
+            if self.width(&candidate)? <= width {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        Ok(match lo {
+            0 => "…".to_string(),
+            n => format!("{}…", text[..ends[n - 1]].trim_end()),
+        })
+    }
 }
 
 /// The pixel scale that makes one em `size` pixels.
@@ -312,6 +344,22 @@ mod tests {
         );
         assert!(width > 60 && width < 110, "{width}");
         assert!(Style::new(16.0).bold().width(text).unwrap() > width);
+    }
+
+    #[test]
+    fn ellipsize_keeps_what_fits() {
+        let style = Style::new(14.0);
+        let text = "dense 128-d · betweenness";
+        let full = style.width(text).unwrap();
+        assert_eq!(style.ellipsize(text, full).unwrap(), text);
+        let short = style.ellipsize(text, full / 2).unwrap();
+        assert!(short.ends_with('…') && short.len() < text.len(), "{short}");
+        assert!(text.starts_with(short.trim_end_matches('…')), "{short}");
+        assert!(style.width(&short).unwrap() <= full / 2);
+        // Nearly half of the text is kept.
+        assert!(style.width(&short).unwrap() + 30 > full / 2, "{short}");
+        assert_eq!(style.ellipsize(text, 3).unwrap(), "…");
+        assert_eq!(style.width_or_estimate(text), full);
     }
 
     #[test]
