@@ -278,6 +278,9 @@ pub struct ImageFeatures {
     pub labels: Vec<u8>,
     /// Predicted class (largest logit; the first on a tie).
     pub predicted: Vec<u8>,
+    /// The model's softmax probability of its predicted class (its confidence), one per
+    /// image.
+    pub confidence: Vec<f32>,
     /// [`Representation::Input`]: pixels ÷ 255, `n × 784`.
     pub input: Array2<f32>,
     /// [`Representation::Scaled`]: standardised pixels, `n × 784`.
@@ -306,7 +309,7 @@ impl ImageFeatures {
         let mut scaled = input.clone();
         standardizer.apply(&mut scaled);
         let f = model.features_of(&input, params.batch)?;
-        let predicted = f
+        let (predicted, confidence) = f
             .logits
             .axis_iter(Axis(0))
             .map(|row| {
@@ -316,13 +319,16 @@ impl ImageFeatures {
                         best = c;
                     }
                 }
-                best as u8
+                // softmax at the arg-max: 1 / Σ exp(l_c − l_max)
+                let total: f64 = row.iter().map(|&v| f64::from(v - row[best]).exp()).sum();
+                (best as u8, (1.0 / total) as f32)
             })
-            .collect();
+            .unzip();
         Ok(ImageFeatures {
             indices,
             labels: chosen.labels.to_vec(),
             predicted,
+            confidence,
             input,
             scaled,
             map: f.map,

@@ -3,8 +3,10 @@
 //! Support library for the Fashion-MNIST-in-Rust notebooks and the `fashion` command:
 //!
 //! - [`analysis`]: ROC AUC and average precision with bootstrap intervals, adjusted Rand
-//!   index and purity, nearest-neighbour label disagreement, seeded k-means and Gaussian
-//!   mixtures;
+//!   index and purity, nearest-neighbour label disagreement, seeded k-means, Gaussian
+//!   mixtures and PCA; the experiment "is high centrality where the CNN errs?"
+//!   ([`CentralityStudy`](analysis::CentralityStudy)) and the clustering of each
+//!   representation ([`ClusteringStudy`](analysis::ClusteringStudy));
 //! - [`data`]: IDX parsing, verified download and loading of the official files,
 //!   stratified train/validation split, pixel scaling and standardisation, batches;
 //! - [`eval`]: confusion matrix, per-class precision / recall / F1, most frequent
@@ -22,7 +24,8 @@
 //! - [`train`]: training configuration, the loop with validation, history,
 //!   checkpoints, resuming, evaluation;
 //! - [`plot`]: charts generic over plotters backends (SVG, PNG, notebook output) and
-//!   evcxr display wrappers, including HTML tables for polars DataFrames.
+//!   evcxr display wrappers, including HTML tables for polars DataFrames;
+//! - [`report`]: a self-contained HTML report with its tables as CSV (`fashion report`).
 //!
 //! Every random step takes a seed; every failure is an [`Error`] naming the file or
 //! parameter involved.
@@ -37,6 +40,7 @@ pub mod features;
 pub mod graph;
 pub mod nn;
 pub mod plot;
+pub mod report;
 pub mod train;
 
 pub use error::{Error, Result};

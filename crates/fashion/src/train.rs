@@ -623,7 +623,7 @@ impl Stepper {
     }
 }
 
-/// Throughput measured by [`bench`].
+/// Throughput measured by [`bench()`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BenchResult {
     /// Images processed.
@@ -634,7 +634,7 @@ pub struct BenchResult {
     pub images_per_sec: f64,
 }
 
-/// What [`bench`] measures.
+/// What [`bench()`] measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BenchMode {
     /// Training steps: forward, backward, AdamW update.

@@ -17,6 +17,12 @@
 //! # Ok(()) }
 //! ```
 
+mod centrality;
+mod clusters;
+
+pub use centrality::{Against, CentralityStudy, Detector, DetectorResult, GraphStats, StudyParams};
+pub use clusters::{pca, ClusterMethod, ClusteringParams, ClusteringResult, ClusteringStudy};
+
 use std::collections::HashMap;
 use std::hash::Hash;
 

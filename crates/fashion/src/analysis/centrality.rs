@@ -1,0 +1,735 @@
+//! The experiment behind notebook 07: is an image's centrality in a similarity graph a
+//! sign that the CNN misclassifies it?
+//!
+//! For every measure (correlation, lasso, kNN) and every representation (input pixels,
+//! scaled pixels, feature map, dense embedding) the study builds the graph of the chosen
+//! test images and uses each image's degree and betweenness as a *score* for "this image
+//! is misclassified". A score that ranks the misclassified images above the correct ones
+//! has ROC-AUC above 0.5; one that carries no information has 0.5. Each AUC and average
+//! precision comes with a seeded percentile-bootstrap interval. Two baselines run on the
+//! same images: the model's own uncertainty (1 − max softmax probability) and the kNN
+//! label disagreement in each representation.
+//!
+//! ```
+//! use fashion::analysis::{CentralityStudy, Detector, StudyParams};
+//! use fashion::features::{Representation, Sampling};
+//! use fashion::graph::Measure;
+//! # use fashion::features::ImageFeatures;
+//! # use fashion::ndarray::Array2;
+//! # fn features() -> ImageFeatures {
+//! #     let n = 40;
+//! #     let labels: Vec<u8> = (0..n).map(|i| (i % 4) as u8).collect();
+//! #     let predicted: Vec<u8> = (0..n).map(|i| if i % 5 == 0 { ((i + 1) % 4) as u8 } else { (i % 4) as u8 }).collect();
+//! #     let x = Array2::from_shape_fn((n, 6), |(i, j)| ((i % 4) * 3 + j) as f32 + ((i * 7 + j * 3) % 11) as f32 * 0.3);
+//! #     ImageFeatures { indices: (0..n).collect(), labels, predicted,
+//! #         confidence: (0..n).map(|i| if i % 5 == 0 { 0.4 } else { 0.9 }).collect(),
+//! #         input: x.clone(), scaled: x.clone(), map: x.clone(), dense: x }
+//! # }
+//! # fn main() -> fashion::Result<()> {
+//! let features = features(); // 40 tiny synthetic "images", 8 misclassified
+//! let params = StudyParams::default().measures(vec![Measure::knn()]).resamples(200).seed(1);
+//! let study = CentralityStudy::run(&features, &params)?;
+//! // kNN × 4 representations × {degree, betweenness}, the softmax baseline, 4 × kNN disagreement
+//! assert_eq!(study.results.len(), 8 + 1 + 4);
+//! let softmax = study.find(None, None, Detector::Uncertainty).unwrap();
+//! assert_eq!(softmax.auc.estimate, 1.0); // the synthetic model knows when it is wrong
+//! println!("{}", study.verdict());
+//! # Ok(()) }
+//! ```
+
+use std::time::Instant;
+
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use super::{average_precision, bootstrap_ci, knn_label_disagreement, roc_auc, Interval};
+use crate::error::{Error, Result};
+use crate::features::{ImageFeatures, Representation};
+use crate::graph::{Centrality, Measure};
+use crate::plot::{ForestPlot, ForestRow};
+
+/// A score used to detect misclassified images (higher = "more likely wrong").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Detector {
+    /// The image's degree in a similarity graph.
+    Degree,
+    /// The image's betweenness in a similarity graph.
+    Betweenness,
+    /// Baseline: 1 − the model's largest softmax probability.
+    Uncertainty,
+    /// Baseline: the share of the image's k nearest neighbours (Euclidean, in a
+    /// representation) that carry another true class.
+    KnnDisagreement,
+}
+
+impl Detector {
+    /// A short name: `degree`, `betweenness`, `1 − max softmax`, `kNN label disagreement`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Detector::Degree => "degree",
+            Detector::Betweenness => "betweenness",
+            Detector::Uncertainty => "1 − max softmax",
+            Detector::KnnDisagreement => "kNN label disagreement",
+        }
+    }
+
+    /// Whether the detector is a graph centrality (the seed's claim) rather than a
+    /// baseline.
+    pub fn is_centrality(self) -> bool {
+        matches!(self, Detector::Degree | Detector::Betweenness)
+    }
+}
+
+impl std::fmt::Display for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Parameters of a [`CentralityStudy`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct StudyParams {
+    /// The similarity measures (default: the three with their defaults, see
+    /// [`Measure`]).
+    pub measures: Vec<Measure>,
+    /// The representations (default: all four).
+    pub representations: Vec<Representation>,
+    /// Bootstrap resamples per interval (default 1000).
+    pub resamples: usize,
+    /// Confidence level of the intervals (default 0.95).
+    pub level: f64,
+    /// Seed of the bootstrap (default 0). Every interval uses the same resamples.
+    pub seed: u64,
+    /// Neighbours counted by the kNN-disagreement baseline (default 10).
+    pub disagreement_k: usize,
+}
+
+impl Default for StudyParams {
+    fn default() -> Self {
+        StudyParams {
+            measures: vec![Measure::correlation(), Measure::lasso(), Measure::knn()],
+            representations: Representation::ALL.to_vec(),
+            resamples: 1000,
+            level: 0.95,
+            seed: 0,
+            disagreement_k: 10,
+        }
+    }
+}
+
+impl StudyParams {
+    /// Sets the measures.
+    pub fn measures(mut self, measures: Vec<Measure>) -> Self {
+        self.measures = measures;
+        self
+    }
+
+    /// Sets the representations.
+    pub fn representations(mut self, representations: Vec<Representation>) -> Self {
+        self.representations = representations;
+        self
+    }
+
+    /// Sets the number of bootstrap resamples.
+    pub fn resamples(mut self, resamples: usize) -> Self {
+        self.resamples = resamples;
+        self
+    }
+
+    /// Sets the confidence level.
+    pub fn level(mut self, level: f64) -> Self {
+        self.level = level;
+        self
+    }
+
+    /// Sets the bootstrap seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets the neighbours of the kNN-disagreement baseline.
+    pub fn disagreement_k(mut self, k: usize) -> Self {
+        self.disagreement_k = k;
+        self
+    }
+
+    /// Checks every parameter, naming the first bad one: no measures, no
+    /// representations, a measure's own parameters, `resamples` 0, `level` outside
+    /// (0, 1), `disagreement_k` 0.
+    pub fn check(&self) -> Result<()> {
+        if self.measures.is_empty() {
+            return Err(Error::invalid("measures", "at least one measure", "none"));
+        }
+        if self.representations.is_empty() {
+            return Err(Error::invalid(
+                "representations",
+                "at least one representation",
+                "none",
+            ));
+        }
+        for m in &self.measures {
+            m.check()?;
+        }
+        if self.resamples == 0 {
+            return Err(Error::invalid("resamples", "at least 1", 0));
+        }
+        if !(self.level > 0.0 && self.level < 1.0) {
+            return Err(Error::invalid(
+                "level",
+                "a confidence level in (0, 1), e.g. 0.95",
+                self.level,
+            ));
+        }
+        if self.disagreement_k == 0 {
+            return Err(Error::invalid("disagreement_k", "at least 1 neighbour", 0));
+        }
+        Ok(())
+    }
+}
+
+/// One detector's result: where it comes from and how well it finds the errors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorResult {
+    /// The measure whose graph gave the score (`None` for the baselines).
+    pub measure: Option<&'static str>,
+    /// The representation (`None` for the softmax baseline).
+    pub representation: Option<Representation>,
+    /// The score.
+    pub detector: Detector,
+    /// ROC-AUC with its bootstrap interval (0.5 = no better than chance).
+    pub auc: Interval,
+    /// Average precision with its bootstrap interval (chance = the error rate).
+    pub average_precision: Interval,
+}
+
+impl DetectorResult {
+    /// Where the interval lies relative to chance (0.5).
+    pub fn against_chance(&self) -> Against {
+        if self.auc.lower > 0.5 {
+            Against::Above
+        } else if self.auc.upper < 0.5 {
+            Against::Below
+        } else {
+            Against::Includes
+        }
+    }
+
+    /// A label such as `"kNN · dense embedding · betweenness"` or `"1 − max softmax"`.
+    pub fn label(&self) -> String {
+        let mut parts: Vec<&str> = Vec::new();
+        if let Some(m) = self.measure {
+            parts.push(m);
+        }
+        if let Some(r) = self.representation {
+            parts.push(r.label());
+        }
+        parts.push(self.detector.name());
+        parts.join(" · ")
+    }
+}
+
+/// Where a ROC-AUC interval lies relative to 0.5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Against {
+    /// The whole interval is above 0.5: high scores mark misclassified images.
+    Above,
+    /// The interval contains 0.5: no evidence either way.
+    Includes,
+    /// The whole interval is below 0.5: high scores mark *correctly* classified images.
+    Below,
+}
+
+/// Size and time of one graph built by the study.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphStats {
+    /// The measure.
+    pub measure: &'static str,
+    /// The representation.
+    pub representation: Representation,
+    /// The construction in effect (e.g. the lasso penalty chosen).
+    pub construction: String,
+    /// Number of edges.
+    pub edges: usize,
+    /// Mean degree.
+    pub mean_degree: f64,
+    /// Connected components.
+    pub components: usize,
+    /// Seconds to build the graph and its centralities.
+    pub seconds: f64,
+}
+
+/// The result of [`CentralityStudy::run`].
+#[derive(Debug, Clone)]
+pub struct CentralityStudy {
+    /// Images studied.
+    pub images: usize,
+    /// Of which misclassified.
+    pub errors: usize,
+    /// The parameters used.
+    pub params: StudyParams,
+    /// One entry per detector: for each measure and representation degree then
+    /// betweenness, then the softmax baseline, then kNN disagreement per
+    /// representation.
+    pub results: Vec<DetectorResult>,
+    /// One entry per graph, in the order built.
+    pub graphs: Vec<GraphStats>,
+    /// Seconds for the whole study (graphs, baselines, bootstrap).
+    pub seconds: f64,
+}
+
+impl CentralityStudy {
+    /// Runs the study on `features` (the images, their predictions and
+    /// representations; e.g. 100 test images per class chosen with a seed).
+    ///
+    /// Errors: bad parameters; fewer than 2 images; no misclassified or no correctly
+    /// classified image ([`Error::OneClassOnly`]); a graph builder's error (e.g. a
+    /// constant row for correlation); `disagreement_k` not below the number of images.
+    pub fn run(features: &ImageFeatures, params: &StudyParams) -> Result<CentralityStudy> {
+        params.check()?;
+        let start = Instant::now();
+        let n = features.len();
+        if n < 2 {
+            return Err(Error::invalid("features", "at least 2 images", n));
+        }
+        let wrong: Vec<bool> = features.correct().iter().map(|&c| !c).collect();
+        let errors = wrong.iter().filter(|&&w| w).count();
+        if errors == 0 || errors == n {
+            return Err(Error::OneClassOnly {
+                metric: "centrality study (misclassified vs correct)",
+                positives: errors,
+                negatives: n - errors,
+            });
+        }
+
+        // Scores: (measure, representation, detector, one value per image).
+        type Scored = (
+            Option<&'static str>,
+            Option<Representation>,
+            Detector,
+            Vec<f64>,
+        );
+        let mut scored: Vec<Scored> = Vec::new();
+        let mut graphs = Vec::new();
+        for measure in &params.measures {
+            for &r in &params.representations {
+                let t = Instant::now();
+                let g = features.graph(r, measure)?;
+                let c = Centrality::compute(&g);
+                graphs.push(GraphStats {
+                    measure: measure.name(),
+                    representation: r,
+                    construction: g.construction().describe(),
+                    edges: g.edge_count(),
+                    mean_degree: g.mean_degree(),
+                    components: c.components,
+                    seconds: t.elapsed().as_secs_f64(),
+                });
+                let degree = c.degree.iter().map(|&d| d as f64).collect();
+                scored.push((Some(measure.name()), Some(r), Detector::Degree, degree));
+                scored.push((
+                    Some(measure.name()),
+                    Some(r),
+                    Detector::Betweenness,
+                    c.betweenness,
+                ));
+            }
+        }
+        let uncertainty = features
+            .confidence
+            .iter()
+            .map(|&p| 1.0 - f64::from(p))
+            .collect();
+        scored.push((None, None, Detector::Uncertainty, uncertainty));
+        for &r in &params.representations {
+            let d = knn_label_disagreement(
+                features.matrix(r),
+                &features.labels,
+                params.disagreement_k,
+            )?;
+            scored.push((None, Some(r), Detector::KnnDisagreement, d));
+        }
+
+        let results = scored
+            .into_par_iter()
+            .map(|(measure, representation, detector, scores)| {
+                let interval = |metric: fn(&[f64], &[bool]) -> Result<f64>| {
+                    bootstrap_ci(
+                        &scores,
+                        &wrong,
+                        metric,
+                        params.resamples,
+                        params.level,
+                        params.seed,
+                    )
+                };
+                Ok(DetectorResult {
+                    measure,
+                    representation,
+                    detector,
+                    auc: interval(roc_auc)?,
+                    average_precision: interval(average_precision)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(CentralityStudy {
+            images: n,
+            errors,
+            params: params.clone(),
+            results,
+            graphs,
+            seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// The error rate: the average precision of a detector that knows nothing.
+    pub fn base_rate(&self) -> f64 {
+        self.errors as f64 / self.images as f64
+    }
+
+    /// The result of one detector, if the study has it.
+    pub fn find(
+        &self,
+        measure: Option<&str>,
+        representation: Option<Representation>,
+        detector: Detector,
+    ) -> Option<&DetectorResult> {
+        self.results.iter().find(|r| {
+            r.measure == measure && r.representation == representation && r.detector == detector
+        })
+    }
+
+    /// The centrality results (degree and betweenness), in study order.
+    pub fn centrality_results(&self) -> impl Iterator<Item = &DetectorResult> {
+        self.results.iter().filter(|r| r.detector.is_centrality())
+    }
+
+    /// One row per detector: `measure` (null for baselines), `representation` (null for
+    /// the softmax baseline), `detector`, `auc`, `auc_lower`, `auc_upper`, `ap`,
+    /// `ap_lower`, `ap_upper`, `base_rate` (chance level of `ap`), `vs_chance`
+    /// (`above`, `includes` or `below` 0.5).
+    pub fn table(&self) -> Result<DataFrame> {
+        let r = &self.results;
+        let col = |f: fn(&DetectorResult) -> f64| r.iter().map(f).collect::<Vec<f64>>();
+        Ok(df!(
+            "measure" => r.iter().map(|x| x.measure).collect::<Vec<_>>(),
+            "representation" => r.iter().map(|x| x.representation.map(|v| v.label())).collect::<Vec<_>>(),
+            "detector" => r.iter().map(|x| x.detector.name()).collect::<Vec<_>>(),
+            "auc" => col(|x| x.auc.estimate),
+            "auc_lower" => col(|x| x.auc.lower),
+            "auc_upper" => col(|x| x.auc.upper),
+            "ap" => col(|x| x.average_precision.estimate),
+            "ap_lower" => col(|x| x.average_precision.lower),
+            "ap_upper" => col(|x| x.average_precision.upper),
+            "base_rate" => vec![self.base_rate(); r.len()],
+            "vs_chance" => r.iter().map(|x| match x.against_chance() {
+                Against::Above => "above",
+                Against::Includes => "includes",
+                Against::Below => "below",
+            }).collect::<Vec<_>>(),
+        )?)
+    }
+
+    /// One row per graph: `measure`, `representation`, `construction`, `edges`,
+    /// `mean_degree`, `components`, `seconds`.
+    pub fn graph_table(&self) -> Result<DataFrame> {
+        let g = &self.graphs;
+        Ok(df!(
+            "measure" => g.iter().map(|x| x.measure).collect::<Vec<_>>(),
+            "representation" => g.iter().map(|x| x.representation.label()).collect::<Vec<_>>(),
+            "construction" => g.iter().map(|x| x.construction.clone()).collect::<Vec<_>>(),
+            "edges" => g.iter().map(|x| x.edges as u64).collect::<Vec<_>>(),
+            "mean_degree" => g.iter().map(|x| x.mean_degree).collect::<Vec<_>>(),
+            "components" => g.iter().map(|x| x.components as u64).collect::<Vec<_>>(),
+            "seconds" => g.iter().map(|x| x.seconds).collect::<Vec<_>>(),
+        )?)
+    }
+
+    /// The forest plot of every detector's ROC-AUC with its interval: grouped by
+    /// measure (the baselines last, highlighted), a dashed line at chance (0.5).
+    ///
+    /// Errors: none in practice (the intervals are well formed); those of
+    /// [`ForestPlot::new`].
+    pub fn forest(&self) -> Result<ForestPlot> {
+        let rows = self
+            .results
+            .iter()
+            .map(|r| {
+                let group = match r.measure {
+                    Some("correlation") => "Pearson correlation graphs".to_string(),
+                    Some("knn") => "kNN graphs".to_string(),
+                    Some(m) => format!("{m} graphs"),
+                    None => "baselines".to_string(),
+                };
+                let label = match r.representation {
+                    Some(rep) => format!("{} · {}", rep.label(), r.detector.name()),
+                    None => r.detector.name().to_string(),
+                };
+                let row = ForestRow::new(group, label, r.auc.estimate, r.auc.lower, r.auc.upper);
+                if r.detector.is_centrality() {
+                    row
+                } else {
+                    row.highlighted()
+                }
+            })
+            .collect();
+        Ok(ForestPlot::new(rows)?
+            .with_title(format!(
+                "Detecting the {} misclassified of {} test images: ROC-AUC, {:.0} % bootstrap intervals",
+                self.errors,
+                self.images,
+                100.0 * self.params.level
+            ))
+            .with_x_label("ROC-AUC (0.5 = chance)")
+            .with_reference(0.5))
+    }
+
+    /// The verdict on the claim "images with high degree and betweenness are the ones the
+    /// CNN misclassifies", in plain words, computed from the intervals: how many of the
+    /// centrality detectors are above, around and below chance, the best one, and how it
+    /// compares with the two baselines.
+    pub fn verdict(&self) -> String {
+        let central: Vec<&DetectorResult> = self.centrality_results().collect();
+        let count = |a: Against| central.iter().filter(|r| r.against_chance() == a).count();
+        let (above, includes, below) = (
+            count(Against::Above),
+            count(Against::Includes),
+            count(Against::Below),
+        );
+        let total = central.len();
+        let pct = 100.0 * self.params.level;
+        let fmt = |r: &DetectorResult| {
+            format!(
+                "{} (AUC {:.2}, {pct:.0} % interval {:.2}–{:.2})",
+                r.label(),
+                r.auc.estimate,
+                r.auc.lower,
+                r.auc.upper
+            )
+        };
+        let best = central
+            .iter()
+            .max_by(|a, b| a.auc.estimate.total_cmp(&b.auc.estimate));
+        let mut out = format!(
+            "On {} test images ({} misclassified, {:.1} %), {total} centrality scores were \
+             tested as detectors of the errors: ",
+            self.images,
+            self.errors,
+            100.0 * self.base_rate()
+        );
+        let verb =
+            |k: usize, one: &'static str, many: &'static str| if k == 1 { one } else { many };
+        out.push_str(&format!(
+            "{above} {} better than chance, {includes} cannot be told from chance, and {below} \
+             {} the other way (the misclassified images have lower centrality than the \
+             correct ones). ",
+            verb(above, "does", "do"),
+            verb(below, "points", "point"),
+        ));
+        let by_chance = (1.0 - self.params.level) * total as f64;
+        let claim = "the claim that high-centrality images are the ones the network gets wrong";
+        if above == 0 {
+            out.push_str(&format!("So {claim} is not supported here. "));
+        } else if below > above {
+            out.push_str(&format!(
+                "So {claim} is not supported overall: more scores point the other way than \
+                 support it. "
+            ));
+        }
+        if let Some(best) = best.filter(|_| above > 0) {
+            let strength = if best.auc.estimate >= 0.7 {
+                "a useful"
+            } else if best.auc.estimate >= 0.6 {
+                "a weak"
+            } else {
+                "a very weak"
+            };
+            out.push_str(&format!(
+                "Where it holds, centrality is {strength} detector: the best is {}. ",
+                fmt(best)
+            ));
+            if (above as f64) <= by_chance.ceil() {
+                out.push_str(&format!(
+                    "With {total} intervals at {pct:.0} %, about {by_chance:.1} would exclude \
+                     0.5 by chance alone, so this is weak evidence. "
+                ));
+            }
+        }
+        if let Some(u) = self.find(None, None, Detector::Uncertainty) {
+            out.push_str(&format!(
+                "For comparison, the model's own uncertainty reaches AUC {:.2} ({:.2}–{:.2})",
+                u.auc.estimate, u.auc.lower, u.auc.upper
+            ));
+            let knn = self
+                .results
+                .iter()
+                .filter(|r| r.detector == Detector::KnnDisagreement)
+                .max_by(|a, b| a.auc.estimate.total_cmp(&b.auc.estimate));
+            match knn {
+                Some(k) => out.push_str(&format!(
+                    " and kNN label disagreement in the {} {:.2} ({:.2}–{:.2}).",
+                    k.representation.map_or("", |r| r.label()),
+                    k.auc.estimate,
+                    k.auc.lower,
+                    k.auc.upper
+                )),
+                None => out.push('.'),
+            }
+            if let Some(best) = best {
+                if best.auc.upper < u.auc.lower {
+                    out.push_str(
+                        " No centrality score comes close to the softmax baseline: a picture \
+                         of a graph is not a good way to find the errors.",
+                    );
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::Array2;
+
+    use super::*;
+
+    /// `n` images of 4 classes in 6-d around well separated centres; every 5th image
+    /// sits halfway between its class and another (a bridge: high betweenness) and is
+    /// misclassified.
+    fn features(n: usize) -> ImageFeatures {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let labels: Vec<u8> = (0..n).map(|i| (i % 4) as u8).collect();
+        let hub = |i: usize| i % 5 == 0;
+        let other = |i: usize| (i % 4 + 1 + (i / 5) % 3) % 4;
+        let predicted: Vec<u8> = (0..n)
+            .map(|i| {
+                if hub(i) {
+                    other(i) as u8
+                } else {
+                    (i % 4) as u8
+                }
+            })
+            .collect();
+        let centre = |c: usize, j: usize| if j == c { 8.0f32 } else { 0.0 };
+        let x = Array2::from_shape_fn((n, 6), |(i, j)| {
+            let c = i % 4;
+            let at = if hub(i) {
+                (centre(c, j) + centre(other(i), j)) / 2.0
+            } else {
+                centre(c, j)
+            };
+            at + rng.gen_range(-1.0f32..1.0)
+        });
+        ImageFeatures {
+            indices: (0..n).collect(),
+            labels,
+            predicted,
+            confidence: (0..n).map(|i| if hub(i) { 0.5 } else { 0.95 }).collect(),
+            input: x.clone(),
+            scaled: x.clone(),
+            map: x.clone(),
+            dense: x,
+        }
+    }
+
+    #[test]
+    fn parameters_are_checked_by_name() {
+        let bad = [
+            (StudyParams::default().measures(vec![]), "measures"),
+            (
+                StudyParams::default().representations(vec![]),
+                "representations",
+            ),
+            (StudyParams::default().resamples(0), "resamples"),
+            (StudyParams::default().level(1.0), "level"),
+            (StudyParams::default().level(f64::NAN), "level"),
+            (StudyParams::default().disagreement_k(0), "disagreement_k"),
+        ];
+        for (p, name) in bad {
+            let e = p.check().unwrap_err().to_string();
+            assert!(e.contains(name), "{e} should name {name}");
+        }
+        StudyParams::default().check().unwrap();
+    }
+
+    #[test]
+    fn all_correct_or_all_wrong_is_an_error() {
+        let mut f = features(20);
+        f.predicted = f.labels.clone();
+        let e = CentralityStudy::run(&f, &StudyParams::default().resamples(10));
+        assert!(matches!(e, Err(Error::OneClassOnly { .. })), "{e:?}");
+    }
+
+    #[test]
+    fn hubs_that_are_wrong_are_detected_and_the_study_is_seeded() {
+        let f = features(60);
+        let params = StudyParams::default()
+            .measures(vec![Measure::knn(), Measure::correlation()])
+            .resamples(300)
+            .seed(5);
+        let a = CentralityStudy::run(&f, &params).unwrap();
+        assert_eq!(a.images, 60);
+        assert_eq!(a.errors, 12);
+        // 2 measures × 4 representations × 2 + softmax + 4 disagreement
+        assert_eq!(a.results.len(), 16 + 1 + 4);
+        assert_eq!(a.graphs.len(), 8);
+        let soft = a.find(None, None, Detector::Uncertainty).unwrap();
+        assert_eq!(soft.auc.estimate, 1.0);
+        assert_eq!(soft.average_precision.estimate, 1.0);
+        // The misclassified images sit between the classes: in the kNN graph they are
+        // the bridges, so betweenness finds them.
+        let b = a
+            .find(
+                Some("knn"),
+                Some(Representation::Dense),
+                Detector::Betweenness,
+            )
+            .unwrap();
+        assert!(b.auc.estimate > 0.8, "{b:?}");
+        assert_eq!(b.against_chance(), Against::Above);
+        for r in &a.results {
+            assert!(r.auc.lower <= r.auc.estimate && r.auc.estimate <= r.auc.upper);
+            assert_eq!(r.auc.resamples_used + r.auc.skipped, 300);
+        }
+        // Same seed → same intervals; another seed → other intervals.
+        let again = CentralityStudy::run(&f, &params).unwrap();
+        assert_eq!(a.results, again.results);
+        let other = CentralityStudy::run(&f, &params.clone().seed(6)).unwrap();
+        assert_ne!(a.results, other.results);
+
+        let t = a.table().unwrap();
+        assert_eq!(t.height(), 21);
+        assert_eq!(t.width(), 11);
+        assert_eq!(a.graph_table().unwrap().height(), 8);
+        let v = a.verdict();
+        assert!(v.contains("60 test images (12 misclassified"), "{v}");
+        assert!(
+            v.contains("1 − max softmax") || v.contains("uncertainty"),
+            "{v}"
+        );
+        let svg = crate::plot::render_svg(&a.forest().unwrap()).unwrap().0;
+        assert!(svg.contains("kNN graphs") && svg.contains("baselines"));
+    }
+
+    #[test]
+    fn verdict_counts_match_the_intervals() {
+        let f = features(60);
+        let a = CentralityStudy::run(
+            &f,
+            &StudyParams::default()
+                .measures(vec![Measure::knn()])
+                .resamples(200),
+        )
+        .unwrap();
+        let above = a
+            .centrality_results()
+            .filter(|r| r.against_chance() == Against::Above)
+            .count();
+        let verb = if above == 1 { "does" } else { "do" };
+        assert!(a
+            .verdict()
+            .contains(&format!("{above} {verb} better than chance")));
+    }
+}
