@@ -16,7 +16,7 @@ FASHION       := $(CARGO) build --quiet --workspace --all-targets && "$(TARGET_D
 # FASHION_MNIST_DIR if set, else the platform cache directory (what `fashion data dir` prints).
 WITH_DATA     := export FASHION_MNIST_DIR="$$($(FASHION) data dir)";
 
-.PHONY: help setup venv evcxr kernel build data notebooks run test lint cargo-test pytest lab clean
+.PHONY: help setup venv evcxr kernel build data notebooks report run test lint cargo-test pytest lab clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -58,10 +58,19 @@ NOTEBOOK_TIMEOUT ?= 7200
 notebooks: setup data ## Execute every notebook; executed copies and HTML in target/notebooks/
 	$(WITH_DATA) $(PY) scripts/run-notebooks --timeout $(NOTEBOOK_TIMEOUT)
 
-run: notebooks ## The main job: set up, fetch and verify data, execute all notebooks to HTML
+# The shared run the notebooks trained (FASHION_FAST=1: the quick one), analysed once more
+# without Jupyter: one HTML page with every figure embedded, tables as CSV.
+REPORT_DIR ?= target/report
+
+report: data ## Write the HTML report of the shared run (trained first if missing) to target/report/
+	$(WITH_DATA) $(FASHION) report --shared-run --out "$(REPORT_DIR)"
+
+run: notebooks report ## The main job: set up, fetch and verify data, execute all notebooks, write the report
 	@echo
 	@echo "Executed notebooks (open in a browser):"
 	@ls -1 "$$PWD"/target/notebooks/*.html
+	@echo "Report of the shared run (open in a browser):"
+	@echo "$(abspath $(REPORT_DIR))/report.html"
 
 lint: ## rustfmt and clippy, warnings are errors
 	$(CARGO) fmt --all --check

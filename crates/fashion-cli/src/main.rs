@@ -1,7 +1,7 @@
 //! `fashion`: the command-line side of the project.
 //!
 //! Subcommands: `fashion data download|verify|dir`, `fashion train`, `fashion evaluate`,
-//! `fashion bench train|infer`, `fashion graph`.
+//! `fashion bench train|infer`, `fashion graph`, `fashion report`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -52,6 +52,9 @@ enum Command {
     /// Build a similarity graph over test images in one representation of a checkpoint's
     /// network; write GraphML, node and edge CSV, SVG and PNG into --out.
     Graph(GraphArgs),
+    /// Write one self-contained HTML report of a run (training, evaluation, the graphs,
+    /// the centrality-versus-errors study, clustering) with every table as CSV.
+    Report(ReportArgs),
     /// Measure training or inference throughput (images/s) and peak memory.
     Bench {
         /// What to time
@@ -139,6 +142,40 @@ struct GraphArgs {
     /// Output directory (created if needed)
     #[arg(long)]
     out: PathBuf,
+}
+
+/// The defaults are notebook 07's: the same images and seeds give the same numbers.
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("run").required(true).args(["checkpoint", "shared_run"])))]
+struct ReportArgs {
+    /// Checkpoint directory written by `fashion train`
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Use the notebooks' shared run (target/checkpoints/small-default, or small-fast
+    /// with FASHION_FAST=1), training it first if it is missing
+    #[arg(long)]
+    shared_run: bool,
+    /// Output directory: report.html, tables/*.csv, figures/*.png
+    #[arg(long)]
+    out: PathBuf,
+    /// Test images per class in the centrality study and the clustering
+    #[arg(long, default_value_t = 100)]
+    per_class: usize,
+    /// Seed drawing the study's images
+    #[arg(long, default_value_t = 7)]
+    sample_seed: u64,
+    /// Bootstrap resamples per interval
+    #[arg(long, default_value_t = 1000)]
+    resamples: usize,
+    /// Seed of the bootstrap
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Test images per class in the drawn graphs (the first ones in test order)
+    #[arg(long, default_value_t = 10)]
+    graph_per_class: usize,
+    /// Data directory [default: $FASHION_MNIST_DIR, else the platform cache dir]
+    #[arg(long)]
+    dir: Option<PathBuf>,
 }
 
 /// A benchmark mode, as named on the command line.
@@ -483,6 +520,45 @@ fn run_graph(args: GraphArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_report(args: ReportArgs) -> Result<()> {
+    use fashion::report::{run_report, ReportOptions};
+    let mut options = ReportOptions {
+        graph_per_class: args.graph_per_class,
+        study_per_class: args.per_class,
+        sample_seed: args.sample_seed,
+        ..ReportOptions::default()
+    };
+    options.study = options.study.resamples(args.resamples).seed(args.seed);
+    options.study.check()?;
+    let data = load_data(args.dir)?;
+    let trained = match (&args.checkpoint, args.shared_run) {
+        (Some(dir), _) => train::load_checkpoint(dir)?,
+        (None, _) => {
+            let run = train::shared_run();
+            println!("{}", run.describe());
+            train::train_or_load(&run.config, &data, &run.dir, TrainOptions::default())
+                .with_context(|| format!("training or loading {}", run.dir.display()))?
+        }
+    };
+    let started = std::time::Instant::now();
+    let (report, times) = run_report(&trained, &data, &options)?;
+    let path = report
+        .write(&args.out)
+        .with_context(|| format!("writing the report into {}", args.out.display()))?;
+    let (tables, figures) = report.counts();
+    println!(
+        "analysis of {} images (features, centrality study, clustering): {:.1} s",
+        10 * args.per_class,
+        times.analysis()
+    );
+    println!(
+        "report with {tables} tables and {figures} figures in {:.1} s: {}",
+        started.elapsed().as_secs_f64(),
+        path.display()
+    );
+    Ok(())
+}
+
 /// Peak resident memory of this process in bytes (Linux `VmHWM`), if known.
 fn peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -546,6 +622,7 @@ fn main() -> ExitCode {
             out,
         } => run_evaluate(checkpoint, dir, out),
         Command::Graph(args) => run_graph(args),
+        Command::Report(args) => run_report(args),
         Command::Bench {
             mode,
             model,

@@ -296,3 +296,85 @@ fn graph_refuses_bad_arguments_with_a_reason() {
     assert!(err.contains("/nonexistent/ckpt"), "{err}");
     assert!(!out.path().join("x").exists(), "nothing written on errors");
 }
+
+#[test]
+fn report_writes_one_html_page_with_every_figure_and_table() {
+    let ckpt = tempfile::tempdir().unwrap();
+    tiny_checkpoint(ckpt.path());
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("report");
+    let run = fashion()
+        .args([
+            "report",
+            "--per-class",
+            "20",
+            "--resamples",
+            "100",
+            "--graph-per-class",
+            "4",
+            "--dir",
+            &real_dir(),
+        ])
+        .arg("--checkpoint")
+        .arg(ckpt.path())
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("analysis of 200 images"), "{stdout}");
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    let figures: Vec<String> = std::fs::read_dir(dir.join("figures"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    for f in [
+        "learning_curves",
+        "confusion",
+        "per_class",
+        "graph_correlation",
+        "graph_lasso",
+        "graph_knn",
+        "forest",
+        "clustering",
+    ] {
+        assert!(
+            figures.contains(&format!("{f}.png")),
+            "{f} missing: {figures:?}"
+        );
+        assert!(
+            html.contains(&format!("<figure id=\"fig-{f}\"><img")),
+            "{f}"
+        );
+    }
+    // Every figure is embedded (the page needs no other file).
+    assert_eq!(
+        html.matches("src=\"data:image/png;base64,").count(),
+        figures.len()
+    );
+    let csv = std::fs::read_to_string(dir.join("tables/centrality_errors.csv")).unwrap();
+    // header + 3 measures × 4 representations × 2 + softmax + 4 kNN disagreement
+    assert_eq!(csv.lines().count(), 1 + 24 + 1 + 4, "{csv}");
+    assert!(csv.starts_with("measure,representation,detector,auc,auc_lower,auc_upper"));
+    for t in ["clustering", "per_class", "history", "graph_knn", "timings"] {
+        assert!(dir.join(format!("tables/{t}.csv")).exists(), "{t}");
+    }
+    assert!(
+        html.contains("better than chance"),
+        "the verdict is in the page"
+    );
+
+    // Neither a checkpoint nor --shared-run: refused before any work.
+    let o = fashion()
+        .args(["report", "--out"])
+        .arg(out.path().join("none"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(!out.path().join("none").exists());
+}

@@ -62,6 +62,7 @@ pub use misclassified::MisclassifiedGallery;
 pub use per_class::PerClassBars;
 pub use samples::SampleGrid;
 pub use scores::ScoreBars;
+pub(crate) use table::escape;
 pub use table::{html_table, html_table_with, TableOptions};
 
 use crate::data::Dataset;

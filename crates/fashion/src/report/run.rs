@@ -1,0 +1,258 @@
+//! The report of a trained run: what `fashion report` writes. The same steps as the
+//! notebooks — training history (02), test evaluation (03), the graphs of the three
+//! measures on the four representations (04–06), the centrality-versus-errors study and
+//! the clustering (07) — collected into one [`Report`].
+
+use std::time::Instant;
+
+use polars::prelude::*;
+
+use super::Report;
+use crate::analysis::{CentralityStudy, ClusteringParams, ClusteringStudy, StudyParams};
+use crate::data::FashionMnist;
+use crate::eval::{misclassified, misclassified_frame, ConfusionMatrix};
+use crate::features::{Comparison, FeatureParams, ImageFeatures, Representation};
+use crate::graph::{LayoutParams, Measure};
+use crate::plot::{ConfusionHeatmap, LearningCurves, MisclassifiedGallery, PerClassBars};
+use crate::train::{evaluate, Trained};
+use crate::Result;
+
+/// What [`run_report`] computes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportOptions {
+    /// Images per class of the drawn graphs (default 10, the original project's 100
+    /// images: the first of each class in test order).
+    pub graph_per_class: usize,
+    /// Images per class of the centrality study and the clustering (default 100,
+    /// drawn at random with `sample_seed`).
+    pub study_per_class: usize,
+    /// Seed of the study's image sample (default 7, as notebook 07).
+    pub sample_seed: u64,
+    /// The study's parameters (default: three measures, four representations, 1000
+    /// bootstrap resamples, 95 %).
+    pub study: StudyParams,
+    /// The clustering's parameters.
+    pub clustering: ClusteringParams,
+    /// The measures drawn as graphs (default: correlation, lasso, kNN).
+    pub measures: Vec<Measure>,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            graph_per_class: 10,
+            study_per_class: 100,
+            sample_seed: 7,
+            study: StudyParams::default(),
+            clustering: ClusteringParams::default(),
+            measures: vec![Measure::correlation(), Measure::lasso(), Measure::knn()],
+        }
+    }
+}
+
+/// Seconds spent in each part of [`run_report`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ReportTimings {
+    /// Test-set evaluation.
+    pub evaluation: f64,
+    /// The drawn graphs.
+    pub graphs: f64,
+    /// Features of the study's images.
+    pub features: f64,
+    /// The centrality study.
+    pub study: f64,
+    /// The clustering.
+    pub clustering: f64,
+}
+
+impl ReportTimings {
+    /// The analysis of notebook 07 (features, study, clustering).
+    pub fn analysis(&self) -> f64 {
+        self.features + self.study + self.clustering
+    }
+}
+
+/// Builds the report of `trained` on the official test set of `data`.
+///
+/// Errors: any step's (evaluation, graph builders, the study, the clustering, charts).
+pub fn run_report(
+    trained: &Trained,
+    data: &FashionMnist,
+    options: &ReportOptions,
+) -> Result<(Report, ReportTimings)> {
+    let mut times = ReportTimings::default();
+    let config = &trained.config;
+    let mut r = Report::new(format!(
+        "Fashion-MNIST in Rust — report of {}",
+        trained.dir.display()
+    ));
+    r.paragraph(format!(
+        "Network {} with {} parameters, trained for {} epochs (batch {}, learning rate {}, \
+         seed {}{}). Everything below is computed from this checkpoint; the tables are in \
+         tables/ as CSV and the figures in figures/ as PNG.",
+        config.model.kind,
+        trained.model.num_params(),
+        trained.history.epochs.len(),
+        config.batch_size,
+        config.learning_rate,
+        config.seed,
+        match config.train_subset {
+            Some(n) => format!(", on a subset of {n} training images"),
+            None => String::new(),
+        }
+    ));
+
+    // 1. Training (notebook 02).
+    r.heading("Training");
+    if let Some(best) = trained.history.best() {
+        r.paragraph(format!(
+            "Best epoch {} of {}: validation loss {:.4}, validation accuracy {:.4}.",
+            best.epoch,
+            trained.history.epochs.len(),
+            best.valid_loss,
+            best.valid_accuracy
+        ));
+    }
+    r.figure(
+        "learning_curves",
+        "Training and validation loss and accuracy per epoch",
+        &LearningCurves::new(&trained.history)?,
+    )?;
+    r.table("history", "History per epoch", &trained.history.to_frame()?)?;
+
+    // 2. Evaluation (notebook 03).
+    let t = Instant::now();
+    let eval = evaluate(&trained.model, &data.test, 500)?;
+    times.evaluation = t.elapsed().as_secs_f64();
+    let cm = ConfusionMatrix::new(&eval.labels, &eval.predicted)?;
+    r.heading("Test evaluation");
+    r.paragraph(format!(
+        "On the {} official test images: accuracy {:.4}, loss {:.4}.",
+        eval.labels.len(),
+        eval.accuracy,
+        eval.loss
+    ));
+    let heatmap = ConfusionHeatmap::new(&cm)?;
+    r.figure("confusion", "Confusion matrix (rows: true class)", &heatmap)?;
+    r.figure(
+        "confusion_normalised",
+        "Confusion matrix, each row divided by its class size",
+        &heatmap.row_normalised(),
+    )?;
+    r.table("confusion", "Confusion counts", &cm.to_frame()?)?;
+    r.figure(
+        "per_class",
+        "Precision, recall and F1 per class",
+        &PerClassBars::new(&cm),
+    )?;
+    r.table("per_class", "Per-class metrics", &cm.per_class_frame()?)?;
+    r.table(
+        "most_confused",
+        "The most frequent confusions",
+        &cm.most_confused_frame(10)?,
+    )?;
+    let wrong = misclassified(&eval.labels, &eval.predicted, &eval.probs, None)?;
+    if !wrong.is_empty() {
+        r.figure(
+            "misclassified",
+            "Misclassified test images, most confident first",
+            &MisclassifiedGallery::new(&data.test, &wrong, 24)?,
+        )?;
+    }
+    r.table(
+        "misclassified",
+        "Every misclassified test image",
+        &misclassified_frame(&wrong)?,
+    )?;
+
+    // 3. Graphs (notebooks 04–06).
+    let t = Instant::now();
+    let few = ImageFeatures::for_run(
+        trained,
+        data,
+        &FeatureParams::default().per_class(options.graph_per_class),
+    )?;
+    r.heading("Similarity graphs");
+    r.paragraph(format!(
+        "{} test images (the first {} of each class), {} classified correctly, in four \
+         representations. Node colour: true class; size: degree; ring: misclassified.",
+        few.len(),
+        options.graph_per_class,
+        few.correct().iter().filter(|&&c| c).count()
+    ));
+    for m in &options.measures {
+        let cmp = Comparison::compute(&few, m, &LayoutParams::default())?;
+        r.figure(
+            &format!("graph_{}", m.name()),
+            format!("{} graphs on the four representations", m.name()),
+            &cmp.panel()?,
+        )?;
+        r.paragraph(cmp.statement());
+        r.table(
+            &format!("graph_{}", m.name()),
+            format!("The {} graphs in numbers", m.name()),
+            &cmp.summary()?,
+        )?;
+    }
+    times.graphs = t.elapsed().as_secs_f64();
+
+    // 4. Centrality vs errors and clustering (notebook 07).
+    let t = Instant::now();
+    let many = ImageFeatures::for_run(
+        trained,
+        data,
+        &FeatureParams::default()
+            .per_class(options.study_per_class)
+            .random(options.sample_seed),
+    )?;
+    times.features = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let study = CentralityStudy::run(&many, &options.study)?;
+    times.study = t.elapsed().as_secs_f64();
+    r.heading("Is high centrality where the network errs?");
+    r.paragraph(format!(
+        "{} test images ({} per class, drawn with seed {}). Degree and betweenness in each \
+         graph are used as scores for \"this image is misclassified\"; ROC-AUC 0.5 is \
+         chance. Intervals: percentile bootstrap, {} resamples, {:.0} %. Baselines: the \
+         network's uncertainty (1 − max softmax) and the share of each image's {} nearest \
+         neighbours with another label.",
+        many.len(),
+        options.study_per_class,
+        options.sample_seed,
+        options.study.resamples,
+        100.0 * options.study.level,
+        options.study.disagreement_k
+    ));
+    r.figure(
+        "forest",
+        "ROC-AUC of each detector with its bootstrap interval",
+        &study.forest()?,
+    )?;
+    r.paragraph(study.verdict());
+    r.table("centrality_errors", "Every detector", &study.table()?)?;
+    r.table(
+        "study_graphs",
+        "The graphs of the study",
+        &study.graph_table()?,
+    )?;
+
+    let t = Instant::now();
+    let clusters = ClusteringStudy::run(&many, &Representation::ALL, &options.clustering)?;
+    times.clustering = t.elapsed().as_secs_f64();
+    r.heading("Clustering without labels");
+    r.figure(
+        "clustering",
+        "Adjusted Rand index and purity of k-means and a Gaussian mixture",
+        &clusters.chart()?,
+    )?;
+    r.paragraph(clusters.statement());
+    r.table("clustering", "Clustering scores", &clusters.table()?)?;
+
+    r.heading("Timings");
+    let timing = df!(
+        "step" => ["test evaluation", "drawn graphs", "study features", "centrality study", "clustering"],
+        "seconds" => [times.evaluation, times.graphs, times.features, times.study, times.clustering],
+    )?;
+    r.table("timings", "Seconds per step on this machine", &timing)?;
+    Ok((r, times))
+}
