@@ -7,7 +7,10 @@
 //! Data: rows around 10 random cluster centres (class = cluster) plus uniform noise,
 //! 128 features, seeded. Times: the correlation graph (mean degree 10), the kNN graph
 //! (k = 10) and betweenness of the kNN graph on 10 000 rows; the lasso graph on 1 000
-//! rows (Meinshausen–Bühlmann penalty, then a fixed α = 0.1); a layout of 1 000 nodes.
+//! rows (Meinshausen–Bühlmann penalty, then a fixed α = 0.1); a layout of 1 000 nodes;
+//! the lasso graph of 1 000 rows of 784 and of 1152 features (noise 1.0, so rows of a
+//! cluster correlate at about 0.5), with the load average. `--lasso-only` runs just
+//! the last.
 //! With `--charts OUT_DIR`, also draws 100 rows four ways (correlation, lasso, kNN,
 //! mutual kNN) as `graph_knn.png/.svg` and `graph_panel.png/.svg`, and writes
 //! `graph_knn.graphml` and the node/edge CSVs.
@@ -52,12 +55,16 @@ fn main() -> fashion::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (charts, timings) = match args.as_slice() {
         [] => (None, true),
+        [flag] if flag == "--lasso-only" => {
+            println!("rayon threads: {}", rayon::current_num_threads());
+            return lasso_wide();
+        }
         [flag, dir] if flag == "--charts" => (Some(PathBuf::from(dir)), true),
         [flag, dir, no] if flag == "--charts" && no == "--no-timings" => {
             (Some(PathBuf::from(dir)), false)
         }
         _ => {
-            eprintln!("usage: graph_bench [--charts OUT_DIR [--no-timings]]");
+            eprintln!("usage: graph_bench [--lasso-only | --charts OUT_DIR [--no-timings]]");
             std::process::exit(2);
         }
     };
@@ -132,6 +139,39 @@ fn main() -> fashion::Result<()> {
     let (_, _) = timed("layout, 1 000 nodes (lasso graph) x 500 iterations", || {
         graph::fruchterman_reingold(&g, &LayoutParams::default())
     })?;
+    lasso_wide()
+}
+
+/// The 1-minute load average (`/proc/loadavg`), or "n/a".
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "n/a".into())
+}
+
+/// The lasso graph (default parameters) of 1 000 rows as wide as image pixels (784)
+/// and a CNN feature map (1152), strongly correlated within clusters.
+fn lasso_wide() -> fashion::Result<()> {
+    for d in [784, 1152] {
+        let (x, nodes) = clusters(1000, d, 1.0, 5);
+        let (g, _) = timed(
+            &format!("lasso graph, 1 000 x {d}, Meinshausen-Buhlmann"),
+            || graph::lasso(&x, &nodes, &LassoParams::default()),
+        )?;
+        if let graph::Construction::Lasso { report, .. } = g.construction() {
+            println!(
+                "  load {}; alpha {:.5}, {} edges (AND {}, OR {}), {} selections, {} unconverged",
+                load(),
+                report.alpha,
+                g.edge_count(),
+                report.and_edges,
+                report.or_edges,
+                report.selections,
+                report.unconverged
+            );
+        }
+    }
     Ok(())
 }
 

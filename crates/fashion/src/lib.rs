@@ -15,8 +15,9 @@
 //!   standardised "scaled" pixels, the last feature map, the dense embedding) with
 //!   the network's predictions, and one graph measure compared across them;
 //! - [`graph`]: similarity graphs between images (Pearson correlation, lasso
-//!   neighbourhood selection, k nearest neighbours), centrality, force-directed layout,
-//!   drawing and GraphML/CSV export;
+//!   neighbourhood selection with our own covariance-update coordinate descent,
+//!   checked against linfa-elasticnet in the tests; k nearest neighbours), centrality,
+//!   force-directed layout, drawing and GraphML/CSV export;
 //! - [`nn`]: differentiable 2-D convolution and 2×2 max-pooling on dfdx CPU tensors
 //!   (dfdx 0.13's own need its broken `nightly` feature);
 //! - [`nn`] also holds the two networks, [`SmallCnn`](nn::SmallCnn) and
