@@ -40,7 +40,9 @@ pub enum Symmetrise {
 }
 
 /// Parameters of [`lasso`]. Default: Meinshausen–Bühlmann penalty at level 0.05, AND,
-/// tolerance 1e-4, at most 1000 coordinate-descent sweeps, 12 bisection steps.
+/// tolerance 1e-4, at most 10 000 coordinate-descent sweeps, 12 bisection steps. (With
+/// 1 000 sweeps, 21 of the 1 000 regressions on a trained network's 128-d embeddings did
+/// not converge; with 10 000 all did, in 0.07 s for the whole graph.)
 ///
 /// ```
 /// use fashion::graph::{LassoParams, Penalty, Symmetrise};
@@ -72,7 +74,7 @@ impl Default for LassoParams {
             penalty: Penalty::MeinshausenBuhlmann { level: 0.05 },
             symmetrise: Symmetrise::And,
             tolerance: 1e-4,
-            max_iterations: 1000,
+            max_iterations: 10_000,
             bisection_steps: 12,
         }
     }
@@ -762,7 +764,7 @@ mod tests {
 
     #[test]
     fn default_tolerance_round_matches_linfa() {
-        // The graph's own parameters (tolerance 1e-4, 1000 sweeps), against the linfa
+        // The graph's own tolerance (1e-4), against the linfa
         // fits the crate used before. Both stop within the tolerance of the optimum, not
         // at it, so coefficients agree to about 1e-4 of the largest, and a coefficient
         // that small may be non-zero in one fit and zero in the other: selections agree
