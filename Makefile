@@ -82,7 +82,7 @@ cargo-test: data ## Rust unit, integration and doc tests (need FASHION_MNIST_DIR
 pytest: setup ## Tests of the notebook runner and the environment files
 	$(PY) -m pytest scripts/tests
 
-test: lint cargo-test pytest notebooks ## Everything CI runs: lint, Rust tests, runner tests, notebooks
+test: lint cargo-test pytest notebooks report ## Everything CI runs: lint, Rust tests, runner tests, notebooks, the report
 
 # The kernel shares the compiled-dependency cache with scripts/run-notebooks. evcxr 0.22
 # cannot load cells from a cache under $HOME unless the toolchain's libdir is on the
