@@ -589,7 +589,7 @@ fn arrowhead<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::super::testdata::*;
-    use super::super::{render_png, render_rgb, render_svg, save};
+    use super::super::{render_png, render_rgb, render_svg};
     use super::*;
 
     /// `n` rows in groups of 4 ("group 0", "group 1", …), estimates between 0.5 and 0.8,
@@ -800,87 +800,5 @@ mod tests {
             texts[0].starts_with("A very") && texts[0].ends_with('…'),
             "{texts:?}"
         );
-    }
-
-    /// Renders realistic examples to /tmp/chart-check/ for a visual check:
-    /// `cargo test -p fashion --lib plot::forest -- --ignored`.
-    #[test]
-    #[ignore = "writes example images to /tmp/chart-check"]
-    fn render_example() {
-        let dir = std::path::Path::new("/tmp/chart-check");
-        std::fs::create_dir_all(dir).unwrap();
-        let mut rows = Vec::new();
-        let reps = [
-            "pixels ÷255",
-            "pixels standardised",
-            "feature map 1152-d",
-            "dense 128-d",
-        ];
-        for (g, measure) in [
-            "cosine similarity",
-            "Pearson correlation",
-            "Gaussian kernel",
-        ]
-        .iter()
-        .enumerate()
-        {
-            for (r, rep) in reps.iter().enumerate() {
-                for (c, centrality) in ["degree", "betweenness"].iter().enumerate() {
-                    let e = 0.48 + 0.04 * r as f64 + 0.03 * g as f64 - 0.05 * c as f64;
-                    let w = 0.04 + 0.01 * c as f64;
-                    rows.push(ForestRow::new(
-                        *measure,
-                        format!("{rep} · {centrality}"),
-                        e,
-                        e - w,
-                        e + w,
-                    ));
-                }
-            }
-        }
-        rows.push(
-            ForestRow::new(
-                "baselines",
-                "softmax margin (top-1 − top-2)",
-                0.88,
-                0.86,
-                0.9,
-            )
-            .highlighted(),
-        );
-        rows.push(
-            ForestRow::new(
-                "baselines",
-                "distance to class mean, dense 128-d",
-                0.71,
-                0.68,
-                0.74,
-            )
-            .highlighted(),
-        );
-        let chart = ForestPlot::new(rows).unwrap().with_title(
-            "Centrality as a detector of misclassified test images (ROC-AUC, 95 % bootstrap CI)",
-        );
-        save(&chart, dir.join("forest.png")).unwrap();
-        save(&chart, dir.join("forest.svg")).unwrap();
-        // Long labels, a cut x range (arrowheads) and a reference at 0.
-        let long = ForestPlot::new(vec![
-            ForestRow::new(
-                "",
-                "a label long enough to be cut with an ellipsis at the left column's edge, really",
-                0.1,
-                -0.2,
-                0.3,
-            ),
-            ForestRow::new("", "entirely below", -0.6, -0.9, -0.5),
-            ForestRow::new("", "entirely above", 0.7, 0.6, 0.9),
-            ForestRow::new("", "point", 0.0, 0.0, 0.0).highlighted(),
-        ])
-        .unwrap()
-        .with_x_range(-0.4, 0.4)
-        .with_reference(0.0)
-        .with_reference_label("no difference")
-        .with_x_label("difference in ROC-AUC");
-        save(&long, dir.join("forest_cut.png")).unwrap();
     }
 }

@@ -315,7 +315,7 @@ impl Chart for ScoreBars {
 #[cfg(test)]
 mod tests {
     use super::super::testdata::*;
-    use super::super::{render_png, render_rgb, render_svg, save};
+    use super::super::{render_png, render_rgb, render_svg};
     use super::*;
 
     fn names(v: &[&str]) -> Vec<String> {
@@ -486,38 +486,5 @@ mod tests {
             .unwrap();
         assert!(many.size().0 > one.size().0 + 600, "{:?}", many.size());
         assert!(render_png(&many).is_ok());
-    }
-
-    /// Renders a realistic example to /tmp/chart-check/ for a visual check:
-    /// `cargo test -p fashion --lib plot::scores -- --ignored`.
-    #[test]
-    #[ignore = "writes example images to /tmp/chart-check"]
-    fn render_example() {
-        let dir = std::path::Path::new("/tmp/chart-check");
-        std::fs::create_dir_all(dir).unwrap();
-        save(&chart(), dir.join("scores.png")).unwrap();
-        save(&chart(), dir.join("scores.svg")).unwrap();
-        let many = ScoreBars::new(
-            names(&REPS),
-            names(&[
-                "k-means",
-                "Gaussian mixture",
-                "DBSCAN",
-                "spectral",
-                "OPTICS",
-            ]),
-        )
-        .panel(
-            "adjusted Rand index",
-            vec![
-                vec![0.35, 0.33, 0.47, 0.62],
-                vec![-0.04, 0.28, 0.44, 0.66],
-                vec![0.05, 0.1, 0.2, 0.5],
-                vec![0.4, 0.42, 0.5, 0.7],
-                vec![0.02, 0.03, 0.1, 0.3],
-            ],
-        )
-        .unwrap();
-        save(&many, dir.join("scores_five.png")).unwrap();
     }
 }
