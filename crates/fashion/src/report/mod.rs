@@ -39,8 +39,16 @@ const SHOWN_ROWS: usize = 40;
 enum Block {
     Heading(String),
     Paragraph(String),
-    Table { name: String, caption: String },
-    Figure { name: String, caption: String },
+    /// Index into `Report::tables`.
+    Table {
+        index: usize,
+        caption: String,
+    },
+    /// Index into `Report::figures`.
+    Figure {
+        index: usize,
+        caption: String,
+    },
 }
 
 /// A report under construction; [`write`](Report::write) saves it.
@@ -85,11 +93,11 @@ impl Report {
         df: &DataFrame,
     ) -> Result<&mut Report> {
         check_name(name, self.tables.iter().map(|(n, _)| n))?;
-        self.tables.push((name.to_string(), df.clone()));
         self.blocks.push(Block::Table {
-            name: name.to_string(),
+            index: self.tables.len(),
             caption: caption.into(),
         });
+        self.tables.push((name.to_string(), df.clone()));
         Ok(self)
     }
 
@@ -106,11 +114,11 @@ impl Report {
     ) -> Result<&mut Report> {
         check_name(name, self.figures.iter().map(|(n, _)| n))?;
         let png = render_png(chart)?;
-        self.figures.push((name.to_string(), png.0));
         self.blocks.push(Block::Figure {
-            name: name.to_string(),
+            index: self.figures.len(),
             caption: caption.into(),
         });
+        self.figures.push((name.to_string(), png.0));
         Ok(self)
     }
 
@@ -165,13 +173,8 @@ impl Report {
                         h.push_str(&format!("<p>{}</p>\n", escape(p.trim())));
                     }
                 }
-                Block::Table { name, caption } => {
-                    let df = &self
-                        .tables
-                        .iter()
-                        .find(|(n, _)| n == name)
-                        .expect("added with the block")
-                        .1;
+                Block::Table { index, caption } => {
+                    let (name, df) = &self.tables[*index];
                     let table = html_table_with(df, &TableOptions::max_rows(SHOWN_ROWS));
                     h.push_str(&format!(
                         "<div class=\"table\"><p class=\"caption\">{} \
@@ -180,13 +183,8 @@ impl Report {
                         table.0
                     ));
                 }
-                Block::Figure { name, caption } => {
-                    let png = &self
-                        .figures
-                        .iter()
-                        .find(|(n, _)| n == name)
-                        .expect("added with the block")
-                        .1;
+                Block::Figure { index, caption } => {
+                    let (name, png) = &self.figures[*index];
                     let b64 = base64::engine::general_purpose::STANDARD.encode(png);
                     h.push_str(&format!(
                         "<figure id=\"fig-{name}\"><img alt=\"{}\" src=\"data:image/png;base64,{b64}\">\

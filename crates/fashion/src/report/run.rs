@@ -11,7 +11,9 @@ use super::Report;
 use crate::analysis::{CentralityStudy, ClusteringParams, ClusteringStudy, StudyParams};
 use crate::data::FashionMnist;
 use crate::eval::{misclassified, misclassified_frame, ConfusionMatrix};
-use crate::features::{Comparison, FeatureParams, ImageFeatures, Representation};
+use crate::features::{
+    train_standardizer, Comparison, FeatureParams, ImageFeatures, Representation,
+};
 use crate::graph::{LayoutParams, Measure};
 use crate::plot::{ConfusionHeatmap, LearningCurves, MisclassifiedGallery, PerClassBars};
 use crate::train::{evaluate, Trained};
@@ -167,11 +169,13 @@ pub fn run_report(
 
     // 3. Graphs (notebooks 04–06).
     let t = Instant::now();
-    let few = ImageFeatures::for_run(
-        trained,
-        data,
-        &FeatureParams::default().per_class(options.graph_per_class),
-    )?;
+    // Fitted once on the training split, shared by both image sets.
+    let standardizer = train_standardizer(data, &trained.config)?;
+    let features_of = |params: FeatureParams| {
+        params.check()?;
+        ImageFeatures::compute(&trained.model, &data.test, &standardizer, &params)
+    };
+    let few = features_of(FeatureParams::default().per_class(options.graph_per_class))?;
     r.heading("Similarity graphs");
     r.paragraph(format!(
         "{} test images (the first {} of each class), {} classified correctly, in four \
@@ -198,10 +202,8 @@ pub fn run_report(
 
     // 4. Centrality vs errors and clustering (notebook 07).
     let t = Instant::now();
-    let many = ImageFeatures::for_run(
-        trained,
-        data,
-        &FeatureParams::default()
+    let many = features_of(
+        FeatureParams::default()
             .per_class(options.study_per_class)
             .random(options.sample_seed),
     )?;
