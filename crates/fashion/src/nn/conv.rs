@@ -9,6 +9,7 @@ use dfdx::tensor_ops::ReshapeTo;
 use rayon::prelude::*;
 
 use super::gemm::{sgemm, Mat};
+use super::ops::lane_sum;
 use super::{add_partials, images_per_task, tensor_err, to_vec, with_data, Padding, Shape4};
 use crate::{Error, Result};
 
@@ -421,21 +422,6 @@ pub(super) fn backward(
             (grad_w, grad_b)
         })
         .collect()
-}
-
-/// Sum with 16 independent accumulators, so it vectorises (a plain `iter().sum()` of
-/// f32 is one serial dependency chain).
-fn lane_sum(v: &[f32]) -> f32 {
-    const LANES: usize = 16;
-    let mut acc = [0.0f32; LANES];
-    let chunks = v.chunks_exact(LANES);
-    let rest: f32 = chunks.remainder().iter().sum();
-    for chunk in chunks {
-        for (a, &x) in acc.iter_mut().zip(chunk) {
-            *a += x;
-        }
-    }
-    acc.iter().sum::<f32>() + rest
 }
 
 fn conv2d_impl<T, TW, TB>(

@@ -10,7 +10,8 @@ use dfdx::tensor_ops::{Device, RealizeTo, ReshapeTo, TryMul};
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
 
-use super::ops::{batch_norm_infer, batch_norm_train};
+use super::block::{BlockNorm, ConvBlock};
+use super::ops::{batch_norm_infer, batch_norm_train, Activation, BatchStats};
 use super::{conv2d, tensor_err, to_vec, Padding, Shape4};
 use crate::Result;
 
@@ -86,6 +87,80 @@ impl<const CI: usize, const CO: usize, const KH: usize, const KW: usize> Conv<CI
         let w = self.weight.clone().realize::<Shape4>();
         let b = self.bias.clone().realize::<(usize,)>();
         conv2d(x, w, b, Padding::Same)
+    }
+
+    /// Training mode of conv → [batch norm] → `act` → [2×2 max-pool] as one fused
+    /// [`ConvBlock`]; `bn`'s running statistics are updated. The tape travels with `x`.
+    ///
+    /// # Errors
+    /// As [`ConvBlock::forward`].
+    pub fn block_train<T: Tape<f32, Cpu>>(
+        &self,
+        x: Tensor<Shape4, f32, Cpu, T>,
+        bn: Option<&mut BatchNorm<CO>>,
+        act: Activation,
+        pool: bool,
+    ) -> Result<Tensor<Shape4, f32, Cpu, T>> {
+        let w = self.weight.clone().realize::<Shape4>();
+        let b = self.bias.clone().realize::<(usize,)>();
+        let scale_shift = bn.as_ref().map(|bn| {
+            (
+                bn.scale.clone().realize::<(usize,)>(),
+                bn.bias.clone().realize::<(usize,)>(),
+            )
+        });
+        let block = ConvBlock {
+            weight: &w,
+            bias: Some(&b),
+            norm: scale_shift.as_ref().map(|(scale, shift)| BlockNorm::Batch {
+                scale,
+                shift,
+                epsilon: BN_EPSILON,
+            }),
+            activation: Some(act),
+            pool,
+            padding: Padding::Same,
+        };
+        let (y, stats) = block.forward(x)?;
+        if let (Some(bn), Some(stats)) = (bn, stats) {
+            bn.update_running(&stats);
+        }
+        Ok(y)
+    }
+
+    /// Inference mode of [`block_train`](Self::block_train): batch norm (if any) with
+    /// the running statistics.
+    ///
+    /// # Errors
+    /// As [`ConvBlock::forward`].
+    pub fn block_infer(
+        &self,
+        x: Tensor<Shape4, f32, Cpu>,
+        bn: Option<&BatchNorm<CO>>,
+        act: Activation,
+        pool: bool,
+    ) -> Result<Tensor<Shape4, f32, Cpu>> {
+        let w = self.weight.clone().realize::<Shape4>();
+        let b = self.bias.clone().realize::<(usize,)>();
+        let vectors =
+            bn.map(|bn| [&bn.scale, &bn.bias, &bn.running_mean, &bn.running_var].map(to_vec));
+        let block = ConvBlock {
+            weight: &w,
+            bias: Some(&b),
+            norm: vectors
+                .as_ref()
+                .map(|[scale, shift, mean, var]| BlockNorm::Running {
+                    scale,
+                    shift,
+                    mean,
+                    var,
+                    epsilon: BN_EPSILON,
+                }),
+            activation: Some(act),
+            pool,
+            padding: Padding::Same,
+        };
+        Ok(block.forward(x)?.0)
     }
 }
 
@@ -171,6 +246,13 @@ impl<const C: usize> BatchNorm<C> {
         let scale = self.scale.clone().realize::<(usize,)>();
         let bias = self.bias.clone().realize::<(usize,)>();
         let (y, stats) = batch_norm_train(x, scale, bias, BN_EPSILON)?;
+        self.update_running(&stats);
+        Ok(y)
+    }
+
+    /// Moves the running averages towards one batch's statistics (momentum
+    /// `BN_MOMENTUM`, the variance made unbiased).
+    fn update_running(&mut self, stats: &BatchStats) {
         let unbias = stats.count as f32 / (stats.count.max(2) - 1) as f32;
         let mut rm = to_vec(&self.running_mean);
         let mut rv = to_vec(&self.running_var);
@@ -180,7 +262,6 @@ impl<const C: usize> BatchNorm<C> {
         }
         self.running_mean.copy_from(&rm);
         self.running_var.copy_from(&rv);
-        Ok(y)
     }
 
     /// Inference mode: normalises with the running statistics.

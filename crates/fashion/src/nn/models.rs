@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::layers::{dense, dropout, init_linear, linear_params, BatchNorm, Conv};
 use super::ops::{activate, Activation};
-use super::{max_pool2d, tensor_err, to_vec, Shape4};
+use super::{tensor_err, to_vec, Shape4};
 use crate::data::{IMAGE_PIXELS, NUM_CLASSES};
 use crate::{Error, Result};
 
@@ -115,14 +115,6 @@ fn to_array<const C: usize>(t: &Tensor<(usize, Const<C>), f32, Cpu>) -> Result<A
     })
 }
 
-fn relu<T: Tape<f32, Cpu>>(x: Tensor<Shape4, f32, Cpu, T>) -> Result<Tensor<Shape4, f32, Cpu, T>> {
-    activate(x, Activation::Relu)
-}
-
-fn selu<T: Tape<f32, Cpu>>(x: Tensor<Shape4, f32, Cpu, T>) -> Result<Tensor<Shape4, f32, Cpu, T>> {
-    activate(x, Activation::Selu)
-}
-
 fn flatten<const F: usize, T: Tape<f32, Cpu>>(
     x: Tensor<Shape4, f32, Cpu, T>,
 ) -> Result<Tensor<(usize, Const<F>), f32, Cpu, T>> {
@@ -202,13 +194,7 @@ fn small_block_train<const CI: usize, const CO: usize>(
     use_bn: bool,
     x: Tensor<Shape4, f32, Cpu, Taped>,
 ) -> Result<Tensor<Shape4, f32, Cpu, Taped>> {
-    let x = conv.forward(x)?;
-    if use_bn {
-        max_pool2d(relu(bn.forward_train(x)?)?)
-    } else {
-        // ReLU and max-pooling commute; pooling first halves the ReLU work.
-        relu(max_pool2d(x)?)
-    }
+    conv.block_train(x, use_bn.then_some(bn), Activation::Relu, true)
 }
 
 /// conv → [BN] → ReLU → pool, in inference mode.
@@ -218,12 +204,7 @@ fn small_block<const CI: usize, const CO: usize>(
     use_bn: bool,
     x: Tensor<Shape4, f32, Cpu>,
 ) -> Result<Tensor<Shape4, f32, Cpu>> {
-    let x = conv.forward(x)?;
-    if use_bn {
-        max_pool2d(relu(bn.forward(x)?)?)
-    } else {
-        relu(max_pool2d(x)?)
-    }
+    conv.block_infer(x, use_bn.then_some(bn), Activation::Relu, true)
 }
 
 impl SmallCnn {
@@ -402,20 +383,22 @@ impl SeedCnn {
         x: Tensor<Shape4, f32, Cpu, Taped>,
         rng: &mut impl Rng,
     ) -> Result<Logits<Taped>> {
+        const S: Activation = Activation::Selu;
         let b1 = &self.block1;
-        let x = selu(self.norms.0.forward_train(b1.0.forward(x)?)?)?;
-        let x = selu(b1.1.forward(x)?)?;
-        let x = selu(b1.2.forward(x)?)?;
-        let x = selu(b1.3.forward(x)?)?;
-        let x = selu(b1.4.forward(x)?)?;
-        let x = max_pool2d(selu(b1.5.forward(x)?)?)?;
-        let x = selu(self.norms.1.forward_train(self.block2.0.forward(x)?)?)?;
-        let x = max_pool2d(selu(self.block2.1.forward(x)?)?)?;
+        let x = b1.0.block_train(x, Some(&mut self.norms.0), S, false)?;
+        let x = b1.1.block_train(x, None, S, false)?;
+        let x = b1.2.block_train(x, None, S, false)?;
+        let x = b1.3.block_train(x, None, S, false)?;
+        let x = b1.4.block_train(x, None, S, false)?;
+        let x = b1.5.block_train(x, None, S, true)?;
+        let b2 = &self.block2;
+        let x = b2.0.block_train(x, Some(&mut self.norms.1), S, false)?;
+        let x = b2.1.block_train(x, None, S, true)?;
         let b3 = &self.block3;
-        let x = selu(self.norms.2.forward_train(b3.0.forward(x)?)?)?;
-        let x = selu(b3.1.forward(x)?)?;
-        let x = dropout(selu(b3.2.forward(x)?)?, SEED_CONV_DROPOUT, rng)?;
-        let x = selu(b3.3.forward(x)?)?;
+        let x = b3.0.block_train(x, Some(&mut self.norms.2), S, false)?;
+        let x = b3.1.block_train(x, None, S, false)?;
+        let x = dropout(b3.2.block_train(x, None, S, false)?, SEED_CONV_DROPOUT, rng)?;
+        let x = b3.3.block_train(x, None, S, false)?;
         let x = flatten::<6272, _>(x)?;
         let x = activate(dense(&self.fc.0, x)?, Activation::Relu)?;
         let x = dropout(x, self.dropout, rng)?;
@@ -425,20 +408,22 @@ impl SeedCnn {
     }
 
     fn features(&self, x: Tensor<Shape4, f32, Cpu>) -> Result<Features> {
+        const S: Activation = Activation::Selu;
         let b1 = &self.block1;
-        let x = selu(self.norms.0.forward(b1.0.forward(x)?)?)?;
-        let x = selu(b1.1.forward(x)?)?;
-        let x = selu(b1.2.forward(x)?)?;
-        let x = selu(b1.3.forward(x)?)?;
-        let x = selu(b1.4.forward(x)?)?;
-        let x = max_pool2d(selu(b1.5.forward(x)?)?)?;
-        let x = selu(self.norms.1.forward(self.block2.0.forward(x)?)?)?;
-        let x = max_pool2d(selu(self.block2.1.forward(x)?)?)?;
+        let x = b1.0.block_infer(x, Some(&self.norms.0), S, false)?;
+        let x = b1.1.block_infer(x, None, S, false)?;
+        let x = b1.2.block_infer(x, None, S, false)?;
+        let x = b1.3.block_infer(x, None, S, false)?;
+        let x = b1.4.block_infer(x, None, S, false)?;
+        let x = b1.5.block_infer(x, None, S, true)?;
+        let b2 = &self.block2;
+        let x = b2.0.block_infer(x, Some(&self.norms.1), S, false)?;
+        let x = b2.1.block_infer(x, None, S, true)?;
         let b3 = &self.block3;
-        let x = selu(self.norms.2.forward(b3.0.forward(x)?)?)?;
-        let x = selu(b3.1.forward(x)?)?;
-        let x = selu(b3.2.forward(x)?)?;
-        let x = selu(b3.3.forward(x)?)?;
+        let x = b3.0.block_infer(x, Some(&self.norms.2), S, false)?;
+        let x = b3.1.block_infer(x, None, S, false)?;
+        let x = b3.2.block_infer(x, None, S, false)?;
+        let x = b3.3.block_infer(x, None, S, false)?;
         let map = flatten::<6272, _>(x)?;
         let x = activate(dense(&self.fc.0, map.clone())?, Activation::Relu)?;
         let x = activate(dense(&self.fc.1, x)?, Activation::Relu)?;
@@ -545,6 +530,7 @@ impl Model {
     /// As [`ModelConfig::check`]; [`Error::Tensor`] if memory runs out.
     pub fn new(config: &ModelConfig, seed: u64) -> Result<Model> {
         config.check()?;
+        super::keep_freed_memory();
         let dev = Cpu::default();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         Ok(match config.kind {

@@ -34,7 +34,7 @@ pub enum Activation {
 
 impl Activation {
     #[inline]
-    fn f(self, x: f32) -> f32 {
+    pub(super) fn f(self, x: f32) -> f32 {
         match self {
             Activation::Relu => x.max(0.0),
             Activation::Selu => {
@@ -42,6 +42,27 @@ impl Activation {
                     SELU_LAMBDA * x
                 } else {
                     SELU_LAMBDA * SELU_ALPHA * (x.exp() - 1.0)
+                }
+            }
+        }
+    }
+
+    /// The derivative at the input `x`.
+    #[inline]
+    pub(super) fn df(self, x: f32) -> f32 {
+        match self {
+            Activation::Relu => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Activation::Selu => {
+                if x > 0.0 {
+                    SELU_LAMBDA
+                } else {
+                    SELU_LAMBDA * SELU_ALPHA * x.exp()
                 }
             }
         }
@@ -160,29 +181,90 @@ fn bn_check(xs: Shape4, lens: &[usize]) -> Result<()> {
     Ok(())
 }
 
-/// Per-channel mean and biased variance (two passes in f64), channels in parallel.
-fn channel_stats(x: &[f32], (n, c, h, w): Shape4) -> (Vec<f32>, Vec<f32>) {
+/// Per-channel mean and biased variance (two passes; each plane summed in f32 with
+/// 16 lanes, planes accumulated in f64), channels in parallel.
+pub(super) fn channel_stats(x: &[f32], (n, c, h, w): Shape4) -> (Vec<f32>, Vec<f32>) {
     let hw = h * w;
     let count = (n * hw) as f64;
     (0..c)
         .into_par_iter()
         .map(|ch| {
             let planes = || (0..n).map(move |i| &x[(i * c + ch) * hw..(i * c + ch + 1) * hw]);
-            let mean = planes()
-                .map(|p| p.iter().map(|&v| f64::from(v)).sum::<f64>())
-                .sum::<f64>()
-                / count;
+            let mean = planes().map(|p| f64::from(lane_sum(p))).sum::<f64>() / count;
+            let m = mean as f32;
             let var = planes()
-                .map(|p| {
-                    p.iter()
-                        .map(|&v| (f64::from(v) - mean).powi(2))
-                        .sum::<f64>()
-                })
+                .map(|p| f64::from(lane_sum_sq_dev(p, m)))
                 .sum::<f64>()
                 / count;
-            (mean as f32, var as f32)
+            (m, var as f32)
         })
         .unzip()
+}
+
+/// For one channel's planes of the output gradient `dy` and the input `x`:
+/// `(Σ dy, Σ dy·(x − mean))`, each plane in f32 with 16 lanes, planes in f64.
+pub(super) fn channel_grad_sums<'a>(
+    planes: impl Iterator<Item = (&'a [f32], &'a [f32])>,
+    mean: f32,
+) -> (f64, f64) {
+    let (mut s, mut sx) = (0.0f64, 0.0f64);
+    for (dy, x) in planes {
+        let (a, b) = lane_sum_dot_dev(dy, x, mean);
+        s += f64::from(a);
+        sx += f64::from(b);
+    }
+    (s, sx)
+}
+
+const LANES: usize = 16;
+
+/// Σ v with 16 independent accumulators, so it vectorises (a plain `iter().sum()` of
+/// f32 is one serial dependency chain).
+pub(super) fn lane_sum(v: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let chunks = v.chunks_exact(LANES);
+    let rest: f32 = chunks.remainder().iter().sum();
+    for chunk in chunks {
+        for (a, &x) in acc.iter_mut().zip(chunk) {
+            *a += x;
+        }
+    }
+    acc.iter().sum::<f32>() + rest
+}
+
+/// Σ (v − mean)², vectorised like [`lane_sum`].
+fn lane_sum_sq_dev(v: &[f32], mean: f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let chunks = v.chunks_exact(LANES);
+    let rest: f32 = chunks
+        .remainder()
+        .iter()
+        .map(|&x| (x - mean) * (x - mean))
+        .sum();
+    for chunk in chunks {
+        for (a, &x) in acc.iter_mut().zip(chunk) {
+            *a += (x - mean) * (x - mean);
+        }
+    }
+    acc.iter().sum::<f32>() + rest
+}
+
+/// `(Σ dy, Σ dy·(x − mean))`, vectorised like [`lane_sum`].
+pub(super) fn lane_sum_dot_dev(dy: &[f32], x: &[f32], mean: f32) -> (f32, f32) {
+    let (mut s, mut sx) = ([0.0f32; LANES], [0.0f32; LANES]);
+    let (dc, xc) = (dy.chunks_exact(LANES), x.chunks_exact(LANES));
+    let (mut rs, mut rsx) = (0.0f32, 0.0f32);
+    for (&d, &v) in dc.remainder().iter().zip(xc.remainder()) {
+        rs += d;
+        rsx += d * (v - mean);
+    }
+    for (d, v) in dc.zip(xc) {
+        for (((s, sx), &d), &v) in s.iter_mut().zip(sx.iter_mut()).zip(d).zip(v) {
+            *s += d;
+            *sx += d * (v - mean);
+        }
+    }
+    (s.iter().sum::<f32>() + rs, sx.iter().sum::<f32>() + rsx)
 }
 
 /// `out[i, c, ·] = a[c]·x[i, c, ·] + b[c]`, images in parallel.
@@ -260,15 +342,12 @@ where
                 let (sum_dy, sum_dy_xhat): (Vec<f64>, Vec<f64>) = (0..c)
                     .into_par_iter()
                     .map(|ch| {
-                        let (mut s, mut sx) = (0.0f64, 0.0f64);
-                        for i in 0..n {
+                        let planes = (0..n).map(|i| {
                             let r = (i * c + ch) * hw..(i * c + ch + 1) * hw;
-                            for (&dy, &v) in grad_out[r.clone()].iter().zip(&xd[r]) {
-                                s += f64::from(dy);
-                                sx += f64::from(dy) * f64::from((v - mean[ch]) * inv_std[ch]);
-                            }
-                        }
-                        (s, sx)
+                            (&grad_out[r.clone()], &xd[r])
+                        });
+                        let (s, sx) = channel_grad_sums(planes, mean[ch]);
+                        (s, sx * f64::from(inv_std[ch]))
                     })
                     .unzip();
                 // dx = γ·σ⁻¹·(dy − Σdy/M − x̂·Σdy·x̂/M)

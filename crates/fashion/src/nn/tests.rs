@@ -965,3 +965,248 @@ fn batch_norm_rejects_mismatched_vectors() {
         "{err}"
     );
 }
+
+// --- fused conv block ---------------------------------------------------------------------
+
+use super::{BlockNorm, ConvBlock};
+
+/// Output and gradients (x, weight, bias, scale, shift) of a block, run either fused or
+/// composed from the separately tested ops, for the loss Σ out·r.
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
+fn block_run(
+    fused: bool,
+    x: &Tensor<Shape4, f32, Cpu>,
+    w: &Tensor<Shape4, f32, Cpu>,
+    b: Option<&Tensor<(usize,), f32, Cpu>>,
+    bn: Option<(&Tensor<(usize,), f32, Cpu>, &Tensor<(usize,), f32, Cpu>)>,
+    act: Option<Activation>,
+    pool: bool,
+    padding: Padding,
+    r_seed: u64,
+) -> (Vec<f32>, Vec<Vec<f32>>, Option<super::BatchStats>) {
+    let eps = 1e-5;
+    let (y, stats) = if fused {
+        let block = ConvBlock {
+            weight: w,
+            bias: b,
+            norm: bn.map(|(scale, shift)| BlockNorm::Batch {
+                scale,
+                shift,
+                epsilon: eps,
+            }),
+            activation: act,
+            pool,
+            padding,
+        };
+        block.forward(x.leaky_trace()).unwrap()
+    } else {
+        let mut y = match b {
+            Some(b) => conv2d(x.leaky_trace(), w.clone(), b.clone(), padding).unwrap(),
+            None => conv2d_no_bias(x.leaky_trace(), w.clone(), padding).unwrap(),
+        };
+        let mut stats = None;
+        if let Some((s, t)) = bn {
+            let (z, st) = batch_norm_train(y, s.clone(), t.clone(), eps).unwrap();
+            y = z;
+            stats = Some(st);
+        }
+        if let Some(a) = act {
+            y = activate(y, a).unwrap();
+        }
+        if pool {
+            y = max_pool2d(y).unwrap();
+        }
+        (y, stats)
+    };
+    let out = y.as_vec();
+    let mut rr = rng(r_seed);
+    let r = t4(&dev(), random_vec(&mut rr, out.len()), *y.shape());
+    let grads = (y * r).sum().backward();
+    let mut gs = vec![grads.get(x).as_vec(), grads.get(w).as_vec()];
+    if let Some(b) = b {
+        gs.push(grads.get(b).as_vec());
+    }
+    if let Some((s, t)) = bn {
+        gs.push(grads.get(s).as_vec());
+        gs.push(grads.get(t).as_vec());
+    }
+    (out, gs, stats)
+}
+
+#[test]
+fn conv_block_matches_the_composed_ops() {
+    let dev = dev();
+    let mut r = rng(2024);
+    let mut cases = 0;
+    for &(kh, kw) in &[(3, 3), (3, 1), (1, 7), (2, 2)] {
+        for &(h, w) in &[(6, 6), (7, 9), (4, 5)] {
+            for &padding in &PADDINGS {
+                for norm in [false, true] {
+                    for act in [None, Some(Activation::Relu), Some(Activation::Selu)] {
+                        for pool in [false, true] {
+                            let (n, ci, co) = (3, 2, 3);
+                            let Some((ho, wo)) = super::conv2d_output_hw((h, w), (kh, kw), padding)
+                            else {
+                                continue;
+                            };
+                            if pool && (ho < 2 || wo < 2) {
+                                continue;
+                            }
+                            let xs = (n, ci, h, w);
+                            let x = t4(&dev, random_vec(&mut r, numel(xs)), xs);
+                            let ws = (co, ci, kh, kw);
+                            let wt = t4(&dev, random_vec(&mut r, numel(ws)), ws);
+                            let bias = r.gen_bool(0.5).then(|| t1(&dev, random_vec(&mut r, co)));
+                            let scale: Vec<f32> = (0..co).map(|_| r.gen_range(-1.5..1.5)).collect();
+                            let s = t1(&dev, scale);
+                            let t = t1(&dev, random_vec(&mut r, co));
+                            let bn = norm.then_some((&s, &t));
+                            let run = |fused| {
+                                block_run(fused, &x, &wt, bias.as_ref(), bn, act, pool, padding, 5)
+                            };
+                            let (out_f, g_f, st_f) = run(true);
+                            let (out_c, g_c, st_c) = run(false);
+                            let what = format!(
+                                "kernel {kh}×{kw}, image {h}×{w}, {padding:?}, norm {norm}, {act:?}, pool {pool}"
+                            );
+                            assert!(
+                                rel_err(&out_f, &to_f64(&out_c), 1e-3) < 1e-5,
+                                "output differs: {what}"
+                            );
+                            assert_eq!(g_f.len(), g_c.len());
+                            for (i, (a, b)) in g_f.iter().zip(&g_c).enumerate() {
+                                if norm && bias.is_some() && i == 2 {
+                                    // A bias before batch norm has a zero gradient: both
+                                    // sides are rounding noise, summed in different orders.
+                                    let max = a.iter().chain(b).fold(0.0f32, |m, v| m.max(v.abs()));
+                                    assert!(max < 1e-4, "bias gradient {max} is not ~0: {what}");
+                                    continue;
+                                }
+                                let e = rel_err(a, &to_f64(b), 1e-3);
+                                assert!(e < 1e-4, "gradient {i} differs by {e}: {what}");
+                            }
+                            assert_eq!(st_f, st_c, "batch statistics differ: {what}");
+                            cases += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(cases > 200, "only {cases} cases ran");
+}
+
+#[test]
+fn conv_block_with_running_statistics_is_the_folded_affine_map() {
+    // With fixed statistics the normalisation is v = a·z + b per channel, which folds
+    // into the convolution: weight·a, bias·a + b.
+    let dev = dev();
+    let mut r = rng(7);
+    let (n, ci, co, h, w) = (2, 3, 4, 6, 5);
+    let xs = (n, ci, h, w);
+    let x = t4(&dev, random_vec(&mut r, numel(xs)), xs);
+    let ws = (co, ci, 3, 3);
+    let wv = random_vec(&mut r, numel(ws));
+    let bv = random_vec(&mut r, co);
+    let scale = random_vec(&mut r, co);
+    let shift = random_vec(&mut r, co);
+    let mean = random_vec(&mut r, co);
+    let var: Vec<f32> = (0..co).map(|_| r.gen_range(0.1..2.0)).collect();
+    let eps = 1e-5;
+    let a: Vec<f32> = (0..co).map(|c| scale[c] / (var[c] + eps).sqrt()).collect();
+    let folded_w: Vec<f32> = wv
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v * a[i / (ci * 9)])
+        .collect();
+    let folded_b: Vec<f32> = (0..co)
+        .map(|c| bv[c] * a[c] + shift[c] - mean[c] * a[c])
+        .collect();
+    let (wt, bt) = (t4(&dev, wv, ws), t1(&dev, bv));
+    let (fw, fb) = (t4(&dev, folded_w, ws), t1(&dev, folded_b));
+    for act in [Some(Activation::Selu), Some(Activation::Relu)] {
+        let running = ConvBlock {
+            weight: &wt,
+            bias: Some(&bt),
+            norm: Some(BlockNorm::Running {
+                scale: &scale,
+                shift: &shift,
+                mean: &mean,
+                var: &var,
+                epsilon: eps,
+            }),
+            activation: act,
+            pool: true,
+            padding: Padding::Same,
+        };
+        let folded = ConvBlock {
+            weight: &fw,
+            bias: Some(&fb),
+            norm: None,
+            ..running
+        };
+        let (y1, s1) = running.forward(x.leaky_trace()).unwrap();
+        let (y2, _) = folded.forward(x.leaky_trace()).unwrap();
+        assert!(s1.is_none());
+        let v1 = y1.as_vec();
+        assert!(rel_err(&v1, &to_f64(&y2.as_vec()), 1e-3) < 1e-5);
+        let g1 = y1.sum().backward().get(&x).as_vec();
+        let g2 = y2.sum().backward().get(&x).as_vec();
+        assert!(rel_err(&g1, &to_f64(&g2), 1e-3) < 1e-4, "{act:?}");
+        // Untaped, the same output.
+        let (y3, _) = running.forward(x.clone()).unwrap();
+        assert_eq!(y3.as_vec(), v1);
+    }
+}
+
+#[test]
+fn conv_block_shape_errors_are_errors() {
+    let dev = dev();
+    let x = t4(&dev, vec![0.0; 2 * 3 * 3], (2, 1, 3, 3));
+    let w = t4(&dev, vec![0.0; 2 * 9], (2, 1, 3, 3));
+    let short = t1(&dev, vec![1.0]);
+    let ok = t1(&dev, vec![1.0; 2]);
+    let block = ConvBlock {
+        weight: &w,
+        bias: None,
+        norm: Some(BlockNorm::Batch {
+            scale: &short,
+            shift: &ok,
+            epsilon: 1e-5,
+        }),
+        activation: None,
+        pool: false,
+        padding: Padding::Same,
+    };
+    let err = block.forward(x.clone()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ShapeMismatch {
+                op: "conv_block",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // Valid 3×3 on 3×3 leaves 1×1: nothing to pool.
+    let pooled = ConvBlock {
+        norm: None,
+        pool: true,
+        padding: Padding::Valid,
+        ..block
+    };
+    let err = pooled.forward(x.clone()).unwrap_err();
+    assert!(err.to_string().contains("2×2"), "{err}");
+    // A kernel with the wrong input channels is the convolution's error.
+    let w2 = t4(&dev, vec![0.0; 2 * 2 * 9], (2, 2, 3, 3));
+    let wrong = ConvBlock {
+        weight: &w2,
+        norm: None,
+        ..block
+    };
+    assert!(matches!(
+        wrong.forward(x).unwrap_err(),
+        Error::ShapeMismatch { .. }
+    ));
+}
