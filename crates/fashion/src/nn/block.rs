@@ -1,4 +1,4 @@
-//! A fused convolution block: conv → [batch norm] → [activation] → [2×2 max-pool], as one
+//! A fused convolution block: conv → (batch norm) → (activation) → (2×2 max-pool), as one
 //! differentiable op.
 //!
 //! The same block composed from [`conv2d`](super::conv2d),
@@ -63,7 +63,7 @@ pub enum BlockNorm<'a> {
     },
 }
 
-/// conv → [batch norm] → [activation] → [2×2 max-pool], fused into one op.
+/// conv → (batch norm) → (activation) → (2×2 max-pool), fused into one op.
 ///
 /// Mathematically the same as applying [`conv2d`](super::conv2d) (or
 /// [`conv2d_no_bias`](super::conv2d_no_bias)), then

@@ -89,7 +89,7 @@ impl<const CI: usize, const CO: usize, const KH: usize, const KW: usize> Conv<CI
         conv2d(x, w, b, Padding::Same)
     }
 
-    /// Training mode of conv → [batch norm] → `act` → [2×2 max-pool] as one fused
+    /// Training mode of conv → (batch norm) → `act` → (2×2 max-pool) as one fused
     /// [`ConvBlock`]; `bn`'s running statistics are updated. The tape travels with `x`.
     ///
     /// # Errors

@@ -8,7 +8,7 @@
 //!   has them), the batch spread over rayon's thread pool; in deep layers, whose weights
 //!   outweigh an image's output, a few images share each GEMM;
 //! - [`max_pool2d`]: 2×2 windows, stride 2, odd trailing rows/columns dropped.
-//! - [`ConvBlock`]: conv → [batch norm] → [activation] → [max-pool] fused into one op
+//! - [`ConvBlock`]: conv → (batch norm) → (activation) → (max-pool) fused into one op
 //!   (what the models use); the composed ops above (and [`batch_norm_train`],
 //!   [`activate`]) are the reference it is tested against.
 //!
