@@ -209,11 +209,20 @@ impl ConvBlock<'_> {
         let w_data = to_vec(self.weight);
         let b_data = self.bias.map(to_vec);
 
-        // Convolution into a buffer this op keeps for the backward pass.
+        // Convolution into a buffer this op keeps for the backward pass. Taped, the
+        // copy of the input is kept too (dfdx lends no view of its data, and copying it
+        // again in the backward pass held up both cores while one thread copied).
         let mut z = par_zeros(g.n * c * hw);
-        with_data(&x, |xd| {
-            conv::forward(&g, xd, &w_data, b_data.as_deref(), &mut z)
-        });
+        let x_data = if T::OWNS_TAPE {
+            let xd = to_vec(&x);
+            conv::forward(&g, &xd, &w_data, b_data.as_deref(), &mut z);
+            xd
+        } else {
+            with_data(&x, |xd| {
+                conv::forward(&g, xd, &w_data, b_data.as_deref(), &mut z)
+            });
+            Vec::new()
+        };
 
         // The normalisation as a per-channel affine map.
         let z_shape = (g.n, c, g.h_out, g.w_out);
@@ -309,6 +318,7 @@ impl ConvBlock<'_> {
             .map_err(tensor_err(OP))?;
 
         if T::OWNS_TAPE {
+            let x_ghost = x.ghost();
             let w_ghost = self.weight.ghost();
             let b_ghost = self.bias.map(|b| b.ghost());
             let bn_ghosts = match self.norm {
@@ -473,8 +483,8 @@ impl ConvBlock<'_> {
                 }
                 // 3. Through the convolution.
                 let partials = {
-                    let grad_x = grads.get_or_alloc_mut(&x)?;
-                    with_data(&x, |xd| conv::backward(&g, xd, &w_data, &gz, grad_x))
+                    let grad_x = grads.get_or_alloc_mut(&x_ghost)?;
+                    conv::backward(&g, &x_data, &w_data, &gz, grad_x)
                 };
                 let (grad_w, grad_b): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
                 add_partials(grads.get_or_alloc_mut(&w_ghost)?, &grad_w);

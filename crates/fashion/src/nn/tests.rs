@@ -1210,3 +1210,24 @@ fn conv_block_shape_errors_are_errors() {
         Error::ShapeMismatch { .. }
     ));
 }
+
+#[test]
+fn exp_nonpositive_is_within_two_ulp() {
+    use super::ops::exp_nonpositive;
+    let mut worst = 0.0f64;
+    let mut x = -87.0f32;
+    while x <= 0.0 {
+        let exact = f64::from(x).exp();
+        let got = f64::from(exp_nonpositive(x));
+        let ulp = f64::from(f32::EPSILON) * exact;
+        worst = worst.max((got - exact).abs() / ulp);
+        x += 0.000_731;
+    }
+    assert!(worst <= 2.0, "worst error {worst} ulp");
+    assert_eq!(exp_nonpositive(0.0), 1.0);
+    assert!(exp_nonpositive(-1000.0) < 1e-37);
+    assert!(exp_nonpositive(f32::NAN).is_nan());
+    // SELU propagates NaN (a diverging run must not be masked).
+    assert!(Activation::Selu.f(f32::NAN).is_nan());
+    assert!(Activation::Selu.df(f32::NAN).is_nan());
+}
