@@ -118,7 +118,7 @@ pub(super) fn exp_nonpositive(x: f32) -> f32 {
     let p = p * r + 8.333_452e-3;
     let p = p * r + 4.166_579_6e-2;
     let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 5.000_000_1e-1;
+    let p = p * r + 0.5;
     let er = p * r * r + r + 1.0;
     // n ∈ [−126, 0]: the low bits of t hold n + 2²² (two's complement).
     let n_int = (t.to_bits() as i32) - 0x4B40_0000;
