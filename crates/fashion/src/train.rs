@@ -24,6 +24,7 @@
 //! (except the timing columns), and a resumed run ends exactly where an uninterrupted
 //! one does.
 
+use rayon::prelude::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -373,18 +374,20 @@ impl TensorVisitor<f32, Cpu> for AdamVisitor<'_> {
         } else {
             1.0
         };
+        let lr = self.lr;
         let mut w = p.as_vec();
-        for (((w, &g), m), v) in w
-            .iter_mut()
-            .zip(g.iter())
-            .zip(m.iter_mut())
-            .zip(v.iter_mut())
-        {
-            *m = b1 * *m + (1.0 - b1) * g;
-            *v = b2 * *v + (1.0 - b2) * g * g;
-            let update = (*m / c1) / ((*v / c2).sqrt() + eps);
-            *w = *w * decay - self.lr * update;
-        }
+        // Element-wise, so splitting the work over threads changes no result.
+        w.par_iter_mut()
+            .zip(g.par_iter())
+            .zip(m.par_iter_mut())
+            .zip(v.par_iter_mut())
+            .with_min_len(1 << 13)
+            .for_each(|(((w, &g), m), v)| {
+                *m = b1 * *m + (1.0 - b1) * g;
+                *v = b2 * *v + (1.0 - b2) * g * g;
+                let update = (*m / c1) / ((*v / c2).sqrt() + eps);
+                *w = *w * decay - lr * update;
+            });
         p.copy_from(&w);
         Ok(None)
     }

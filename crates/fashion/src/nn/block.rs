@@ -13,14 +13,14 @@
 //! is tested against.
 
 use dfdx::shapes::HasShape;
-use dfdx::tensor::{Cpu, Gradients, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
+use dfdx::tensor::{Cpu, CpuError, Gradients, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
 use dfdx::tensor_ops::ReshapeTo;
 use rayon::prelude::*;
 
 use super::conv::{self, Geom};
 use super::ops::{channel_stats, lane_sum_dot_dev, Activation, BatchStats};
 use super::pool::pool_row;
-use super::{add_partials, par_zeros, tensor_err, to_vec, with_data, Padding, Shape4};
+use super::{add_partials, par_zeros, tensor_err, to_vec, Padding, Shape4};
 use crate::{Error, Result};
 
 const OP: &str = "conv_block";
@@ -31,6 +31,10 @@ const MIN_PLANES: usize = 4;
 /// What [`ConvBlock::forward`] returns: the block's output (carrying the input's tape)
 /// and, in [`BlockNorm::Batch`] mode, the batch statistics of the convolution output.
 pub type BlockOutput<T> = (Tensor<Shape4, f32, Cpu, T>, Option<BatchStats>);
+
+/// What [`conv_stack`] returns: the last block's output (carrying the input's tape) and
+/// each block's batch statistics (`Some` in [`BlockNorm::Batch`] mode).
+pub type StackOutput<T> = (Tensor<Shape4, f32, Cpu, T>, Vec<Option<BatchStats>>);
 
 /// The normalisation step of a [`ConvBlock`].
 #[derive(Debug, Clone, Copy)]
@@ -148,22 +152,49 @@ macro_rules! with_activation {
     };
 }
 
+/// A per-channel parameter vector.
+type Vector = Tensor<(usize,), f32, Cpu>;
+
+/// What one block's backward pass needs from its forward pass.
+struct Pass {
+    g: Geom,
+    act: Option<Activation>,
+    pool: bool,
+    w_data: Vec<f32>,
+    affine: Option<Affine>,
+    /// Batch-norm mode: σ⁻¹ and the mean of each channel.
+    batch: Option<(Vec<f32>, Vec<f32>)>,
+    /// The convolution output.
+    z: Vec<f32>,
+    /// Winner of each pooling window (empty without pooling).
+    argmax: Vec<u8>,
+    /// The block's input.
+    x_data: Vec<f32>,
+    /// The parameters (shared, not copied): their ids key their gradients.
+    weight: Tensor<Shape4, f32, Cpu>,
+    bias: Option<Vector>,
+    bn_params: Option<(Vector, Vector)>,
+}
+
+/// Gradients of one block's parameters: per-work-item partial sums for the weight and
+/// bias (added in order), and the batch-norm scale and shift gradients.
+struct ParamGrads {
+    w: Vec<Vec<f32>>,
+    b: Vec<Vec<f32>>,
+    bn: Option<(Vec<f32>, Vec<f32>)>,
+}
+
+#[inline]
+fn ab(af: &Option<Affine>, ch: usize) -> (f32, f32) {
+    af.as_ref().map_or((1.0, 0.0), |af| (af.a[ch], af.b[ch]))
+}
+
 impl ConvBlock<'_> {
-    /// Runs the block on `x` `(N, C_in, H, W)`. The tape travels with `x`. Returns the
-    /// output and, for [`BlockNorm::Batch`], the batch statistics of the convolution
-    /// output (for the running averages).
-    ///
-    /// # Errors
-    /// As [`conv2d`](super::conv2d) for the convolution's shapes;
-    /// [`Error::ShapeMismatch`] if a normalisation vector does not have `C_out` elements
-    /// or pooling gets an output smaller than 2×2; [`Error::Tensor`] if dfdx cannot
-    /// allocate.
-    pub fn forward<T: Tape<f32, Cpu>>(
-        &self,
-        x: Tensor<Shape4, f32, Cpu, T>,
-    ) -> Result<BlockOutput<T>> {
+    /// Checks the block against an input shape; returns the convolution geometry and
+    /// the output shape.
+    fn geometry(&self, xs: Shape4) -> Result<(Geom, Shape4)> {
         let g = Geom::new(
-            *x.shape(),
+            xs,
             *self.weight.shape(),
             self.bias.map(|b| b.shape().0),
             self.padding,
@@ -197,32 +228,25 @@ impl ConvBlock<'_> {
                 format!("{}×{}", g.h_out, g.w_out),
             ));
         }
-        let (hw, plane) = (g.h_out * g.w_out, (g.h_out / 2) * (g.w_out / 2));
         let out_shape = if self.pool {
             (g.n, c, g.h_out / 2, g.w_out / 2)
         } else {
             (g.n, c, g.h_out, g.w_out)
         };
+        Ok((g, out_shape))
+    }
 
-        let x = x.try_contiguous().map_err(tensor_err(OP))?;
-        let (x, mut tape) = x.split_tape();
+    /// The forward pass on slices: returns the output, the batch statistics (batch-norm
+    /// mode) and what the backward pass needs (its `x_data` left empty for the caller).
+    fn run(&self, g: Geom, x_data: &[f32]) -> (Vec<f32>, Option<BatchStats>, Pass) {
+        let c = g.c_out;
+        let (hw, plane) = (g.h_out * g.w_out, (g.h_out / 2) * (g.w_out / 2));
+        let out_len = g.n * c * if self.pool { plane } else { hw };
         let w_data = to_vec(self.weight);
         let b_data = self.bias.map(to_vec);
-
-        // Convolution into a buffer this op keeps for the backward pass. Taped, the
-        // copy of the input is kept too (dfdx lends no view of its data, and copying it
-        // again in the backward pass held up both cores while one thread copied).
+        // The convolution, into a buffer the backward pass keeps.
         let mut z = par_zeros(g.n * c * hw);
-        let x_data = if T::OWNS_TAPE {
-            let xd = to_vec(&x);
-            conv::forward(&g, &xd, &w_data, b_data.as_deref(), &mut z);
-            xd
-        } else {
-            with_data(&x, |xd| {
-                conv::forward(&g, xd, &w_data, b_data.as_deref(), &mut z)
-            });
-            Vec::new()
-        };
+        conv::forward(&g, x_data, &w_data, b_data.as_deref(), &mut z);
 
         // The normalisation as a per-channel affine map.
         let z_shape = (g.n, c, g.h_out, g.w_out);
@@ -262,10 +286,6 @@ impl ConvBlock<'_> {
 
         // Normalise, activate and pool in one pass.
         let act = self.activation;
-        let ab = move |af: &Option<Affine>, ch: usize| {
-            af.as_ref().map_or((1.0, 0.0), |af| (af.a[ch], af.b[ch]))
-        };
-        let out_len = out_shape.0 * out_shape.1 * out_shape.2 * out_shape.3;
         let mut out = par_zeros(out_len);
         // Which element of each window won (kept for the backward pass).
         let mut argmax = par_zeros::<u8>(if self.pool { out_len } else { 0 });
@@ -312,189 +332,298 @@ impl ConvBlock<'_> {
                     });
                 });
         }
-        let out = x
-            .device()
-            .try_tensor_from_vec(out, out_shape)
-            .map_err(tensor_err(OP))?;
-
-        if T::OWNS_TAPE {
-            let x_ghost = x.ghost();
-            let w_ghost = self.weight.ghost();
-            let b_ghost = self.bias.map(|b| b.ghost());
-            let bn_ghosts = match self.norm {
-                Some(BlockNorm::Batch { scale, shift, .. }) => Some((scale.ghost(), shift.ghost())),
+        let batch = match (&stats, inv_std) {
+            (Some(st), Some(inv_std)) => Some((inv_std, st.mean.clone())),
+            _ => None,
+        };
+        let pass = Pass {
+            g,
+            act,
+            pool: self.pool,
+            w_data,
+            affine,
+            batch,
+            z,
+            argmax,
+            x_data: Vec::new(),
+            weight: self.weight.clone(),
+            bias: self.bias.cloned(),
+            bn_params: match self.norm {
+                Some(BlockNorm::Batch { scale, shift, .. }) => Some((scale.clone(), shift.clone())),
                 _ => None,
-            };
-            let out_ghost = out.ghost();
-            let pool = self.pool;
-            let mean = stats.as_ref().map(|s| s.mean.clone());
-            let ab = move |af: &Option<Affine>, ch: usize| {
-                af.as_ref().map_or((1.0, 0.0), |af| (af.a[ch], af.b[ch]))
-            };
-            tape.add_backward_op(move |grads: &mut Gradients<f32, Cpu>| {
-                let grad_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
-                let batch = match (&inv_std, &mean) {
-                    (Some(s), Some(m)) => Some((s, m)),
-                    _ => None,
-                };
-                // Gradient with respect to z, the convolution output.
-                let mut gz = par_zeros(z.len());
-                // 1. Through the pooling (to each window's winner) and the activation: the
-                //    gradient dv of the normalised values v = a·z + b, with per-plane sums
-                //    Σ dv and Σ dv·(z − mean) for the batch-norm backward pass. With
-                //    pooling dv is kept per window (`dv_win`), elsewhere it is zero; without
-                //    pooling it goes into `gz`.
-                let mut dv_win = par_zeros(if pool { grad_out.len() } else { 0 });
-                let plane_sums: Vec<(f32, f32)> = if pool {
-                    let (w, wo) = (g.w_out, g.w_out / 2);
-                    dv_win
-                        .par_chunks_mut(plane)
-                        .zip(z.par_chunks(hw))
-                        .zip(argmax.par_chunks(plane).zip(grad_out.par_chunks(plane)))
-                        .enumerate()
-                        .with_min_len(MIN_PLANES)
-                        .map(|(p, ((dv, z), (am, go)))| {
-                            let ch = p % c;
-                            let (a, b) = ab(&affine, ch);
-                            let mu = batch.map_or(0.0, |(_, m)| m[ch]);
-                            let (mut s, mut sx) = (0.0f32, 0.0f32);
-                            with_activation!(act, _f, df, {
-                                for (i, ((dv, am), go)) in dv
-                                    .chunks_exact_mut(wo)
-                                    .zip(am.chunks_exact(wo))
-                                    .zip(go.chunks_exact(wo))
-                                    .enumerate()
-                                {
-                                    for (j, ((dv, &k), &gy)) in
-                                        dv.iter_mut().zip(am).zip(go).enumerate()
-                                    {
-                                        let at = (2 * i + usize::from(k >> 1)) * w
-                                            + 2 * j
-                                            + usize::from(k & 1);
-                                        let zv = z[at];
-                                        let d = gy * df(a * zv + b);
-                                        *dv = d;
-                                        s += d;
-                                        sx += d * (zv - mu);
-                                    }
-                                }
-                            });
-                            (s, sx)
-                        })
-                        .collect()
-                } else {
-                    gz.par_chunks_mut(hw)
-                        .zip(z.par_chunks(hw))
-                        .zip(grad_out.par_chunks(hw))
-                        .enumerate()
-                        .with_min_len(MIN_PLANES)
-                        .map(|(p, ((gz, z), go))| {
-                            let ch = p % c;
-                            let (a, b) = ab(&affine, ch);
-                            with_activation!(act, _f, df, {
-                                for ((gz, &zv), &gy) in gz.iter_mut().zip(z).zip(go) {
-                                    *gz = gy * df(a * zv + b);
-                                }
-                            });
-                            match batch {
-                                Some((_, m)) => lane_sum_dot_dev(gz, z, m[ch]),
-                                None => (0.0, 0.0),
-                            }
-                        })
-                        .collect()
-                };
-                // 2. Through the normalisation.
-                if let Some((inv_std, mean)) = batch {
-                    // Per channel, planes added in image order (deterministic), in f64.
-                    let mut sum_dv = vec![0.0f64; c];
-                    let mut sum_dv_xhat = vec![0.0f64; c];
-                    for (p, &(s, sx)) in plane_sums.iter().enumerate() {
-                        sum_dv[p % c] += f64::from(s);
-                        sum_dv_xhat[p % c] += f64::from(sx);
-                    }
-                    for ch in 0..c {
-                        sum_dv_xhat[ch] *= f64::from(inv_std[ch]);
-                    }
-                    let m = (g.n * hw) as f64;
-                    let (w, wo) = (g.w_out, g.w_out / 2);
-                    // dz = a·(dv − Σdv/M − x̂·Σdv·x̂/M), a = γ·σ⁻¹, x̂ = (z − mean)·σ⁻¹.
-                    gz.par_chunks_mut(hw)
-                        .zip(z.par_chunks(hw))
-                        .enumerate()
-                        .with_min_len(MIN_PLANES)
-                        .for_each(|(p, (gz, z))| {
-                            let ch = p % c;
-                            let k = ab(&affine, ch).0;
-                            let (mu, s) = (mean[ch], inv_std[ch]);
-                            let mdv = (sum_dv[ch] / m) as f32;
-                            let mdvx = (sum_dv_xhat[ch] / m) as f32 * s;
-                            if pool {
-                                for (gz, &zv) in gz.iter_mut().zip(z) {
-                                    *gz = -k * (mdv + (zv - mu) * mdvx);
-                                }
-                                let dv = &dv_win[p * plane..(p + 1) * plane];
-                                let am = &argmax[p * plane..(p + 1) * plane];
-                                for (i, (dv, am)) in
-                                    dv.chunks_exact(wo).zip(am.chunks_exact(wo)).enumerate()
-                                {
-                                    for (j, (&d, &a)) in dv.iter().zip(am).enumerate() {
-                                        let at = (2 * i + usize::from(a >> 1)) * w
-                                            + 2 * j
-                                            + usize::from(a & 1);
-                                        gz[at] += k * d;
-                                    }
-                                }
-                            } else {
-                                for (gz, &zv) in gz.iter_mut().zip(z) {
-                                    *gz = k * (*gz - mdv - (zv - mu) * mdvx);
-                                }
-                            }
-                        });
-                    if let Some((s_ghost, b_ghost)) = &bn_ghosts {
-                        let to_f32 = |v: Vec<f64>| v.into_iter().map(|s| s as f32).collect();
-                        add_partials(grads.get_or_alloc_mut(s_ghost)?, &[to_f32(sum_dv_xhat)]);
-                        add_partials(grads.get_or_alloc_mut(b_ghost)?, &[to_f32(sum_dv)]);
-                    }
-                } else {
-                    // Fixed (or no) statistics: dz = a·dv.
-                    let (w, wo) = (g.w_out, g.w_out / 2);
-                    gz.par_chunks_mut(hw)
-                        .enumerate()
-                        .with_min_len(MIN_PLANES)
-                        .for_each(|(p, gz)| {
-                            let k = ab(&affine, p % c).0;
-                            if pool {
-                                let dv = &dv_win[p * plane..(p + 1) * plane];
-                                let am = &argmax[p * plane..(p + 1) * plane];
-                                for (i, (dv, am)) in
-                                    dv.chunks_exact(wo).zip(am.chunks_exact(wo)).enumerate()
-                                {
-                                    for (j, (&d, &a)) in dv.iter().zip(am).enumerate() {
-                                        let at = (2 * i + usize::from(a >> 1)) * w
-                                            + 2 * j
-                                            + usize::from(a & 1);
-                                        gz[at] = k * d;
-                                    }
-                                }
-                            } else if k != 1.0 {
-                                gz.iter_mut().for_each(|v| *v *= k);
-                            }
-                        });
-                }
-                // 3. Through the convolution.
-                let partials = {
-                    let grad_x = grads.get_or_alloc_mut(&x_ghost)?;
-                    conv::backward(&g, &x_data, &w_data, &gz, grad_x)
-                };
-                let (grad_w, grad_b): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
-                add_partials(grads.get_or_alloc_mut(&w_ghost)?, &grad_w);
-                if let Some(b_ghost) = &b_ghost {
-                    add_partials(grads.get_or_alloc_mut(b_ghost)?, &grad_b);
-                }
-                **grads.get_or_alloc_mut(&out_ghost)? = grad_out;
-                Ok(())
-            });
-        }
-        Ok((out.put_tape(tape), stats))
+            },
+        };
+        (out, stats, pass)
     }
+
+    /// Runs the block on `x` `(N, C_in, H, W)`. The tape travels with `x`. Returns the
+    /// output and, for [`BlockNorm::Batch`], the batch statistics of the convolution
+    /// output (for the running averages).
+    ///
+    /// # Errors
+    /// As [`conv2d`](super::conv2d) for the convolution's shapes;
+    /// [`Error::ShapeMismatch`] if a normalisation vector does not have `C_out` elements
+    /// or pooling gets an output smaller than 2×2; [`Error::Tensor`] if dfdx cannot
+    /// allocate.
+    pub fn forward<T: Tape<f32, Cpu>>(
+        &self,
+        x: Tensor<Shape4, f32, Cpu, T>,
+    ) -> Result<BlockOutput<T>> {
+        let (y, mut stats) = conv_stack(std::slice::from_ref(self), x)?;
+        Ok((y, stats.pop().flatten()))
+    }
+}
+
+impl Pass {
+    /// The backward pass on slices: adds the input gradient onto `grad_x` and returns
+    /// the parameters' gradients.
+    fn backward(&self, grad_out: &[f32], grad_x: &mut [f32]) -> ParamGrads {
+        let Pass {
+            g,
+            act,
+            pool,
+            affine,
+            z,
+            argmax,
+            ..
+        } = self;
+        let (g, act, pool) = (*g, *act, *pool);
+        let c = g.c_out;
+        let (hw, plane) = (g.h_out * g.w_out, (g.h_out / 2) * (g.w_out / 2));
+        let batch = self.batch.as_ref().map(|(s, m)| (s, m));
+        let mut bn = None;
+        // Gradient with respect to z, the convolution output.
+        let mut gz = par_zeros(z.len());
+        // 1. Through the pooling (to each window's winner) and the activation: the
+        //    gradient dv of the normalised values v = a·z + b, with per-plane sums
+        //    Σ dv and Σ dv·(z − mean) for the batch-norm backward pass. With
+        //    pooling dv is kept per window (`dv_win`), elsewhere it is zero; without
+        //    pooling it goes into `gz`.
+        let mut dv_win = par_zeros(if pool { grad_out.len() } else { 0 });
+        let plane_sums: Vec<(f32, f32)> = if pool {
+            let (w, wo) = (g.w_out, g.w_out / 2);
+            dv_win
+                .par_chunks_mut(plane)
+                .zip(z.par_chunks(hw))
+                .zip(argmax.par_chunks(plane).zip(grad_out.par_chunks(plane)))
+                .enumerate()
+                .with_min_len(MIN_PLANES)
+                .map(|(p, ((dv, z), (am, go)))| {
+                    let ch = p % c;
+                    let (a, b) = ab(affine, ch);
+                    let mu = batch.map_or(0.0, |(_, m)| m[ch]);
+                    let (mut s, mut sx) = (0.0f32, 0.0f32);
+                    with_activation!(act, _f, df, {
+                        for (i, ((dv, am), go)) in dv
+                            .chunks_exact_mut(wo)
+                            .zip(am.chunks_exact(wo))
+                            .zip(go.chunks_exact(wo))
+                            .enumerate()
+                        {
+                            for (j, ((dv, &k), &gy)) in dv.iter_mut().zip(am).zip(go).enumerate() {
+                                let at =
+                                    (2 * i + usize::from(k >> 1)) * w + 2 * j + usize::from(k & 1);
+                                let zv = z[at];
+                                let d = gy * df(a * zv + b);
+                                *dv = d;
+                                s += d;
+                                sx += d * (zv - mu);
+                            }
+                        }
+                    });
+                    (s, sx)
+                })
+                .collect()
+        } else {
+            gz.par_chunks_mut(hw)
+                .zip(z.par_chunks(hw))
+                .zip(grad_out.par_chunks(hw))
+                .enumerate()
+                .with_min_len(MIN_PLANES)
+                .map(|(p, ((gz, z), go))| {
+                    let ch = p % c;
+                    let (a, b) = ab(affine, ch);
+                    with_activation!(act, _f, df, {
+                        for ((gz, &zv), &gy) in gz.iter_mut().zip(z).zip(go) {
+                            *gz = gy * df(a * zv + b);
+                        }
+                    });
+                    match batch {
+                        Some((_, m)) => lane_sum_dot_dev(gz, z, m[ch]),
+                        None => (0.0, 0.0),
+                    }
+                })
+                .collect()
+        };
+        // 2. Through the normalisation.
+        if let Some((inv_std, mean)) = batch {
+            // Per channel, planes added in image order (deterministic), in f64.
+            let mut sum_dv = vec![0.0f64; c];
+            let mut sum_dv_xhat = vec![0.0f64; c];
+            for (p, &(s, sx)) in plane_sums.iter().enumerate() {
+                sum_dv[p % c] += f64::from(s);
+                sum_dv_xhat[p % c] += f64::from(sx);
+            }
+            for ch in 0..c {
+                sum_dv_xhat[ch] *= f64::from(inv_std[ch]);
+            }
+            let m = (g.n * hw) as f64;
+            let (w, wo) = (g.w_out, g.w_out / 2);
+            // dz = a·(dv − Σdv/M − x̂·Σdv·x̂/M), a = γ·σ⁻¹, x̂ = (z − mean)·σ⁻¹.
+            gz.par_chunks_mut(hw)
+                .zip(z.par_chunks(hw))
+                .enumerate()
+                .with_min_len(MIN_PLANES)
+                .for_each(|(p, (gz, z))| {
+                    let ch = p % c;
+                    let k = ab(affine, ch).0;
+                    let (mu, s) = (mean[ch], inv_std[ch]);
+                    let mdv = (sum_dv[ch] / m) as f32;
+                    let mdvx = (sum_dv_xhat[ch] / m) as f32 * s;
+                    if pool {
+                        for (gz, &zv) in gz.iter_mut().zip(z) {
+                            *gz = -k * (mdv + (zv - mu) * mdvx);
+                        }
+                        let dv = &dv_win[p * plane..(p + 1) * plane];
+                        let am = &argmax[p * plane..(p + 1) * plane];
+                        for (i, (dv, am)) in
+                            dv.chunks_exact(wo).zip(am.chunks_exact(wo)).enumerate()
+                        {
+                            for (j, (&d, &a)) in dv.iter().zip(am).enumerate() {
+                                let at =
+                                    (2 * i + usize::from(a >> 1)) * w + 2 * j + usize::from(a & 1);
+                                gz[at] += k * d;
+                            }
+                        }
+                    } else {
+                        for (gz, &zv) in gz.iter_mut().zip(z) {
+                            *gz = k * (*gz - mdv - (zv - mu) * mdvx);
+                        }
+                    }
+                });
+            let to_f32 = |v: Vec<f64>| v.into_iter().map(|s| s as f32).collect();
+            bn = Some((to_f32(sum_dv_xhat), to_f32(sum_dv)));
+        } else {
+            // Fixed (or no) statistics: dz = a·dv.
+            let (w, wo) = (g.w_out, g.w_out / 2);
+            gz.par_chunks_mut(hw)
+                .enumerate()
+                .with_min_len(MIN_PLANES)
+                .for_each(|(p, gz)| {
+                    let k = ab(affine, p % c).0;
+                    if pool {
+                        let dv = &dv_win[p * plane..(p + 1) * plane];
+                        let am = &argmax[p * plane..(p + 1) * plane];
+                        for (i, (dv, am)) in
+                            dv.chunks_exact(wo).zip(am.chunks_exact(wo)).enumerate()
+                        {
+                            for (j, (&d, &a)) in dv.iter().zip(am).enumerate() {
+                                let at =
+                                    (2 * i + usize::from(a >> 1)) * w + 2 * j + usize::from(a & 1);
+                                gz[at] = k * d;
+                            }
+                        }
+                    } else if k != 1.0 {
+                        gz.iter_mut().for_each(|v| *v *= k);
+                    }
+                });
+        }
+        // 3. Through the convolution.
+        let partials = conv::backward(&g, &self.x_data, &self.w_data, &gz, grad_x);
+        let (w, b) = partials.into_iter().unzip();
+        ParamGrads { w, b, bn }
+    }
+
+    /// Adds the parameters' gradients into dfdx's gradients.
+    fn accumulate(
+        &self,
+        pg: ParamGrads,
+        grads: &mut Gradients<f32, Cpu>,
+    ) -> std::result::Result<(), CpuError> {
+        add_partials(grads.get_or_alloc_mut(&self.weight)?, &pg.w);
+        if let Some(bias) = &self.bias {
+            add_partials(grads.get_or_alloc_mut(bias)?, &pg.b);
+        }
+        if let (Some((scale, shift)), Some((gs, gt))) = (&self.bn_params, pg.bn) {
+            add_partials(grads.get_or_alloc_mut(scale)?, &[gs]);
+            add_partials(grads.get_or_alloc_mut(shift)?, &[gt]);
+        }
+        Ok(())
+    }
+}
+
+/// Several [`ConvBlock`]s in a row as one differentiable op: each block's output feeds
+/// the next without becoming a dfdx tensor, so the chain copies the input out of dfdx
+/// once (instead of once per block) and dfdx allocates no gradient buffers in between.
+/// The result is the same as calling [`ConvBlock::forward`] block by block, bit for bit.
+///
+/// Returns the last block's output (with `x`'s tape) and each block's batch statistics
+/// (`Some` for [`BlockNorm::Batch`]).
+///
+/// # Errors
+/// As [`ConvBlock::forward`], for the first block whose input does not fit (checked
+/// before any work); [`Error::InvalidParameter`] for an empty list of blocks.
+pub fn conv_stack<T: Tape<f32, Cpu>>(
+    blocks: &[ConvBlock<'_>],
+    x: Tensor<Shape4, f32, Cpu, T>,
+) -> Result<StackOutput<T>> {
+    if blocks.is_empty() {
+        return Err(Error::invalid("blocks", "at least one ConvBlock", "none"));
+    }
+    let mut geoms = Vec::with_capacity(blocks.len());
+    let mut shape = *x.shape();
+    for block in blocks {
+        let (g, out_shape) = block.geometry(shape)?;
+        geoms.push(g);
+        shape = out_shape;
+    }
+    let x = x.try_contiguous().map_err(tensor_err(OP))?;
+    let (x, mut tape) = x.split_tape();
+    let mut input = to_vec(&x);
+    let mut passes = Vec::new();
+    let mut stats = Vec::with_capacity(blocks.len());
+    for (block, &g) in blocks.iter().zip(&geoms) {
+        let (out, st, mut pass) = block.run(g, &input);
+        stats.push(st);
+        if T::OWNS_TAPE {
+            // The input moves into the pass (no copy); without a tape it is dropped.
+            pass.x_data = std::mem::replace(&mut input, out);
+            passes.push(pass);
+        } else {
+            input = out;
+        }
+    }
+    let out = x
+        .device()
+        .try_tensor_from_vec(input, shape)
+        .map_err(tensor_err(OP))?;
+
+    if T::OWNS_TAPE {
+        let x_ghost = x.ghost();
+        let out_ghost = out.ghost();
+        tape.add_backward_op(move |grads: &mut Gradients<f32, Cpu>| {
+            let grad_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
+            // Gradient with respect to the output of the block being processed.
+            let mut upstream: Vec<f32> = Vec::new();
+            for (i, pass) in passes.iter().enumerate().rev() {
+                let gout: &[f32] = if i + 1 == passes.len() {
+                    &grad_out
+                } else {
+                    &upstream
+                };
+                if i > 0 {
+                    let mut gx = par_zeros(pass.x_data.len());
+                    let pg = pass.backward(gout, &mut gx);
+                    pass.accumulate(pg, grads)?;
+                    upstream = gx;
+                } else {
+                    let pg = pass.backward(gout, grads.get_or_alloc_mut(&x_ghost)?);
+                    pass.accumulate(pg, grads)?;
+                }
+            }
+            **grads.get_or_alloc_mut(&out_ghost)? = grad_out;
+            Ok(())
+        });
+    }
+    Ok((out.put_tape(tape), stats))
 }

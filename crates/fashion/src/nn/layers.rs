@@ -10,7 +10,7 @@ use dfdx::tensor_ops::{Device, RealizeTo, ReshapeTo, TryMul};
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
 
-use super::block::{BlockNorm, ConvBlock};
+use super::block::{conv_stack, BlockNorm, ConvBlock, StackOutput};
 use super::ops::{batch_norm_infer, batch_norm_train, Activation, BatchStats};
 use super::{conv2d, tensor_err, to_vec, Padding, Shape4};
 use crate::Result;
@@ -89,79 +89,100 @@ impl<const CI: usize, const CO: usize, const KH: usize, const KW: usize> Conv<CI
         conv2d(x, w, b, Padding::Same)
     }
 
-    /// Training mode of conv → (batch norm) → `act` → (2×2 max-pool) as one fused
-    /// [`ConvBlock`]; `bn`'s running statistics are updated. The tape travels with `x`.
-    ///
-    /// # Errors
-    /// As [`ConvBlock::forward`].
-    pub fn block_train<T: Tape<f32, Cpu>>(
+    /// The parameters of this convolution, optionally followed by `bn` (batch
+    /// statistics when `train`, else the running ones), `act` and 2×2 max-pooling, for
+    /// a fused [`ConvBlock`] (see [`BlockParams::block`] and [`conv_stack`]).
+    pub fn block_params(
         &self,
-        x: Tensor<Shape4, f32, Cpu, T>,
-        bn: Option<&mut BatchNorm<CO>>,
-        act: Activation,
-        pool: bool,
-    ) -> Result<Tensor<Shape4, f32, Cpu, T>> {
-        let w = self.weight.clone().realize::<Shape4>();
-        let b = self.bias.clone().realize::<(usize,)>();
-        let scale_shift = bn.as_ref().map(|bn| {
-            (
-                bn.scale.clone().realize::<(usize,)>(),
-                bn.bias.clone().realize::<(usize,)>(),
-            )
-        });
-        let block = ConvBlock {
-            weight: &w,
-            bias: Some(&b),
-            norm: scale_shift.as_ref().map(|(scale, shift)| BlockNorm::Batch {
-                scale,
-                shift,
-                epsilon: BN_EPSILON,
-            }),
-            activation: Some(act),
-            pool,
-            padding: Padding::Same,
-        };
-        let (y, stats) = block.forward(x)?;
-        if let (Some(bn), Some(stats)) = (bn, stats) {
-            bn.update_running(&stats);
-        }
-        Ok(y)
-    }
-
-    /// Inference mode of [`block_train`](Self::block_train): batch norm (if any) with
-    /// the running statistics.
-    ///
-    /// # Errors
-    /// As [`ConvBlock::forward`].
-    pub fn block_infer(
-        &self,
-        x: Tensor<Shape4, f32, Cpu>,
         bn: Option<&BatchNorm<CO>>,
+        train: bool,
         act: Activation,
         pool: bool,
-    ) -> Result<Tensor<Shape4, f32, Cpu>> {
-        let w = self.weight.clone().realize::<Shape4>();
-        let b = self.bias.clone().realize::<(usize,)>();
-        let vectors =
-            bn.map(|bn| [&bn.scale, &bn.bias, &bn.running_mean, &bn.running_var].map(to_vec));
-        let block = ConvBlock {
-            weight: &w,
-            bias: Some(&b),
-            norm: vectors
-                .as_ref()
-                .map(|[scale, shift, mean, var]| BlockNorm::Running {
+    ) -> BlockParams {
+        let vector = |t: &Tensor<Rank1<CO>, f32, Cpu>| t.clone().realize::<(usize,)>();
+        BlockParams {
+            weight: self.weight.clone().realize::<Shape4>(),
+            bias: vector(&self.bias),
+            norm: bn.map(|bn| {
+                if train {
+                    NormParams::Batch {
+                        scale: vector(&bn.scale),
+                        shift: vector(&bn.bias),
+                    }
+                } else {
+                    NormParams::Running(
+                        [&bn.scale, &bn.bias, &bn.running_mean, &bn.running_var].map(to_vec),
+                    )
+                }
+            }),
+            activation: act,
+            pool,
+        }
+    }
+}
+
+/// The normalisation parameters held by [`BlockParams`].
+#[derive(Debug, Clone)]
+enum NormParams {
+    /// Learnable scale and shift, batch statistics.
+    Batch { scale: Vector, shift: Vector },
+    /// Scale, shift, running mean and running variance.
+    Running([Vec<f32>; 4]),
+}
+
+/// A per-channel parameter vector.
+type Vector = Tensor<(usize,), f32, Cpu>;
+
+/// The parameters of one fused block, with runtime shapes, owned (the tensors share
+/// the layer's data): what [`Conv::block_params`] returns and [`BlockParams::block`]
+/// lends to a [`ConvBlock`].
+#[derive(Debug, Clone)]
+pub struct BlockParams {
+    weight: Tensor<Shape4, f32, Cpu>,
+    bias: Vector,
+    norm: Option<NormParams>,
+    activation: Activation,
+    pool: bool,
+}
+
+impl BlockParams {
+    /// The fused block ("same" padding) over these parameters.
+    pub fn block(&self) -> ConvBlock<'_> {
+        ConvBlock {
+            weight: &self.weight,
+            bias: Some(&self.bias),
+            norm: self.norm.as_ref().map(|n| match n {
+                NormParams::Batch { scale, shift } => BlockNorm::Batch {
+                    scale,
+                    shift,
+                    epsilon: BN_EPSILON,
+                },
+                NormParams::Running([scale, shift, mean, var]) => BlockNorm::Running {
                     scale,
                     shift,
                     mean,
                     var,
                     epsilon: BN_EPSILON,
-                }),
-            activation: Some(act),
-            pool,
+                },
+            }),
+            activation: Some(self.activation),
+            pool: self.pool,
             padding: Padding::Same,
-        };
-        Ok(block.forward(x)?.0)
+        }
     }
+}
+
+/// Runs the blocks of `params` as one [`conv_stack`]; the tape travels with `x`.
+/// Returns the output and each block's batch statistics.
+///
+/// # Errors
+/// As [`conv_stack`].
+pub(crate) fn run_blocks<T: Tape<f32, Cpu>>(
+    params: &[BlockParams],
+    x: Tensor<Shape4, f32, Cpu, T>,
+) -> Result<StackOutput<T>> {
+    let blocks: Vec<ConvBlock<'_>> = params.iter().map(BlockParams::block).collect();
+    conv_stack(&blocks, x)
 }
 
 /// Batch normalisation over the channels of `(N, C, H, W)` (or of `(N, C)` dense
@@ -252,7 +273,7 @@ impl<const C: usize> BatchNorm<C> {
 
     /// Moves the running averages towards one batch's statistics (momentum
     /// `BN_MOMENTUM`, the variance made unbiased).
-    fn update_running(&mut self, stats: &BatchStats) {
+    pub(crate) fn update_running(&mut self, stats: &BatchStats) {
         let unbias = stats.count as f32 / (stats.count.max(2) - 1) as f32;
         let mut rm = to_vec(&self.running_mean);
         let mut rv = to_vec(&self.running_var);

@@ -85,9 +85,9 @@ mod pool;
 #[cfg(test)]
 mod tests;
 
-pub use block::{BlockNorm, BlockOutput, ConvBlock};
+pub use block::{conv_stack, BlockNorm, BlockOutput, ConvBlock, StackOutput};
 pub use conv::{conv2d, conv2d_no_bias, conv2d_output_hw};
-pub use layers::{dropout, BatchNorm, Conv};
+pub use layers::{dropout, BatchNorm, BlockParams, Conv};
 pub use models::{
     Features, LayerInfo, Logits, Model, ModelConfig, ModelKind, SeedCnn, SmallCnn, Taped,
 };

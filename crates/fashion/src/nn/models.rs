@@ -15,8 +15,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::layers::{dense, dropout, init_linear, linear_params, BatchNorm, Conv};
-use super::ops::{activate, Activation};
+use super::layers::{
+    dense, dropout, init_linear, linear_params, run_blocks, BatchNorm, BlockParams, Conv,
+};
+use super::ops::{activate, Activation, BatchStats};
 use super::{tensor_err, to_vec, Shape4};
 use crate::data::{IMAGE_PIXELS, NUM_CLASSES};
 use crate::{Error, Result};
@@ -187,24 +189,31 @@ where
     }
 }
 
-/// conv → [BN] → ReLU → pool, in training mode.
-fn small_block_train<const CI: usize, const CO: usize>(
-    conv: &Conv<CI, CO, 3, 3>,
-    bn: &mut BatchNorm<CO>,
-    use_bn: bool,
-    x: Tensor<Shape4, f32, Cpu, Taped>,
-) -> Result<Tensor<Shape4, f32, Cpu, Taped>> {
-    conv.block_train(x, use_bn.then_some(bn), Activation::Relu, true)
+/// Moves a batch norm's running averages with its block's batch statistics (if the
+/// block normalised).
+fn update_bn<const C: usize>(bn: &mut BatchNorm<C>, stats: &Option<BatchStats>) {
+    if let Some(stats) = stats {
+        bn.update_running(stats);
+    }
 }
 
-/// conv → [BN] → ReLU → pool, in inference mode.
-fn small_block<const CI: usize, const CO: usize>(
-    conv: &Conv<CI, CO, 3, 3>,
-    bn: &BatchNorm<CO>,
-    use_bn: bool,
-    x: Tensor<Shape4, f32, Cpu>,
-) -> Result<Tensor<Shape4, f32, Cpu>> {
-    conv.block_infer(x, use_bn.then_some(bn), Activation::Relu, true)
+impl SmallCnn {
+    /// The three conv blocks (conv → [BN] → ReLU → pool), fused.
+    fn blocks(&self, train: bool) -> [BlockParams; 3] {
+        let bn = self.batch_norm;
+        let relu = Activation::Relu;
+        [
+            self.convs
+                .0
+                .block_params(bn.then_some(&self.norms.0), train, relu, true),
+            self.convs
+                .1
+                .block_params(bn.then_some(&self.norms.1), train, relu, true),
+            self.convs
+                .2
+                .block_params(bn.then_some(&self.norms.2), train, relu, true),
+        ]
+    }
 }
 
 impl SmallCnn {
@@ -221,10 +230,10 @@ impl SmallCnn {
         x: Tensor<Shape4, f32, Cpu, Taped>,
         rng: &mut impl Rng,
     ) -> Result<Logits<Taped>> {
-        let bn = self.batch_norm;
-        let x = small_block_train(&self.convs.0, &mut self.norms.0, bn, x)?;
-        let x = small_block_train(&self.convs.1, &mut self.norms.1, bn, x)?;
-        let x = small_block_train(&self.convs.2, &mut self.norms.2, bn, x)?;
+        let (x, stats) = run_blocks(&self.blocks(true), x)?;
+        update_bn(&mut self.norms.0, &stats[0]);
+        update_bn(&mut self.norms.1, &stats[1]);
+        update_bn(&mut self.norms.2, &stats[2]);
         let x = flatten::<1152, _>(x)?;
         let x = activate(dense(&self.fc1, x)?, Activation::Relu)?;
         let x = dropout(x, self.dropout, rng)?;
@@ -232,10 +241,7 @@ impl SmallCnn {
     }
 
     fn features(&self, x: Tensor<Shape4, f32, Cpu>) -> Result<Features> {
-        let bn = self.batch_norm;
-        let x = small_block(&self.convs.0, &self.norms.0, bn, x)?;
-        let x = small_block(&self.convs.1, &self.norms.1, bn, x)?;
-        let x = small_block(&self.convs.2, &self.norms.2, bn, x)?;
+        let (x, _) = run_blocks(&self.blocks(false), x)?;
         let map = flatten::<1152, _>(x)?;
         let hidden = activate(dense(&self.fc1, map.clone())?, Activation::Relu)?;
         let logits = dense(&self.fc2, hidden.clone())?;
@@ -358,6 +364,28 @@ where
 }
 
 impl SeedCnn {
+    /// The twelve conv blocks (conv → [BN] → SELU → [pool]), fused.
+    fn blocks(&self, train: bool) -> Vec<BlockParams> {
+        const S: Activation = Activation::Selu;
+        let (b1, b2, b3, n) = (&self.block1, &self.block2, &self.block3, &self.norms);
+        vec![
+            b1.0.block_params(Some(&n.0), train, S, false),
+            b1.1.block_params(None, train, S, false),
+            b1.2.block_params(None, train, S, false),
+            b1.3.block_params(None, train, S, false),
+            b1.4.block_params(None, train, S, false),
+            b1.5.block_params(None, train, S, true),
+            b2.0.block_params(Some(&n.1), train, S, false),
+            b2.1.block_params(None, train, S, true),
+            b3.0.block_params(Some(&n.2), train, S, false),
+            b3.1.block_params(None, train, S, false),
+            b3.2.block_params(None, train, S, false),
+            b3.3.block_params(None, train, S, false),
+        ]
+    }
+}
+
+impl SeedCnn {
     fn init(&mut self, rng: &mut impl Rng) {
         let b1 = &mut self.block1;
         b1.0.init(rng);
@@ -383,22 +411,15 @@ impl SeedCnn {
         x: Tensor<Shape4, f32, Cpu, Taped>,
         rng: &mut impl Rng,
     ) -> Result<Logits<Taped>> {
-        const S: Activation = Activation::Selu;
-        let b1 = &self.block1;
-        let x = b1.0.block_train(x, Some(&mut self.norms.0), S, false)?;
-        let x = b1.1.block_train(x, None, S, false)?;
-        let x = b1.2.block_train(x, None, S, false)?;
-        let x = b1.3.block_train(x, None, S, false)?;
-        let x = b1.4.block_train(x, None, S, false)?;
-        let x = b1.5.block_train(x, None, S, true)?;
-        let b2 = &self.block2;
-        let x = b2.0.block_train(x, Some(&mut self.norms.1), S, false)?;
-        let x = b2.1.block_train(x, None, S, true)?;
-        let b3 = &self.block3;
-        let x = b3.0.block_train(x, Some(&mut self.norms.2), S, false)?;
-        let x = b3.1.block_train(x, None, S, false)?;
-        let x = dropout(b3.2.block_train(x, None, S, false)?, SEED_CONV_DROPOUT, rng)?;
-        let x = b3.3.block_train(x, None, S, false)?;
+        let mut blocks = self.blocks(true);
+        // Dropout sits between the last two convolutions.
+        let last = blocks.pop().expect("twelve blocks");
+        let (x, stats) = run_blocks(&blocks, x)?;
+        update_bn(&mut self.norms.0, &stats[0]);
+        update_bn(&mut self.norms.1, &stats[6]);
+        update_bn(&mut self.norms.2, &stats[8]);
+        let x = dropout(x, SEED_CONV_DROPOUT, rng)?;
+        let (x, _) = run_blocks(&[last], x)?;
         let x = flatten::<6272, _>(x)?;
         let x = activate(dense(&self.fc.0, x)?, Activation::Relu)?;
         let x = dropout(x, self.dropout, rng)?;
@@ -408,22 +429,7 @@ impl SeedCnn {
     }
 
     fn features(&self, x: Tensor<Shape4, f32, Cpu>) -> Result<Features> {
-        const S: Activation = Activation::Selu;
-        let b1 = &self.block1;
-        let x = b1.0.block_infer(x, Some(&self.norms.0), S, false)?;
-        let x = b1.1.block_infer(x, None, S, false)?;
-        let x = b1.2.block_infer(x, None, S, false)?;
-        let x = b1.3.block_infer(x, None, S, false)?;
-        let x = b1.4.block_infer(x, None, S, false)?;
-        let x = b1.5.block_infer(x, None, S, true)?;
-        let b2 = &self.block2;
-        let x = b2.0.block_infer(x, Some(&self.norms.1), S, false)?;
-        let x = b2.1.block_infer(x, None, S, true)?;
-        let b3 = &self.block3;
-        let x = b3.0.block_infer(x, Some(&self.norms.2), S, false)?;
-        let x = b3.1.block_infer(x, None, S, false)?;
-        let x = b3.2.block_infer(x, None, S, false)?;
-        let x = b3.3.block_infer(x, None, S, false)?;
+        let (x, _) = run_blocks(&self.blocks(false), x)?;
         let map = flatten::<6272, _>(x)?;
         let x = activate(dense(&self.fc.0, map.clone())?, Activation::Relu)?;
         let x = activate(dense(&self.fc.1, x)?, Activation::Relu)?;

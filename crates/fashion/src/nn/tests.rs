@@ -1231,3 +1231,92 @@ fn exp_nonpositive_is_within_two_ulp() {
     assert!(Activation::Selu.f(f32::NAN).is_nan());
     assert!(Activation::Selu.df(f32::NAN).is_nan());
 }
+
+#[test]
+fn conv_stack_is_bit_identical_to_blocks_one_by_one() {
+    use super::conv_stack;
+    let dev = dev();
+    let mut r = rng(31);
+    let xs = (3, 2, 9, 8);
+    let x = t4(&dev, random_vec(&mut r, numel(xs)), xs);
+    let w1 = t4(&dev, random_vec(&mut r, 4 * 2 * 3), (4, 2, 3, 1));
+    let b1 = t1(&dev, random_vec(&mut r, 4));
+    let (s1, t1v) = (
+        t1(&dev, random_vec(&mut r, 4)),
+        t1(&dev, random_vec(&mut r, 4)),
+    );
+    let w2 = t4(&dev, random_vec(&mut r, 3 * 4 * 3), (3, 4, 1, 3));
+    let w3 = t4(&dev, random_vec(&mut r, 2 * 3 * 4), (2, 3, 2, 2));
+    let b3 = t1(&dev, random_vec(&mut r, 2));
+    let blocks = [
+        ConvBlock {
+            weight: &w1,
+            bias: Some(&b1),
+            norm: Some(BlockNorm::Batch {
+                scale: &s1,
+                shift: &t1v,
+                epsilon: 1e-5,
+            }),
+            activation: Some(Activation::Selu),
+            pool: false,
+            padding: Padding::Same,
+        },
+        ConvBlock {
+            weight: &w2,
+            bias: None,
+            norm: None,
+            activation: Some(Activation::Relu),
+            pool: true,
+            padding: Padding::Same,
+        },
+        ConvBlock {
+            weight: &w3,
+            bias: Some(&b3),
+            norm: None,
+            activation: None,
+            pool: false,
+            padding: Padding::Valid,
+        },
+    ];
+    let rv = random_vec(&mut r, 3 * 2 * 3 * 3);
+    let loss = |y: Tensor<Shape4, f32, Cpu, OwnedTape<f32, Cpu>>| {
+        let shape = *y.shape();
+        assert_eq!(shape, (3, 2, 3, 3));
+        (y * t4(&dev, rv.clone(), shape)).sum().backward()
+    };
+    let (y, stats) = conv_stack(&blocks, x.leaky_trace()).unwrap();
+    let out = y.as_vec();
+    let g = loss(y);
+    let mut y1 = x.leaky_trace();
+    let mut stats1 = Vec::new();
+    for b in &blocks {
+        let (y, st) = b.forward(y1).unwrap();
+        y1 = y;
+        stats1.push(st);
+    }
+    assert_eq!(out, y1.as_vec());
+    assert_eq!(stats, stats1);
+    assert!(stats[0].is_some() && stats[1].is_none());
+    let g1 = loss(y1);
+    for (name, a, b) in [
+        ("x", g.get(&x).as_vec(), g1.get(&x).as_vec()),
+        ("w1", g.get(&w1).as_vec(), g1.get(&w1).as_vec()),
+        ("b1", g.get(&b1).as_vec(), g1.get(&b1).as_vec()),
+        ("scale", g.get(&s1).as_vec(), g1.get(&s1).as_vec()),
+        ("shift", g.get(&t1v).as_vec(), g1.get(&t1v).as_vec()),
+        ("w2", g.get(&w2).as_vec(), g1.get(&w2).as_vec()),
+        ("w3", g.get(&w3).as_vec(), g1.get(&w3).as_vec()),
+        ("b3", g.get(&b3).as_vec(), g1.get(&b3).as_vec()),
+    ] {
+        assert_eq!(a, b, "gradient of {name}");
+        // (b1 feeds a batch norm: its gradient is zero up to rounding.)
+        assert!(
+            name == "b1" || a.iter().any(|&v| v != 0.0),
+            "gradient of {name} is all zero"
+        );
+    }
+    // Untaped: the same output. No blocks: an error naming the parameter.
+    assert_eq!(conv_stack(&blocks, x.clone()).unwrap().0.as_vec(), out);
+    let err = conv_stack(&[], x).unwrap_err();
+    assert!(err.to_string().contains("blocks"), "{err}");
+}
