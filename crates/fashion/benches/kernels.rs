@@ -5,11 +5,16 @@
 //! `cargo bench -p fashion --bench kernels`; the throughput is in images per second.
 //! Forward FLOPs per image of a layer: 2 · C_out · H · W · C_in · 9 (the backward pass
 //! costs about twice that). `forward_backward` includes dfdx's `sum()` and the allocation
-//! of the gradients, as in training.
+//! of the gradients, as in training. `conv_block_b64` times a whole SmallCnn block
+//! (conv → batch norm → ReLU → pool) fused ([`ConvBlock`]) against the same four ops
+//! composed.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use dfdx::prelude::*;
-use fashion::nn::{conv2d, max_pool2d, Padding, Shape4};
+use fashion::nn::{
+    activate, batch_norm_train, conv2d, keep_freed_memory, max_pool2d, Activation, BlockNorm,
+    ConvBlock, Padding, Shape4,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -64,5 +69,48 @@ fn bench_pool(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_conv, bench_pool);
+fn bench_block(c: &mut Criterion) {
+    keep_freed_memory();
+    let dev = Cpu::seed_from_u64(0);
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let mut group = c.benchmark_group("conv_block_b64");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    for (c_in, c_out, hw) in LAYERS {
+        let x = random(&dev, &mut rng, (BATCH, c_in, hw, hw));
+        let w = random(&dev, &mut rng, (c_out, c_in, 3, 3));
+        let b = dev.tensor_from_vec(vec![0.1f32; c_out], (c_out,));
+        let scale = dev.tensor_from_vec(vec![1.0f32; c_out], (c_out,));
+        let shift = dev.tensor_from_vec(vec![0.0f32; c_out], (c_out,));
+        let block = ConvBlock {
+            weight: &w,
+            bias: Some(&b),
+            norm: Some(BlockNorm::Batch {
+                scale: &scale,
+                shift: &shift,
+                epsilon: 1e-5,
+            }),
+            activation: Some(Activation::Relu),
+            pool: true,
+            padding: Padding::Same,
+        };
+        let name = format!("{c_in}to{c_out}_{hw}x{hw}");
+        group.bench_function(BenchmarkId::new("fused_forward_backward", &name), |bench| {
+            bench.iter(|| block.forward(x.leaky_trace()).unwrap().0.sum().backward())
+        });
+        group.bench_function(
+            BenchmarkId::new("composed_forward_backward", &name),
+            |bench| {
+                bench.iter(|| {
+                    let y = conv2d(x.leaky_trace(), w.clone(), b.clone(), Padding::Same).unwrap();
+                    let (y, _) = batch_norm_train(y, scale.clone(), shift.clone(), 1e-5).unwrap();
+                    let y = max_pool2d(activate(y, Activation::Relu).unwrap()).unwrap();
+                    y.sum().backward()
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_conv, bench_pool, bench_block);
 criterion_main!(benches);

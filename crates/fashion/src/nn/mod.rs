@@ -168,10 +168,11 @@ fn with_data<S: Shape, T, R>(t: &Tensor<S, f32, Cpu, T>, f: impl FnOnce(&[f32]) 
 /// blocks in the heap; training throughput more than doubled and peak memory stays far
 /// below the 2 GB budget.
 ///
-/// Called once per process by [`Model::new`](crate::nn::Model::new); a no-op outside
+/// Called once per process by [`Model::new`](crate::nn::Model::new); call it yourself
+/// when using the ops of this module without a [`Model`]. Idempotent; a no-op outside
 /// glibc, and when the user set `MALLOC_MMAP_THRESHOLD_` or `MALLOC_TRIM_THRESHOLD_`
 /// (their choice wins).
-pub(crate) fn keep_freed_memory() {
+pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         static ONCE: std::sync::Once = std::sync::Once::new();
