@@ -184,6 +184,18 @@ struct ParamGrads {
     bn: Option<(Vec<f32>, Vec<f32>)>,
 }
 
+/// Adds `k·dv` of each pooling window onto its winner in the plane `gz` (of width `w`):
+/// `argmax` numbers the window's elements 0 top-left, 1 top-right, 2 bottom-left,
+/// 3 bottom-right.
+fn add_to_winners(gz: &mut [f32], dv: &[f32], argmax: &[u8], w: usize, k: f32) {
+    let wo = w / 2;
+    for (i, (dv, am)) in dv.chunks_exact(wo).zip(argmax.chunks_exact(wo)).enumerate() {
+        for (j, (&d, &a)) in dv.iter().zip(am).enumerate() {
+            gz[(2 * i + usize::from(a >> 1)) * w + 2 * j + usize::from(a & 1)] += k * d;
+        }
+    }
+}
+
 #[inline]
 fn ab(af: &Option<Affine>, ch: usize) -> (f32, f32) {
     af.as_ref().map_or((1.0, 0.0), |af| (af.a[ch], af.b[ch]))
@@ -468,7 +480,7 @@ impl Pass {
                 sum_dv_xhat[ch] *= f64::from(inv_std[ch]);
             }
             let m = (g.n * hw) as f64;
-            let (w, wo) = (g.w_out, g.w_out / 2);
+            let w = g.w_out;
             // dz = a·(dv − Σdv/M − x̂·Σdv·x̂/M), a = γ·σ⁻¹, x̂ = (z − mean)·σ⁻¹.
             gz.par_chunks_mut(hw)
                 .zip(z.par_chunks(hw))
@@ -484,17 +496,8 @@ impl Pass {
                         for (gz, &zv) in gz.iter_mut().zip(z) {
                             *gz = -k * (mdv + (zv - mu) * mdvx);
                         }
-                        let dv = &dv_win[p * plane..(p + 1) * plane];
-                        let am = &argmax[p * plane..(p + 1) * plane];
-                        for (i, (dv, am)) in
-                            dv.chunks_exact(wo).zip(am.chunks_exact(wo)).enumerate()
-                        {
-                            for (j, (&d, &a)) in dv.iter().zip(am).enumerate() {
-                                let at =
-                                    (2 * i + usize::from(a >> 1)) * w + 2 * j + usize::from(a & 1);
-                                gz[at] += k * d;
-                            }
-                        }
+                        let r = p * plane..(p + 1) * plane;
+                        add_to_winners(gz, &dv_win[r.clone()], &argmax[r], w, k);
                     } else {
                         for (gz, &zv) in gz.iter_mut().zip(z) {
                             *gz = k * (*gz - mdv - (zv - mu) * mdvx);
@@ -505,24 +508,16 @@ impl Pass {
             bn = Some((to_f32(sum_dv_xhat), to_f32(sum_dv)));
         } else {
             // Fixed (or no) statistics: dz = a·dv.
-            let (w, wo) = (g.w_out, g.w_out / 2);
+            let w = g.w_out;
             gz.par_chunks_mut(hw)
                 .enumerate()
                 .with_min_len(MIN_PLANES)
                 .for_each(|(p, gz)| {
                     let k = ab(affine, p % c).0;
                     if pool {
-                        let dv = &dv_win[p * plane..(p + 1) * plane];
-                        let am = &argmax[p * plane..(p + 1) * plane];
-                        for (i, (dv, am)) in
-                            dv.chunks_exact(wo).zip(am.chunks_exact(wo)).enumerate()
-                        {
-                            for (j, (&d, &a)) in dv.iter().zip(am).enumerate() {
-                                let at =
-                                    (2 * i + usize::from(a >> 1)) * w + 2 * j + usize::from(a & 1);
-                                gz[at] = k * d;
-                            }
-                        }
+                        // gz is zero here: only the winners get a gradient.
+                        let r = p * plane..(p + 1) * plane;
+                        add_to_winners(gz, &dv_win[r.clone()], &argmax[r], w, k);
                     } else if k != 1.0 {
                         gz.iter_mut().for_each(|v| *v *= k);
                     }
