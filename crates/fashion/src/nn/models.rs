@@ -198,7 +198,7 @@ fn update_bn<const C: usize>(bn: &mut BatchNorm<C>, stats: &Option<BatchStats>) 
 }
 
 impl SmallCnn {
-    /// The three conv blocks (conv → [BN] → ReLU → pool), fused.
+    /// The three conv blocks (conv → (BN) → ReLU → pool), fused.
     fn blocks(&self, train: bool) -> [BlockParams; 3] {
         let bn = self.batch_norm;
         let relu = Activation::Relu;
@@ -364,7 +364,7 @@ where
 }
 
 impl SeedCnn {
-    /// The twelve conv blocks (conv → [BN] → SELU → [pool]), fused.
+    /// The twelve conv blocks (conv → (BN) → SELU → (pool)), fused.
     fn blocks(&self, train: bool) -> Vec<BlockParams> {
         const S: Activation = Activation::Selu;
         let (b1, b2, b3, n) = (&self.block1, &self.block2, &self.block3, &self.norms);

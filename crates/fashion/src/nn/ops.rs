@@ -72,7 +72,7 @@ impl Activation {
     }
 
     /// The derivative, written in terms of the output `y = f(x)` (so the backward pass
-    /// needs only the output): ReLU′ = [y > 0]; SELU′ = λ for y > 0, else y + λα.
+    /// needs only the output): ReLU′ = 1 if y > 0, else 0; SELU′ = λ for y > 0, else y + λα.
     #[inline]
     fn df_from_output(self, y: f32) -> f32 {
         match self {
