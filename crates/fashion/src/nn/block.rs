@@ -5,12 +5,17 @@
 //! [`batch_norm_train`](super::batch_norm_train), [`activate`](super::activate) and
 //! [`max_pool2d`](super::max_pool2d) hands three intermediate tensors to dfdx, each copied
 //! in and out of dfdx's storage, each with its own zero-filled gradient buffer and its
-//! own passes over memory. Fused, the convolution output stays in a buffer this op owns,
-//! normalisation, activation and pooling happen in one pass over it, and the backward
-//! pass turns the pooled gradient into the convolution's output gradient in two passes,
-//! without dfdx. On SmallCnn (batch 64) the element-wise work went from about as long as
-//! the convolutions to a fraction of it. The composed ops remain the reference the block
-//! is tested against.
+//! own passes over memory. Fused, the convolution output stays in a buffer this op owns
+//! and normalisation, activation and pooling happen in one pass over it. Without batch
+//! statistics (no normalisation, or fixed running statistics) that pass runs image by
+//! image right after each image's GEMM, while its output is still in cache, and the
+//! backward pass likewise forms each image's output gradient just before its GEMMs. With
+//! batch statistics, which need the whole batch first, the forward pass is one extra pass
+//! over the batch and the backward pass turns the pooled gradient into the convolution's
+//! output gradient in two. On SmallCnn (batch 64) the element-wise work went from about
+//! as long as the convolutions to a fraction of it. The composed ops remain the reference
+//! the block is tested against, and the element-wise loops run with the CPU's widest
+//! vectors (AVX-512 or AVX2, chosen at run time).
 //!
 //! [`conv_stack`] chains several blocks in one op, so the maps between them never become
 //! dfdx tensors either; the models run their convolutions that way.
@@ -23,7 +28,7 @@ use rayon::prelude::*;
 use super::conv::{self, Geom};
 use super::ops::{channel_stats, lane_sum_dot_dev, Activation, BatchStats};
 use super::pool::pool_row;
-use super::{add_partials, par_zeros, tensor_err, to_vec, Padding, Shape4};
+use super::{add_partials, images_per_task, par_zeros, simd, tensor_err, to_vec, Padding, Shape4};
 use crate::{Error, Result};
 
 const OP: &str = "conv_block";
@@ -190,6 +195,7 @@ struct ParamGrads {
 /// Adds `k·dv` of each pooling window onto its winner in the plane `gz` (of width `w`):
 /// `argmax` numbers the window's elements 0 top-left, 1 top-right, 2 bottom-left,
 /// 3 bottom-right.
+#[inline]
 fn add_to_winners(gz: &mut [f32], dv: &[f32], argmax: &[u8], w: usize, k: f32) {
     let wo = w / 2;
     for (i, (dv, am)) in dv.chunks_exact(wo).zip(argmax.chunks_exact(wo)).enumerate() {
@@ -197,6 +203,134 @@ fn add_to_winners(gz: &mut [f32], dv: &[f32], argmax: &[u8], w: usize, k: f32) {
             gz[(2 * i + usize::from(a >> 1)) * w + 2 * j + usize::from(a & 1)] += k * d;
         }
     }
+}
+
+/// `v` cut into chunks of `len` for a parallel zip; `count` empty slices if `v` is empty
+/// (no pooling, hence no argmax).
+fn chunks_or_empty<T: Send>(v: &mut [T], len: usize, count: usize) -> Vec<&mut [T]> {
+    if v.is_empty() {
+        (0..count).map(|_| <&mut [T]>::default()).collect()
+    } else {
+        v.chunks_mut(len).collect()
+    }
+}
+
+/// Normalises (`a·z + b` per channel), activates and, if `argmax` is not empty, pools
+/// consecutive planes of the convolution output `z`, the first being plane `first` of
+/// the batch (its channel is the plane index modulo `C_out`), into `out`.
+fn finish_planes(
+    affine: &Option<Affine>,
+    act: Option<Activation>,
+    g: Geom,
+    first: usize,
+    z: &[f32],
+    out: &mut [f32],
+    argmax: &mut [u8],
+) {
+    let hw = g.h_out * g.w_out;
+    let c = g.c_out;
+    simd(
+        #[inline(always)]
+        || {
+            if argmax.is_empty() {
+                for (p, (o, z)) in out.chunks_exact_mut(hw).zip(z.chunks_exact(hw)).enumerate() {
+                    let (a, b) = ab(affine, (first + p) % c);
+                    with_activation!(act, f, _df, {
+                        for (o, &s) in o.iter_mut().zip(z) {
+                            *o = f(a * s + b);
+                        }
+                    });
+                }
+                return;
+            }
+            let (w, wo) = (g.w_out, g.w_out / 2);
+            let plane = (g.h_out / 2) * wo;
+            let mut rows = vec![0.0f32; 4 * wo];
+            let (top, bottom) = rows.split_at_mut(2 * wo);
+            for (p, ((o, am), z)) in out
+                .chunks_exact_mut(plane)
+                .zip(argmax.chunks_exact_mut(plane))
+                .zip(z.chunks_exact(hw))
+                .enumerate()
+            {
+                let (a, b) = ab(affine, (first + p) % c);
+                for ((pair, o), am) in z
+                    .chunks_exact(2 * w)
+                    .zip(o.chunks_exact_mut(wo))
+                    .zip(am.chunks_exact_mut(wo))
+                {
+                    with_activation!(act, f, _df, {
+                        for (d, &s) in top.iter_mut().zip(&pair[..2 * wo]) {
+                            *d = f(a * s + b);
+                        }
+                        for (d, &s) in bottom.iter_mut().zip(&pair[w..w + 2 * wo]) {
+                            *d = f(a * s + b);
+                        }
+                    });
+                    pool_row(top, bottom, o, am);
+                }
+            }
+        },
+    );
+}
+
+/// The gradient `gz` (zero on entry) with respect to the convolution output `z` of
+/// whole images, from the block's output gradient `go`, when the normalisation is a
+/// fixed map `a·z + b` (or none): through the pooling (to each window's winner, as
+/// numbered in `argmax`; no pooling if it is empty) and the activation.
+fn grad_fixed(
+    affine: &Option<Affine>,
+    act: Option<Activation>,
+    g: Geom,
+    z: &[f32],
+    go: &[f32],
+    argmax: &[u8],
+    gz: &mut [f32],
+) {
+    let hw = g.h_out * g.w_out;
+    let c = g.c_out;
+    simd(
+        #[inline(always)]
+        || {
+            if argmax.is_empty() {
+                for (p, ((gz, z), go)) in gz
+                    .chunks_exact_mut(hw)
+                    .zip(z.chunks_exact(hw))
+                    .zip(go.chunks_exact(hw))
+                    .enumerate()
+                {
+                    let (a, b) = ab(affine, p % c);
+                    with_activation!(act, _f, df, {
+                        for ((gz, &zv), &gy) in gz.iter_mut().zip(z).zip(go) {
+                            *gz = gy * df(a * zv + b);
+                        }
+                    });
+                    if a != 1.0 {
+                        gz.iter_mut().for_each(|v| *v *= a);
+                    }
+                }
+                return;
+            }
+            let (w, wo) = (g.w_out, g.w_out / 2);
+            let plane = (g.h_out / 2) * wo;
+            for (p, ((gz, z), (go, am))) in gz
+                .chunks_exact_mut(hw)
+                .zip(z.chunks_exact(hw))
+                .zip(go.chunks_exact(plane).zip(argmax.chunks_exact(plane)))
+                .enumerate()
+            {
+                let (a, b) = ab(affine, p % c);
+                with_activation!(act, _f, df, {
+                    for (i, (go, am)) in go.chunks_exact(wo).zip(am.chunks_exact(wo)).enumerate() {
+                        for (j, (&gy, &k)) in go.iter().zip(am).enumerate() {
+                            let at = (2 * i + usize::from(k >> 1)) * w + 2 * j + usize::from(k & 1);
+                            gz[at] += a * (gy * df(a * z[at] + b));
+                        }
+                    }
+                });
+            }
+        },
+    );
 }
 
 #[inline]
@@ -259,20 +393,23 @@ impl ConvBlock<'_> {
         let out_len = g.n * c * if self.pool { plane } else { hw };
         let w_data = to_vec(self.weight);
         let b_data = self.bias.map(to_vec);
-        // The convolution, into a buffer the backward pass keeps.
+        let act = self.activation;
+        // The convolution output, kept for the backward pass.
         let mut z = par_zeros(g.n * c * hw);
-        conv::forward(&g, x_data, &w_data, b_data.as_deref(), &mut z);
+        let mut out = par_zeros(out_len);
+        // Which element of each window won (kept for the backward pass).
+        let mut argmax = par_zeros::<u8>(if self.pool { out_len } else { 0 });
 
-        // The normalisation as a per-channel affine map.
-        let z_shape = (g.n, c, g.h_out, g.w_out);
         let (affine, stats, inv_std) = match self.norm {
-            None => (None, None, None),
+            // Batch statistics need the whole convolution output first: convolve, then
+            // normalise, activate and pool in one pass over groups of planes.
             Some(BlockNorm::Batch {
                 scale,
                 shift,
                 epsilon,
             }) => {
-                let (mean, var) = channel_stats(&z, z_shape);
+                conv::forward(&g, x_data, &w_data, b_data.as_deref(), &mut z);
+                let (mean, var) = channel_stats(&z, (g.n, c, g.h_out, g.w_out));
                 let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + epsilon).sqrt()).collect();
                 let (gamma, beta) = (to_vec(scale), to_vec(shift));
                 let a: Vec<f32> = gamma.iter().zip(&inv_std).map(|(g, s)| g * s).collect();
@@ -282,71 +419,69 @@ impl ConvBlock<'_> {
                     var,
                     count: g.n * hw,
                 };
-                (Some(Affine { a, b }), Some(stats), Some(inv_std))
+                let affine = Some(Affine { a, b });
+                let per = MIN_PLANES * (out_len / (g.n * c));
+                let ams = chunks_or_empty(&mut argmax, MIN_PLANES * plane, out_len.div_ceil(per));
+                out.par_chunks_mut(per)
+                    .zip(z.par_chunks(MIN_PLANES * hw))
+                    .zip(ams)
+                    .enumerate()
+                    .for_each(|(i, ((o, z), am))| {
+                        finish_planes(&affine, act, g, i * MIN_PLANES, z, o, am);
+                    });
+                (affine, Some(stats), Some(inv_std))
             }
-            Some(BlockNorm::Running {
-                scale,
-                shift,
-                mean,
-                var,
-                epsilon,
-            }) => {
-                let a: Vec<f32> = (0..c)
-                    .map(|ch| scale[ch] / (var[ch] + epsilon).sqrt())
-                    .collect();
-                let b = (0..c).map(|ch| shift[ch] - mean[ch] * a[ch]).collect();
-                (Some(Affine { a, b }), None, None)
+            // A fixed map (or none): each work item convolves its images and finishes
+            // them at once, while their convolution output is still in cache.
+            norm => {
+                let affine = match norm {
+                    Some(BlockNorm::Running {
+                        scale,
+                        shift,
+                        mean,
+                        var,
+                        epsilon,
+                    }) => {
+                        let a: Vec<f32> = (0..c)
+                            .map(|ch| scale[ch] / (var[ch] + epsilon).sqrt())
+                            .collect();
+                        let b = (0..c).map(|ch| shift[ch] - mean[ch] * a[ch]).collect();
+                        Some(Affine { a, b })
+                    }
+                    _ => None,
+                };
+                let ipt = images_per_task(g.n);
+                let per = ipt * (out_len / g.n);
+                let ams = chunks_or_empty(&mut argmax, per, out_len.div_ceil(per));
+                z.par_chunks_mut(ipt * c * hw)
+                    .zip(x_data.par_chunks(ipt * g.in_len()))
+                    .zip(out.par_chunks_mut(per).zip(ams))
+                    .for_each(|((z, x), (o, am))| {
+                        // Each image (group of images) as soon as its GEMM is done.
+                        let per_img = out_len / g.n;
+                        let mut finish = |i: usize, z: &[f32]| {
+                            let imgs = z.len() / (c * hw);
+                            let r = i * per_img..(i + imgs) * per_img;
+                            let am = if am.is_empty() {
+                                &mut [][..]
+                            } else {
+                                &mut am[r.clone()]
+                            };
+                            finish_planes(&affine, act, g, 0, z, &mut o[r], am);
+                        };
+                        conv::forward_images(
+                            &g,
+                            ipt,
+                            x,
+                            &w_data,
+                            b_data.as_deref(),
+                            z,
+                            &mut finish,
+                        );
+                    });
+                (affine, None, None)
             }
         };
-
-        // Normalise, activate and pool in one pass.
-        let act = self.activation;
-        let mut out = par_zeros(out_len);
-        // Which element of each window won (kept for the backward pass).
-        let mut argmax = par_zeros::<u8>(if self.pool { out_len } else { 0 });
-        if self.pool {
-            let (w, wo) = (g.w_out, g.w_out / 2);
-            out.par_chunks_mut(plane)
-                .zip(argmax.par_chunks_mut(plane))
-                .zip(z.par_chunks(hw))
-                .enumerate()
-                .with_min_len(MIN_PLANES)
-                .for_each_init(
-                    || vec![0.0f32; 4 * wo],
-                    |rows, (p, ((o, am), z))| {
-                        let (a, b) = ab(&affine, p % c);
-                        let (top, bottom) = rows.split_at_mut(2 * wo);
-                        for ((pair, o), am) in z
-                            .chunks_exact(2 * w)
-                            .zip(o.chunks_exact_mut(wo))
-                            .zip(am.chunks_exact_mut(wo))
-                        {
-                            with_activation!(act, f, _df, {
-                                for (d, &s) in top.iter_mut().zip(&pair[..2 * wo]) {
-                                    *d = f(a * s + b);
-                                }
-                                for (d, &s) in bottom.iter_mut().zip(&pair[w..w + 2 * wo]) {
-                                    *d = f(a * s + b);
-                                }
-                            });
-                            pool_row(top, bottom, o, am);
-                        }
-                    },
-                );
-        } else {
-            out.par_chunks_mut(hw)
-                .zip(z.par_chunks(hw))
-                .enumerate()
-                .with_min_len(MIN_PLANES)
-                .for_each(|(p, (o, z))| {
-                    let (a, b) = ab(&affine, p % c);
-                    with_activation!(act, f, _df, {
-                        for (o, &s) in o.iter_mut().zip(z) {
-                            *o = f(a * s + b);
-                        }
-                    });
-                });
-        }
         let batch = match (&stats, inv_std) {
             (Some(st), Some(inv_std)) => Some((inv_std, st.mean.clone())),
             _ => None,
@@ -405,15 +540,57 @@ impl Pass {
         let (g, act, pool) = (*g, *act, *pool);
         let c = g.c_out;
         let (hw, plane) = (g.h_out * g.w_out, (g.h_out / 2) * (g.w_out / 2));
-        let batch = self.batch.as_ref().map(|(s, m)| (s, m));
-        let mut bn = None;
-        // Gradient with respect to z, the convolution output.
+        let Some((inv_std, mean)) = &self.batch else {
+            // Fixed (or no) normalisation: each work item turns its images' output
+            // gradient into theirs with respect to z and runs their convolution's
+            // backward pass at once, while that gradient is still in cache.
+            let ipt = images_per_task(g.n);
+            let per = ipt * (grad_out.len() / g.n);
+            let tasks = g.n.div_ceil(ipt);
+            let ams: Vec<&[u8]> = if pool {
+                argmax.chunks(per).collect()
+            } else {
+                vec![&[][..]; tasks]
+            };
+            let (w, b) = grad_x
+                .par_chunks_mut(ipt * g.in_len())
+                .zip(self.x_data.par_chunks(ipt * g.in_len()))
+                .zip(
+                    z.par_chunks(ipt * c * hw)
+                        .zip(grad_out.par_chunks(per))
+                        .zip(ams),
+                )
+                .map(|((gx, x), ((z, go), am))| {
+                    // Each image (group of images) just before its GEMMs.
+                    let per_img = grad_out.len() / g.n;
+                    let mut prepare = |i: usize, gz: &mut [f32]| {
+                        let imgs = gz.len() / (c * hw);
+                        let r = i * per_img..(i + imgs) * per_img;
+                        let zr = i * c * hw..(i + imgs) * c * hw;
+                        let am = if am.is_empty() {
+                            &[][..]
+                        } else {
+                            &am[r.clone()]
+                        };
+                        grad_fixed(affine, act, g, &z[zr], &go[r], am, gz);
+                    };
+                    let mut gz = vec![0.0f32; z.len()];
+                    let lazy = conv::GradOut::Lazy(&mut gz, &mut prepare);
+                    conv::backward_images(&g, ipt, x, &self.w_data, lazy, gx)
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .unzip();
+            return ParamGrads { w, b, bn: None };
+        };
+        // Batch normalisation: its backward pass needs sums over the whole batch, so
+        // the gradient with respect to z, the convolution output, is formed in two
+        // passes over all planes before the convolution's backward pass.
         let mut gz = par_zeros(z.len());
         // 1. Through the pooling (to each window's winner) and the activation: the
         //    gradient dv of the normalised values v = a·z + b, with per-plane sums
-        //    Σ dv and Σ dv·(z − mean) for the batch-norm backward pass. With
-        //    pooling dv is kept per window (`dv_win`), elsewhere it is zero; without
-        //    pooling it goes into `gz`.
+        //    Σ dv and Σ dv·(z − mean). With pooling dv is kept per window
+        //    (`dv_win`), elsewhere it is zero; without pooling it goes into `gz`.
         let mut dv_win = par_zeros(if pool { grad_out.len() } else { 0 });
         let plane_sums: Vec<(f32, f32)> = if pool {
             let (w, wo) = (g.w_out, g.w_out / 2);
@@ -424,29 +601,37 @@ impl Pass {
                 .enumerate()
                 .with_min_len(MIN_PLANES)
                 .map(|(p, ((dv, z), (am, go)))| {
-                    let ch = p % c;
-                    let (a, b) = ab(affine, ch);
-                    let mu = batch.map_or(0.0, |(_, m)| m[ch]);
-                    let (mut s, mut sx) = (0.0f32, 0.0f32);
-                    with_activation!(act, _f, df, {
-                        for (i, ((dv, am), go)) in dv
-                            .chunks_exact_mut(wo)
-                            .zip(am.chunks_exact(wo))
-                            .zip(go.chunks_exact(wo))
-                            .enumerate()
-                        {
-                            for (j, ((dv, &k), &gy)) in dv.iter_mut().zip(am).zip(go).enumerate() {
-                                let at =
-                                    (2 * i + usize::from(k >> 1)) * w + 2 * j + usize::from(k & 1);
-                                let zv = z[at];
-                                let d = gy * df(a * zv + b);
-                                *dv = d;
-                                s += d;
-                                sx += d * (zv - mu);
-                            }
-                        }
-                    });
-                    (s, sx)
+                    simd(
+                        #[inline(always)]
+                        || {
+                            let ch = p % c;
+                            let (a, b) = ab(affine, ch);
+                            let mu = mean[ch];
+                            let (mut s, mut sx) = (0.0f32, 0.0f32);
+                            with_activation!(act, _f, df, {
+                                for (i, ((dv, am), go)) in dv
+                                    .chunks_exact_mut(wo)
+                                    .zip(am.chunks_exact(wo))
+                                    .zip(go.chunks_exact(wo))
+                                    .enumerate()
+                                {
+                                    for (j, ((dv, &k), &gy)) in
+                                        dv.iter_mut().zip(am).zip(go).enumerate()
+                                    {
+                                        let at = (2 * i + usize::from(k >> 1)) * w
+                                            + 2 * j
+                                            + usize::from(k & 1);
+                                        let zv = z[at];
+                                        let d = gy * df(a * zv + b);
+                                        *dv = d;
+                                        s += d;
+                                        sx += d * (zv - mu);
+                                    }
+                                }
+                            });
+                            (s, sx)
+                        },
+                    )
                 })
                 .collect()
         } else {
@@ -456,76 +641,65 @@ impl Pass {
                 .enumerate()
                 .with_min_len(MIN_PLANES)
                 .map(|(p, ((gz, z), go))| {
-                    let ch = p % c;
-                    let (a, b) = ab(affine, ch);
-                    with_activation!(act, _f, df, {
-                        for ((gz, &zv), &gy) in gz.iter_mut().zip(z).zip(go) {
-                            *gz = gy * df(a * zv + b);
-                        }
-                    });
-                    match batch {
-                        Some((_, m)) => lane_sum_dot_dev(gz, z, m[ch]),
-                        None => (0.0, 0.0),
-                    }
+                    simd(
+                        #[inline(always)]
+                        || {
+                            let ch = p % c;
+                            let (a, b) = ab(affine, ch);
+                            with_activation!(act, _f, df, {
+                                for ((gz, &zv), &gy) in gz.iter_mut().zip(z).zip(go) {
+                                    *gz = gy * df(a * zv + b);
+                                }
+                            });
+                            lane_sum_dot_dev(gz, z, mean[ch])
+                        },
+                    )
                 })
                 .collect()
         };
         // 2. Through the normalisation.
-        if let Some((inv_std, mean)) = batch {
-            // Per channel, planes added in image order (deterministic), in f64.
-            let mut sum_dv = vec![0.0f64; c];
-            let mut sum_dv_xhat = vec![0.0f64; c];
-            for (p, &(s, sx)) in plane_sums.iter().enumerate() {
-                sum_dv[p % c] += f64::from(s);
-                sum_dv_xhat[p % c] += f64::from(sx);
-            }
-            for ch in 0..c {
-                sum_dv_xhat[ch] *= f64::from(inv_std[ch]);
-            }
-            let m = (g.n * hw) as f64;
-            let w = g.w_out;
-            // dz = a·(dv − Σdv/M − x̂·Σdv·x̂/M), a = γ·σ⁻¹, x̂ = (z − mean)·σ⁻¹.
-            gz.par_chunks_mut(hw)
-                .zip(z.par_chunks(hw))
-                .enumerate()
-                .with_min_len(MIN_PLANES)
-                .for_each(|(p, (gz, z))| {
-                    let ch = p % c;
-                    let k = ab(affine, ch).0;
-                    let (mu, s) = (mean[ch], inv_std[ch]);
-                    let mdv = (sum_dv[ch] / m) as f32;
-                    let mdvx = (sum_dv_xhat[ch] / m) as f32 * s;
-                    if pool {
-                        for (gz, &zv) in gz.iter_mut().zip(z) {
-                            *gz = -k * (mdv + (zv - mu) * mdvx);
-                        }
-                        let r = p * plane..(p + 1) * plane;
-                        add_to_winners(gz, &dv_win[r.clone()], &argmax[r], w, k);
-                    } else {
-                        for (gz, &zv) in gz.iter_mut().zip(z) {
-                            *gz = k * (*gz - mdv - (zv - mu) * mdvx);
-                        }
-                    }
-                });
-            let to_f32 = |v: Vec<f64>| v.into_iter().map(|s| s as f32).collect();
-            bn = Some((to_f32(sum_dv_xhat), to_f32(sum_dv)));
-        } else {
-            // Fixed (or no) statistics: dz = a·dv.
-            let w = g.w_out;
-            gz.par_chunks_mut(hw)
-                .enumerate()
-                .with_min_len(MIN_PLANES)
-                .for_each(|(p, gz)| {
-                    let k = ab(affine, p % c).0;
-                    if pool {
-                        // gz is zero here: only the winners get a gradient.
-                        let r = p * plane..(p + 1) * plane;
-                        add_to_winners(gz, &dv_win[r.clone()], &argmax[r], w, k);
-                    } else if k != 1.0 {
-                        gz.iter_mut().for_each(|v| *v *= k);
-                    }
-                });
+        // Per channel, planes added in image order (deterministic), in f64.
+        let mut sum_dv = vec![0.0f64; c];
+        let mut sum_dv_xhat = vec![0.0f64; c];
+        for (p, &(s, sx)) in plane_sums.iter().enumerate() {
+            sum_dv[p % c] += f64::from(s);
+            sum_dv_xhat[p % c] += f64::from(sx);
         }
+        for ch in 0..c {
+            sum_dv_xhat[ch] *= f64::from(inv_std[ch]);
+        }
+        let m = (g.n * hw) as f64;
+        let w = g.w_out;
+        // dz = a·(dv − Σdv/M − x̂·Σdv·x̂/M), a = γ·σ⁻¹, x̂ = (z − mean)·σ⁻¹.
+        gz.par_chunks_mut(hw)
+            .zip(z.par_chunks(hw))
+            .enumerate()
+            .with_min_len(MIN_PLANES)
+            .for_each(|(p, (gz, z))| {
+                simd(
+                    #[inline(always)]
+                    || {
+                        let ch = p % c;
+                        let k = ab(affine, ch).0;
+                        let (mu, s) = (mean[ch], inv_std[ch]);
+                        let mdv = (sum_dv[ch] / m) as f32;
+                        let mdvx = (sum_dv_xhat[ch] / m) as f32 * s;
+                        if pool {
+                            for (gz, &zv) in gz.iter_mut().zip(z) {
+                                *gz = -k * (mdv + (zv - mu) * mdvx);
+                            }
+                            let r = p * plane..(p + 1) * plane;
+                            add_to_winners(gz, &dv_win[r.clone()], &argmax[r], w, k);
+                        } else {
+                            for (gz, &zv) in gz.iter_mut().zip(z) {
+                                *gz = k * (*gz - mdv - (zv - mu) * mdvx);
+                            }
+                        }
+                    },
+                )
+            });
+        let to_f32 = |v: Vec<f64>| v.into_iter().map(|s| s as f32).collect();
+        let bn = Some((to_f32(sum_dv_xhat), to_f32(sum_dv)));
         // 3. Through the convolution.
         let partials = conv::backward(&g, &self.x_data, &self.w_data, &gz, grad_x);
         let (w, b) = partials.into_iter().unzip();

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::gemm::{sgemm, Mat};
 use super::ops::lane_sum;
-use super::{add_partials, images_per_task, tensor_err, to_vec, with_data, Padding, Shape4};
+use super::{add_partials, images_per_task, simd, tensor_err, to_vec, with_data, Padding, Shape4};
 use crate::{Error, Result};
 
 const OP: &str = "conv2d";
@@ -183,7 +183,7 @@ impl Geom {
     }
 
     /// Elements per input image.
-    fn in_len(&self) -> usize {
+    pub(super) fn in_len(&self) -> usize {
         self.c_in * self.h * self.w
     }
 
@@ -219,16 +219,61 @@ impl Geom {
             .checked_sub(self.pad_top)
             .filter(|&ih| ih < self.h)
     }
+
+    /// Output rows `lo..hi` whose input row `oh + dy − pad_top` lies inside the image
+    /// (empty if none does).
+    fn valid_rows(&self, dy: usize) -> (usize, usize) {
+        let lo = self.pad_top.saturating_sub(dy).min(self.h_out);
+        let hi = (self.h + self.pad_top).saturating_sub(dy).min(self.h_out);
+        (lo, hi.max(lo))
+    }
 }
 
 /// Most images per GEMM (see [`Geom::group`]); bounds the scratch memory.
 const MAX_GROUP: usize = 8;
 
+/// For kernel tap `(dy, dx)` of an image whose output rows are as long as its input rows
+/// (`W_out = W`, always so with [`Padding::Same`]): output pixel `q` (flat index) reads
+/// input pixel `q + offset`, so the valid rows `oh0..oh1` form one contiguous run of
+/// `len` elements starting at flat output index `start`, plus, in every one of those
+/// rows, the columns outside `lo..hi` that wrapped into a neighbouring row. Returns
+/// `(start, offset_start, len)` with `offset_start = start + offset`, or `None` when the
+/// tap reads nothing inside the image.
+fn flat_run(g: &Geom, dy: usize, dx: usize) -> Option<(usize, usize, usize)> {
+    let (lo, hi) = g.valid_cols(dx);
+    let (oh0, oh1) = g.valid_rows(dy);
+    if lo >= hi || oh0 >= oh1 {
+        return None;
+    }
+    let wo = g.w_out;
+    let start = oh0 * wo + lo;
+    let len = (oh1 - 1) * wo + hi - start;
+    let src = (oh0 + dy - g.pad_top) * g.w + lo + dx - g.pad_left;
+    Some((start, src, len))
+}
+
+/// Sets the columns outside `lo..hi` of rows `oh0..oh1` of one column-matrix row to 0.
+#[inline]
+fn zero_wrapped(row: &mut [f32], wo: usize, (oh0, oh1): (usize, usize), (lo, hi): (usize, usize)) {
+    if lo == 0 && hi == wo {
+        return;
+    }
+    for r in row[oh0 * wo..oh1 * wo].chunks_exact_mut(wo) {
+        r[..lo].fill(0.0);
+        r[hi..].fill(0.0);
+    }
+}
+
 /// Unfolds one image `(C_in, H, W)` into its block of the column matrix: row
 /// `(c, dy, dx)` (`C_in·KH·KW` rows of stride `ld`), columns `col0..col0 + H_out·W_out`;
 /// column `(oh, ow)` holds `x[c, oh + dy − top, ow + dx − left]`, or 0 in the padding.
+///
+/// With `W_out = W` each row is one contiguous copy of the shifted plane (see
+/// [`flat_run`]) with the wrapped-around border columns then cleared, rather than one
+/// short copy per image row.
 fn im2col(g: &Geom, x: &[f32], cols: &mut [f32], ld: usize, col0: usize) {
     let (p, wo) = (g.p(), g.w_out);
+    let flat = g.w_out == g.w;
     let mut r = 0;
     for plane in x.chunks_exact(g.h * g.w) {
         for dy in 0..g.kh {
@@ -236,6 +281,18 @@ fn im2col(g: &Geom, x: &[f32], cols: &mut [f32], ld: usize, col0: usize) {
                 let row = &mut cols[r * ld + col0..r * ld + col0 + p];
                 r += 1;
                 let (lo, hi) = g.valid_cols(dx);
+                if flat {
+                    match flat_run(g, dy, dx) {
+                        Some((start, src, len)) => {
+                            row[..start].fill(0.0);
+                            row[start..start + len].copy_from_slice(&plane[src..src + len]);
+                            row[start + len..].fill(0.0);
+                            zero_wrapped(row, wo, g.valid_rows(dy), (lo, hi));
+                        }
+                        None => row.fill(0.0),
+                    }
+                    continue;
+                }
                 for (oh, dst) in row.chunks_exact_mut(wo).enumerate() {
                     match g.in_row(oh, dy) {
                         Some(ih) if lo < hi => {
@@ -253,16 +310,32 @@ fn im2col(g: &Geom, x: &[f32], cols: &mut [f32], ld: usize, col0: usize) {
 }
 
 /// The adjoint of [`im2col`]: adds every entry of the image's block of the column
-/// matrix onto the pixel it was copied from (padding entries are dropped).
-fn col2im_add(g: &Geom, cols: &[f32], ld: usize, col0: usize, x: &mut [f32]) {
+/// matrix onto the pixel it was copied from (padding entries are dropped). Clears the
+/// padding entries of `cols` on the way (with `W_out = W`, so that each row is added as
+/// one contiguous run).
+#[inline]
+fn col2im_add(g: &Geom, cols: &mut [f32], ld: usize, col0: usize, x: &mut [f32]) {
     let (p, wo) = (g.p(), g.w_out);
+    let flat = g.w_out == g.w;
     let mut r = 0;
     for plane in x.chunks_exact_mut(g.h * g.w) {
         for dy in 0..g.kh {
             for dx in 0..g.kw {
-                let row = &cols[r * ld + col0..r * ld + col0 + p];
+                let row = &mut cols[r * ld + col0..r * ld + col0 + p];
                 r += 1;
                 let (lo, hi) = g.valid_cols(dx);
+                if flat {
+                    if let Some((start, dst, len)) = flat_run(g, dy, dx) {
+                        zero_wrapped(row, wo, g.valid_rows(dy), (lo, hi));
+                        for (d, s) in plane[dst..dst + len]
+                            .iter_mut()
+                            .zip(&row[start..start + len])
+                        {
+                            *d += s;
+                        }
+                    }
+                    continue;
+                }
                 if lo >= hi {
                     continue;
                 }
@@ -306,55 +379,72 @@ fn with_scratch<R>(lens: [usize; 3], f: impl FnOnce([&mut [f32]; 3]) -> R) -> R 
     })
 }
 
-/// Forward pass on plain slices: `out` (N, C_out, H_out, W_out) is overwritten.
+/// Forward pass on plain slices: `out` (N, C_out, H_out, W_out) is overwritten. The
+/// batch is cut into work items of [`images_per_task`] images, run in parallel.
 pub(super) fn forward(g: &Geom, x: &[f32], w: &[f32], b: Option<&[f32]>, out: &mut [f32]) {
-    let (k, p) = (g.k(), g.p());
     let ipt = images_per_task(g.n);
-    let group = g.group(ipt);
-    let weight = Mat::row_major(w, g.c_out, k);
     out.par_chunks_mut(ipt * g.out_len())
         .zip(x.par_chunks(ipt * g.in_len()))
-        .for_each(|(out, x)| {
-            let tmp_len = if group > 1 { g.c_out * group * p } else { 0 };
-            with_scratch([k * group * p, tmp_len, 0], |[cols, tmp, _]| {
-                for (out, x) in out
-                    .chunks_mut(group * g.out_len())
-                    .zip(x.chunks(group * g.in_len()))
-                {
-                    let imgs = x.len() / g.in_len();
-                    let ld = imgs * p;
-                    for (i, x) in x.chunks_exact(g.in_len()).enumerate() {
-                        im2col(g, x, cols, ld, i * p);
+        .for_each(|(out, x)| forward_images(g, ipt, x, w, b, out, &mut |_, _| {}));
+}
+
+/// The forward pass of one work item (the images in `x`, at most `ipt`), on the calling
+/// thread. After each GEMM (one image, or a group of images sharing it), `finish` gets
+/// the index within the item of the first image it covered and their finished output,
+/// still in cache.
+pub(super) fn forward_images(
+    g: &Geom,
+    ipt: usize,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    out: &mut [f32],
+    finish: &mut dyn FnMut(usize, &[f32]),
+) {
+    let (k, p) = (g.k(), g.p());
+    let group = g.group(ipt);
+    let weight = Mat::row_major(w, g.c_out, k);
+    let tmp_len = if group > 1 { g.c_out * group * p } else { 0 };
+    with_scratch([k * group * p, tmp_len, 0], |[cols, tmp, _]| {
+        for (j, (out, x)) in out
+            .chunks_mut(group * g.out_len())
+            .zip(x.chunks(group * g.in_len()))
+            .enumerate()
+        {
+            let imgs = x.len() / g.in_len();
+            let ld = imgs * p;
+            for (i, x) in x.chunks_exact(g.in_len()).enumerate() {
+                im2col(g, x, cols, ld, i * p);
+            }
+            let cols = Mat::row_major(&cols[..k * ld], k, ld);
+            if imgs == 1 {
+                // Straight into the output, on top of the bias.
+                let beta = match b {
+                    Some(b) => {
+                        for (row, &bias) in out.chunks_exact_mut(p).zip(b) {
+                            row.fill(bias);
+                        }
+                        1.0
                     }
-                    let cols = Mat::row_major(&cols[..k * ld], k, ld);
-                    if imgs == 1 {
-                        // Straight into the output, on top of the bias.
-                        let beta = match b {
-                            Some(b) => {
-                                for (row, &bias) in out.chunks_exact_mut(p).zip(b) {
-                                    row.fill(bias);
-                                }
-                                1.0
-                            }
-                            None => 0.0,
-                        };
-                        sgemm(weight, cols, beta, out);
-                    } else {
-                        let tmp = &mut tmp[..g.c_out * ld];
-                        sgemm(weight, cols, 0.0, tmp);
-                        for (i, out) in out.chunks_exact_mut(g.out_len()).enumerate() {
-                            for (co, row) in out.chunks_exact_mut(p).enumerate() {
-                                let bias = b.map_or(0.0, |b| b[co]);
-                                let src = &tmp[co * ld + i * p..co * ld + (i + 1) * p];
-                                for (o, &s) in row.iter_mut().zip(src) {
-                                    *o = s + bias;
-                                }
-                            }
+                    None => 0.0,
+                };
+                sgemm(weight, cols, beta, out);
+            } else {
+                let tmp = &mut tmp[..g.c_out * ld];
+                sgemm(weight, cols, 0.0, tmp);
+                for (i, out) in out.chunks_exact_mut(g.out_len()).enumerate() {
+                    for (co, row) in out.chunks_exact_mut(p).enumerate() {
+                        let bias = b.map_or(0.0, |b| b[co]);
+                        let src = &tmp[co * ld + i * p..co * ld + (i + 1) * p];
+                        for (o, &s) in row.iter_mut().zip(src) {
+                            *o = s + bias;
                         }
                     }
                 }
-            });
-        });
+            }
+            finish(j * group, out);
+        }
+    });
 }
 
 /// Backward pass on plain slices: adds the input gradient onto `grad_x` and returns the
@@ -366,62 +456,98 @@ pub(super) fn backward(
     grad_out: &[f32],
     grad_x: &mut [f32],
 ) -> Vec<(Vec<f32>, Vec<f32>)> {
-    let (k, p) = (g.k(), g.p());
     let ipt = images_per_task(g.n);
-    let group = g.group(ipt);
-    let weight_t = Mat::row_major(w, g.c_out, k).t();
     grad_x
         .par_chunks_mut(ipt * g.in_len())
         .zip(x.par_chunks(ipt * g.in_len()))
         .zip(grad_out.par_chunks(ipt * g.out_len()))
         .map(|((grad_x, x), grad_out)| {
-            let mut grad_w = vec![0.0f32; g.c_out * k];
-            let mut grad_b = vec![0.0f32; g.c_out];
-            let cols_len = k * group * p;
-            let gather_len = if group > 1 { g.c_out * group * p } else { 0 };
-            with_scratch(
-                [cols_len, cols_len, gather_len],
-                |[cols, grad_cols, gathered]| {
-                    for ((grad_x, x), grad_out) in grad_x
-                        .chunks_mut(group * g.in_len())
-                        .zip(x.chunks(group * g.in_len()))
-                        .zip(grad_out.chunks(group * g.out_len()))
-                    {
-                        let imgs = x.len() / g.in_len();
-                        let ld = imgs * p;
-                        for go in grad_out.chunks_exact(g.out_len()) {
-                            for (gb, row) in grad_b.iter_mut().zip(go.chunks_exact(p)) {
-                                *gb += lane_sum(row);
-                            }
+            backward_images(g, ipt, x, w, GradOut::Given(grad_out), grad_x)
+        })
+        .collect()
+}
+
+/// The output gradient of a work item for [`backward_images`].
+pub(super) enum GradOut<'a> {
+    /// Already computed.
+    Given(&'a [f32]),
+    /// Computed just before use, image group by image group, into the buffer: the
+    /// function gets the index within the item of the group's first image and the
+    /// group's part of the buffer.
+    Lazy(&'a mut [f32], &'a mut dyn FnMut(usize, &mut [f32])),
+}
+
+/// The backward pass of one work item (the images in `x`, at most `ipt`), on the
+/// calling thread: adds the input gradient onto `grad_x` and returns the item's partial
+/// weight and bias gradients.
+pub(super) fn backward_images(
+    g: &Geom,
+    ipt: usize,
+    x: &[f32],
+    w: &[f32],
+    mut grad_out: GradOut<'_>,
+    grad_x: &mut [f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let (k, p) = (g.k(), g.p());
+    let group = g.group(ipt);
+    let weight_t = Mat::row_major(w, g.c_out, k).t();
+    let mut grad_w = vec![0.0f32; g.c_out * k];
+    let mut grad_b = vec![0.0f32; g.c_out];
+    let cols_len = k * group * p;
+    let gather_len = if group > 1 { g.c_out * group * p } else { 0 };
+    with_scratch(
+        [cols_len, cols_len, gather_len],
+        |[cols, grad_cols, gathered]| {
+            for (j, (grad_x, x)) in grad_x
+                .chunks_mut(group * g.in_len())
+                .zip(x.chunks(group * g.in_len()))
+                .enumerate()
+            {
+                let imgs = x.len() / g.in_len();
+                let span = j * group * g.out_len()..(j * group + imgs) * g.out_len();
+                let grad_out: &[f32] = match &mut grad_out {
+                    GradOut::Given(all) => &all[span],
+                    GradOut::Lazy(buf, prepare) => {
+                        prepare(j * group, &mut buf[span.clone()]);
+                        &buf[span]
+                    }
+                };
+                let ld = imgs * p;
+                for go in grad_out.chunks_exact(g.out_len()) {
+                    for (gb, row) in grad_b.iter_mut().zip(go.chunks_exact(p)) {
+                        *gb += lane_sum(row);
+                    }
+                }
+                for (i, x) in x.chunks_exact(g.in_len()).enumerate() {
+                    im2col(g, x, cols, ld, i * p);
+                }
+                // The output gradient as one C_out × (imgs·P) matrix.
+                let gout = if imgs == 1 {
+                    Mat::row_major(grad_out, g.c_out, p)
+                } else {
+                    for (i, go) in grad_out.chunks_exact(g.out_len()).enumerate() {
+                        for (co, row) in go.chunks_exact(p).enumerate() {
+                            gathered[co * ld + i * p..co * ld + (i + 1) * p].copy_from_slice(row);
                         }
-                        for (i, x) in x.chunks_exact(g.in_len()).enumerate() {
-                            im2col(g, x, cols, ld, i * p);
-                        }
-                        // The output gradient as one C_out × (imgs·P) matrix.
-                        let gout = if imgs == 1 {
-                            Mat::row_major(grad_out, g.c_out, p)
-                        } else {
-                            for (i, go) in grad_out.chunks_exact(g.out_len()).enumerate() {
-                                for (co, row) in go.chunks_exact(p).enumerate() {
-                                    gathered[co * ld + i * p..co * ld + (i + 1) * p]
-                                        .copy_from_slice(row);
-                                }
-                            }
-                            Mat::row_major(&gathered[..g.c_out * ld], g.c_out, ld)
-                        };
-                        let cols_t = Mat::row_major(&cols[..k * ld], k, ld).t();
-                        sgemm(gout, cols_t, 1.0, &mut grad_w);
-                        let grad_cols = &mut grad_cols[..k * ld];
-                        sgemm(weight_t, gout, 0.0, grad_cols);
+                    }
+                    Mat::row_major(&gathered[..g.c_out * ld], g.c_out, ld)
+                };
+                let cols_t = Mat::row_major(&cols[..k * ld], k, ld).t();
+                sgemm(gout, cols_t, 1.0, &mut grad_w);
+                let grad_cols = &mut grad_cols[..k * ld];
+                sgemm(weight_t, gout, 0.0, grad_cols);
+                simd(
+                    #[inline(always)]
+                    || {
                         for (i, grad_x) in grad_x.chunks_exact_mut(g.in_len()).enumerate() {
                             col2im_add(g, grad_cols, ld, i * p, grad_x);
                         }
-                    }
-                },
-            );
-            (grad_w, grad_b)
-        })
-        .collect()
+                    },
+                );
+            }
+        },
+    );
+    (grad_w, grad_b)
 }
 
 fn conv2d_impl<T, TW, TB>(

@@ -5,14 +5,17 @@ use dfdx::nn::modules::Linear;
 use dfdx::nn::Module;
 use dfdx::nn::{ModuleVisitor, TensorCollection, TensorOptions};
 use dfdx::shapes::{Const, Dtype, HasShape, Rank1, Rank4, Shape};
-use dfdx::tensor::{Cpu, Merge, NoneTape, Storage, Tape, Tensor, TensorFromVec};
-use dfdx::tensor_ops::{Device, RealizeTo, ReshapeTo, TryMul};
+use dfdx::tensor::{
+    Cpu, Gradients, Merge, NoneTape, PutTape, SplitTape, Storage, Tape, Tensor, TensorFromVec,
+};
+use dfdx::tensor_ops::{Device, RealizeTo, ReshapeTo};
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
+use rayon::prelude::*;
 
 use super::block::{conv_stack, BlockNorm, ConvBlock, StackOutput};
 use super::ops::{batch_norm_infer, batch_norm_train, Activation, BatchStats};
-use super::{conv2d, tensor_err, to_vec, Padding, Shape4};
+use super::{conv2d, par_zeros, tensor_err, to_vec, with_data, Padding, Shape4};
 use crate::Result;
 
 /// A 2-D convolution layer: `CO` filters of `CI × KH × KW`, stride 1, "same" padding,
@@ -373,9 +376,18 @@ where
     l.try_forward(x).map_err(tensor_err("dense"))
 }
 
+/// Elements per rayon work item in [`dropout`].
+const DROPOUT_CHUNK: usize = 1 << 14;
+
 /// Inverted dropout: zeroes each element with probability `p` and scales the rest by
 /// `1/(1 − p)`, drawing from `rng` (so training runs are reproducible and resumable).
 /// `p = 0` returns `x` unchanged.
+///
+/// The mask takes one `u32` per element, in order, from one [`Rng::fill`] call; element
+/// `i` is dropped when its draw, read as a float in `[0, 1)` the way `rng.gen::<f32>()`
+/// reads it, is below `p`. For the block generators used here (ChaCha) that is the same
+/// mask as one `gen::<f32>()` per element, drawn much faster. Applying the mask, and its
+/// backward pass, run on rayon's pool.
 ///
 /// # Errors
 /// [`Error::InvalidParameter`](crate::Error::InvalidParameter) unless `0 ≤ p < 1`;
@@ -395,14 +407,60 @@ pub fn dropout<S: Shape, T: Tape<f32, Cpu>>(
     if p == 0.0 {
         return Ok(x);
     }
+    const OP: &str = "dropout";
     let keep = 1.0 / (1.0 - p);
-    let shape = *x.shape();
-    let mask: Vec<f32> = (0..shape.num_elements())
-        .map(|_| if rng.gen::<f32>() < p { 0.0 } else { keep })
+    // One 32-bit draw per element, in order, in one call (so the stream of `rng` does
+    // not depend on the thread count); element i is dropped if its draw, as a float in
+    // [0, 1) from its top 24 bits (how `rand` turns a u32 into an f32), is below p —
+    // compared exactly in integers: u / 2²⁴ < p ⟺ u < ⌈p·2²⁴⌉.
+    let mut draws = vec![0u32; x.shape().num_elements()];
+    rng.fill(&mut draws[..]);
+    let threshold = (f64::from(p) * f64::from(1u32 << 24)).ceil() as u32;
+    let mask: Vec<f32> = draws
+        .par_iter()
+        .map(|&u| if (u >> 8) < threshold { 0.0 } else { keep })
         .collect();
-    let mask = x
+    let x = x.try_contiguous().map_err(tensor_err(OP))?;
+    let (x, mut tape) = x.split_tape();
+    let shape = *x.shape();
+    let mut out = par_zeros(mask.len());
+    with_data(&x, |xd| {
+        out.par_chunks_mut(DROPOUT_CHUNK)
+            .zip(
+                xd.par_chunks(DROPOUT_CHUNK)
+                    .zip(mask.par_chunks(DROPOUT_CHUNK)),
+            )
+            .for_each(|(o, (x, m))| {
+                for ((o, &x), &m) in o.iter_mut().zip(x).zip(m) {
+                    *o = x * m;
+                }
+            })
+    });
+    let out = x
         .device()
-        .try_tensor_from_vec(mask, shape)
-        .map_err(tensor_err("dropout"))?;
-    x.try_mul(mask).map_err(tensor_err("dropout"))
+        .try_tensor_from_vec(out, shape)
+        .map_err(tensor_err(OP))?;
+    if T::OWNS_TAPE {
+        let x_ghost = x.ghost();
+        let out_ghost = out.ghost();
+        tape.add_backward_op(move |grads: &mut Gradients<f32, Cpu>| {
+            let grad_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
+            grads
+                .get_or_alloc_mut(&x_ghost)?
+                .par_chunks_mut(DROPOUT_CHUNK)
+                .zip(
+                    grad_out
+                        .par_chunks(DROPOUT_CHUNK)
+                        .zip(mask.par_chunks(DROPOUT_CHUNK)),
+                )
+                .for_each(|(gx, (go, m))| {
+                    for ((gx, &go), &m) in gx.iter_mut().zip(go).zip(m) {
+                        *gx += go * m;
+                    }
+                });
+            **grads.get_or_alloc_mut(&out_ghost)? = grad_out;
+            Ok(())
+        });
+    }
+    Ok(out.put_tape(tape))
 }

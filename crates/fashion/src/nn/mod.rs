@@ -6,7 +6,9 @@
 //! - [`conv2d`] / [`conv2d_no_bias`]: any KH×KW kernel, stride 1, [`Padding::Same`] or
 //!   [`Padding::Valid`]; im2col + `matrixmultiply` SGEMM (AVX-512 kernels where the CPU
 //!   has them), the batch spread over rayon's thread pool; in deep layers, whose weights
-//!   outweigh an image's output, a few images share each GEMM;
+//!   outweigh an image's output, a few images share each GEMM. When output rows are as
+//!   long as input rows (always with "same" padding) each im2col row is one shifted copy
+//!   of the image plane, not one short copy per image row;
 //! - [`max_pool2d`]: 2×2 windows, stride 2, odd trailing rows/columns dropped.
 //! - [`ConvBlock`]: conv → (batch norm) → (activation) → (max-pool) fused into one op
 //!   (what the models use); the composed ops above (and [`batch_norm_train`],
@@ -192,12 +194,58 @@ pub fn keep_freed_memory() {
     }
 }
 
+/// Runs `f` compiled for the widest vector unit of this CPU (AVX-512, else AVX2, else the
+/// build's baseline, SSE2 on x86-64).
+///
+/// The crate is built for the baseline CPU, so its element-wise loops would otherwise
+/// use 4-wide vectors only. `f` is inlined into a copy of this function compiled with
+/// the wider instructions, chosen once at run time (the check is a cached flag). The
+/// results are the same bit for bit on every path: Rust never fuses a multiply and an
+/// add on its own, and the loops reduce in a fixed lane order, so only the vector width
+/// changes. Wrap the body of a hot loop (inside any rayon closure), not a call that
+/// leaves the crate.
+#[inline(always)]
+fn simd<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, checked just above.
+            return unsafe { simd_avx512(f) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { simd_avx2(f) };
+        }
+    }
+    f()
+}
+
+/// [`simd`]'s AVX-512 copy.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn simd_avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// [`simd`]'s AVX2 copy.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn simd_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 /// A vector of `n` zeros (default values), written by rayon's pool: a serial `vec![0; n]`
 /// of a few MiB held up both cores while one thread cleared it.
 fn par_zeros<T: Copy + Default + Send + Sync>(n: usize) -> Vec<T> {
     use rayon::prelude::*;
+    use std::mem::MaybeUninit;
     let mut v = Vec::with_capacity(n);
-    v.par_extend(rayon::iter::repeat_n(T::default(), n));
+    // Whole blocks (a memset each), not element by element as `par_extend` would write.
+    v.spare_capacity_mut()[..n]
+        .par_chunks_mut(1 << 16)
+        .for_each(|c| c.fill(MaybeUninit::new(T::default())));
+    // SAFETY: the first `n` elements were initialised just above.
+    unsafe { v.set_len(n) };
     v
 }
 

@@ -12,7 +12,7 @@ use dfdx::tensor::{
 use dfdx::tensor_ops::ReshapeTo;
 use rayon::prelude::*;
 
-use super::{add_partials, tensor_err, to_vec, with_data, Shape4};
+use super::{add_partials, simd, tensor_err, to_vec, with_data, Shape4};
 use crate::{Error, Result};
 
 /// Elements per rayon work item for element-wise passes.
@@ -228,14 +228,20 @@ pub(super) fn channel_stats(x: &[f32], (n, c, h, w): Shape4) -> (Vec<f32>, Vec<f
     (0..c)
         .into_par_iter()
         .map(|ch| {
-            let planes = || (0..n).map(move |i| &x[(i * c + ch) * hw..(i * c + ch + 1) * hw]);
-            let mean = planes().map(|p| f64::from(lane_sum(p))).sum::<f64>() / count;
-            let m = mean as f32;
-            let var = planes()
-                .map(|p| f64::from(lane_sum_sq_dev(p, m)))
-                .sum::<f64>()
-                / count;
-            (m, var as f32)
+            simd(
+                #[inline(always)]
+                || {
+                    let planes =
+                        || (0..n).map(move |i| &x[(i * c + ch) * hw..(i * c + ch + 1) * hw]);
+                    let mean = planes().map(|p| f64::from(lane_sum(p))).sum::<f64>() / count;
+                    let m = mean as f32;
+                    let var = planes()
+                        .map(|p| f64::from(lane_sum_sq_dev(p, m)))
+                        .sum::<f64>()
+                        / count;
+                    (m, var as f32)
+                },
+            )
         })
         .unzip()
 }
@@ -259,6 +265,7 @@ const LANES: usize = 16;
 
 /// Σ v with 16 independent accumulators, so it vectorises (a plain `iter().sum()` of
 /// f32 is one serial dependency chain).
+#[inline]
 pub(super) fn lane_sum(v: &[f32]) -> f32 {
     let mut acc = [0.0f32; LANES];
     let chunks = v.chunks_exact(LANES);
@@ -272,6 +279,7 @@ pub(super) fn lane_sum(v: &[f32]) -> f32 {
 }
 
 /// Σ (v − mean)², vectorised like [`lane_sum`].
+#[inline]
 fn lane_sum_sq_dev(v: &[f32], mean: f32) -> f32 {
     let mut acc = [0.0f32; LANES];
     let chunks = v.chunks_exact(LANES);
@@ -289,6 +297,7 @@ fn lane_sum_sq_dev(v: &[f32], mean: f32) -> f32 {
 }
 
 /// `(Σ dy, Σ dy·(x − mean))`, vectorised like [`lane_sum`].
+#[inline]
 pub(super) fn lane_sum_dot_dev(dy: &[f32], x: &[f32], mean: f32) -> (f32, f32) {
     let (mut s, mut sx) = ([0.0f32; LANES], [0.0f32; LANES]);
     let (dc, xc) = (dy.chunks_exact(LANES), x.chunks_exact(LANES));

@@ -104,6 +104,7 @@ fn forward(g: &PoolGeom, x: &[f32], out: &mut [f32], argmax: &mut [u8]) {
 /// One output row from two input rows (each `2 · out.len()` long).
 // `!(v <= current)` is deliberate: it is true for a NaN `v`, so NaN propagates.
 #[allow(clippy::neg_cmp_op_on_partial_ord)]
+#[inline]
 pub(super) fn pool_row(top: &[f32], bottom: &[f32], out: &mut [f32], argmax: &mut [u8]) {
     for (((t, b), o), a) in top
         .chunks_exact(2)

@@ -1320,3 +1320,104 @@ fn conv_stack_is_bit_identical_to_blocks_one_by_one() {
     let err = conv_stack(&[], x).unwrap_err();
     assert!(err.to_string().contains("blocks"), "{err}");
 }
+
+#[test]
+fn conv_block_matches_the_composed_ops_on_batches_of_many_work_items() {
+    // 35 images: work items of 3 images, the last of 2; the fused path for fixed
+    // normalisation convolves and finishes each work item (and each image group within
+    // it, for the layers where images share a GEMM) on its own.
+    let dev = dev();
+    let mut r = rng(35);
+    let mut cases = 0;
+    // (C_in, kernel, image): a 3×3 layer deep enough that images share GEMMs
+    // (C_in·9 ≥ H·W), thin factorised layers, and a 1×1 layer.
+    for &(ci, (kh, kw), (h, w)) in &[
+        (8, (3, 3), (6, 6)),
+        (2, (3, 1), (10, 8)),
+        (3, (1, 3), (9, 10)),
+        (16, (1, 1), (4, 4)),
+    ] {
+        for &padding in &PADDINGS {
+            for norm in [false, true] {
+                for pool in [false, true] {
+                    let (n, co) = (35, 5);
+                    let xs = (n, ci, h, w);
+                    let x = t4(&dev, random_vec(&mut r, numel(xs)), xs);
+                    let ws = (co, ci, kh, kw);
+                    let wt = t4(&dev, random_vec(&mut r, numel(ws)), ws);
+                    let bias = t1(&dev, random_vec(&mut r, co));
+                    let s = t1(&dev, (0..co).map(|_| r.gen_range(0.5..1.5)).collect());
+                    let t = t1(&dev, random_vec(&mut r, co));
+                    let bn = norm.then_some((&s, &t));
+                    let act = Some(Activation::Selu);
+                    let bias = (!norm).then_some(&bias);
+                    let run = |fused| block_run(fused, &x, &wt, bias, bn, act, pool, padding, 9);
+                    let (out_f, g_f, st_f) = run(true);
+                    let (out_c, g_c, st_c) = run(false);
+                    let what = format!(
+                        "C_in {ci}, kernel {kh}×{kw}, {padding:?}, norm {norm}, pool {pool}"
+                    );
+                    assert!(
+                        rel_err(&out_f, &to_f64(&out_c), 1e-3) < 1e-5,
+                        "output differs: {what}"
+                    );
+                    assert_eq!(g_f.len(), g_c.len());
+                    for (i, (a, b)) in g_f.iter().zip(&g_c).enumerate() {
+                        let e = rel_err(a, &to_f64(b), 1e-3);
+                        assert!(e < 1e-4, "gradient {i} differs by {e}: {what}");
+                    }
+                    assert_eq!(st_f, st_c, "batch statistics differ: {what}");
+                    cases += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(cases, 32);
+}
+
+#[test]
+fn dropout_masks_with_the_rngs_float_draws_and_routes_gradients_through_the_mask() {
+    use super::dropout;
+    let dev = dev();
+    let mut r = rng(5);
+    let (n, len) = (7, 3000);
+    let xv = random_vec(&mut r, n * len);
+    let x = dev.tensor_from_vec(xv.clone(), (n, len));
+    for p in [0.2f32, 0.5, 0.9] {
+        // The reference mask: one `gen::<f32>()` per element, dropped below p.
+        let mut reference = rng(11);
+        let keep = 1.0 / (1.0 - p);
+        let mask: Vec<f32> = (0..n * len)
+            .map(|_| {
+                if reference.gen::<f32>() < p {
+                    0.0
+                } else {
+                    keep
+                }
+            })
+            .collect();
+        let mut draws = rng(11);
+        let y = dropout(x.leaky_trace(), p, &mut draws).unwrap();
+        let expected: Vec<f32> = xv.iter().zip(&mask).map(|(x, m)| x * m).collect();
+        assert_eq!(y.as_vec(), expected, "p = {p}");
+        // The stream advanced by exactly one draw per element.
+        assert_eq!(draws.gen::<u64>(), reference.gen::<u64>(), "p = {p}");
+        let dropped = mask.iter().filter(|&&m| m == 0.0).count() as f64 / mask.len() as f64;
+        assert!(
+            (dropped - f64::from(p)).abs() < 0.02,
+            "dropped {dropped} for p = {p}"
+        );
+        let g = dev.tensor_from_vec(random_vec(&mut r, n * len), (n, len));
+        let gv = g.as_vec();
+        let grads = (y * g).sum().backward();
+        let gx: Vec<f32> = gv.iter().zip(&mask).map(|(g, m)| g * m).collect();
+        assert_eq!(grads.get(&x).as_vec(), gx, "p = {p}");
+    }
+    // p = 0 is the identity; p outside [0, 1) is an error naming the parameter.
+    let y = dropout(x.clone(), 0.0, &mut r).unwrap();
+    assert_eq!(y.as_vec(), xv);
+    for p in [1.0f32, -0.1, f32::NAN] {
+        let err = dropout(x.clone(), p, &mut r).unwrap_err().to_string();
+        assert!(err.contains("dropout"), "{err}");
+    }
+}
