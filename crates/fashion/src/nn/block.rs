@@ -8,11 +8,10 @@
 //! own passes over memory. Fused, the convolution output stays in a buffer this op owns
 //! and normalisation, activation and pooling happen in one pass over it. Without batch
 //! statistics (no normalisation, or fixed running statistics) that pass runs image by
-//! image right after each image's GEMM, while its output is still in cache, and the
-//! backward pass likewise forms each image's output gradient just before its GEMMs. With
-//! batch statistics, which need the whole batch first, the forward pass is one extra pass
-//! over the batch and the backward pass turns the pooled gradient into the convolution's
-//! output gradient in two. On SmallCnn (batch 64) the element-wise work went from about
+//! image right after each image's GEMM, while its output is still in cache. The backward
+//! pass forms each image's gradient with respect to the convolution output just before
+//! that image's GEMMs; batch statistics (which need the whole batch) cost one extra pass
+//! over the batch in each direction. On SmallCnn (batch 64) the element-wise work went from about
 //! as long as the convolutions to a fraction of it. The composed ops remain the reference
 //! the block is tested against, and the element-wise loops run with the CPU's widest
 //! vectors (AVX-512 or AVX2, chosen at run time).
@@ -207,12 +206,80 @@ fn add_to_winners(gz: &mut [f32], dv: &[f32], argmax: &[u8], w: usize, k: f32) {
 
 /// `v` cut into chunks of `len` for a parallel zip; `count` empty slices if `v` is empty
 /// (no pooling, hence no argmax).
-fn chunks_or_empty<T: Send>(v: &mut [T], len: usize, count: usize) -> Vec<&mut [T]> {
+fn chunks_mut_or_empty<T: Send>(v: &mut [T], len: usize, count: usize) -> Vec<&mut [T]> {
     if v.is_empty() {
         (0..count).map(|_| <&mut [T]>::default()).collect()
     } else {
         v.chunks_mut(len).collect()
     }
+}
+
+/// As [`chunks_mut_or_empty`], for shared slices.
+fn chunks_or_empty<T: Sync>(v: &[T], len: usize, count: usize) -> Vec<&[T]> {
+    if v.is_empty() {
+        vec![&[][..]; count]
+    } else {
+        v.chunks(len).collect()
+    }
+}
+
+/// Per-channel coefficients of the batch-norm backward pass:
+/// `dz = k·(dv − mdv − (z − mean)·mdvx)`.
+#[derive(Clone, Copy)]
+struct BnCoef {
+    k: f32,
+    mean: f32,
+    mdv: f32,
+    mdvx: f32,
+}
+
+/// What the batch-norm backward pass computes over the whole batch.
+struct BnBackward {
+    /// dv per pooling window (with pooling) or per element.
+    dv: Vec<f32>,
+    coef: Vec<BnCoef>,
+    /// Gradients of the scale and shift.
+    grads: (Vec<f32>, Vec<f32>),
+}
+
+/// The gradient `gz` (zero on entry) with respect to the convolution output `z` of
+/// whole images under batch normalisation, from `dv` (per pooling window, numbered in
+/// `argmax`, or per element if `argmax` is empty) and the channels' coefficients.
+fn grad_bn(coef: &[BnCoef], g: Geom, z: &[f32], dv: &[f32], argmax: &[u8], gz: &mut [f32]) {
+    let hw = g.h_out * g.w_out;
+    let c = g.c_out;
+    simd(
+        #[inline(always)]
+        || {
+            if argmax.is_empty() {
+                for (p, ((gz, z), dv)) in gz
+                    .chunks_exact_mut(hw)
+                    .zip(z.chunks_exact(hw))
+                    .zip(dv.chunks_exact(hw))
+                    .enumerate()
+                {
+                    let BnCoef { k, mean, mdv, mdvx } = coef[p % c];
+                    for ((gz, &zv), &d) in gz.iter_mut().zip(z).zip(dv) {
+                        *gz = k * (d - mdv - (zv - mean) * mdvx);
+                    }
+                }
+                return;
+            }
+            let plane = (g.h_out / 2) * (g.w_out / 2);
+            for (p, ((gz, z), (dv, am))) in gz
+                .chunks_exact_mut(hw)
+                .zip(z.chunks_exact(hw))
+                .zip(dv.chunks_exact(plane).zip(argmax.chunks_exact(plane)))
+                .enumerate()
+            {
+                let BnCoef { k, mean, mdv, mdvx } = coef[p % c];
+                for (gz, &zv) in gz.iter_mut().zip(z) {
+                    *gz = -k * (mdv + (zv - mean) * mdvx);
+                }
+                add_to_winners(gz, dv, am, g.w_out, k);
+            }
+        },
+    );
 }
 
 /// Normalises (`a·z + b` per channel), activates and, if `argmax` is not empty, pools
@@ -421,7 +488,8 @@ impl ConvBlock<'_> {
                 };
                 let affine = Some(Affine { a, b });
                 let per = MIN_PLANES * (out_len / (g.n * c));
-                let ams = chunks_or_empty(&mut argmax, MIN_PLANES * plane, out_len.div_ceil(per));
+                let ams =
+                    chunks_mut_or_empty(&mut argmax, MIN_PLANES * plane, out_len.div_ceil(per));
                 out.par_chunks_mut(per)
                     .zip(z.par_chunks(MIN_PLANES * hw))
                     .zip(ams)
@@ -452,7 +520,7 @@ impl ConvBlock<'_> {
                 };
                 let ipt = images_per_task(g.n);
                 let per = ipt * (out_len / g.n);
-                let ams = chunks_or_empty(&mut argmax, per, out_len.div_ceil(per));
+                let ams = chunks_mut_or_empty(&mut argmax, per, out_len.div_ceil(per));
                 z.par_chunks_mut(ipt * c * hw)
                     .zip(x_data.par_chunks(ipt * g.in_len()))
                     .zip(out.par_chunks_mut(per).zip(ams))
@@ -529,6 +597,70 @@ impl Pass {
     /// the parameters' gradients.
     fn backward(&self, grad_out: &[f32], grad_x: &mut [f32]) -> ParamGrads {
         let Pass {
+            g, pool, argmax, ..
+        } = self;
+        let (g, pool) = (*g, *pool);
+        let (c, hw) = (g.c_out, g.h_out * g.w_out);
+        // Output elements per image.
+        let per_img = grad_out.len() / g.n;
+        // Batch normalisation needs sums over the whole batch first.
+        let bn = self
+            .batch
+            .as_ref()
+            .map(|(inv_std, mean)| self.bn_sums(grad_out, inv_std, mean));
+        // Each work item forms its images' gradient with respect to z, the convolution
+        // output, image group by image group just before their GEMMs (in cache), and
+        // runs the convolution's backward pass.
+        let ipt = images_per_task(g.n);
+        let tasks = g.n.div_ceil(ipt);
+        let ams = chunks_or_empty(argmax, ipt * per_img, tasks);
+        let dvs = match &bn {
+            Some(bn) => chunks_or_empty(&bn.dv, ipt * if pool { per_img } else { c * hw }, tasks),
+            None => vec![&[][..]; tasks],
+        };
+        let (w, b) = grad_x
+            .par_chunks_mut(ipt * g.in_len())
+            .zip(self.x_data.par_chunks(ipt * g.in_len()))
+            .zip(
+                self.z
+                    .par_chunks(ipt * c * hw)
+                    .zip(grad_out.par_chunks(ipt * per_img)),
+            )
+            .zip(ams.into_par_iter().zip(dvs))
+            .map(|(((gx, x), (z, go)), (am, dv))| {
+                let mut prepare = |i: usize, gz: &mut [f32]| {
+                    let imgs = gz.len() / (c * hw);
+                    let zr = i * c * hw..(i + imgs) * c * hw;
+                    let r = i * per_img..(i + imgs) * per_img;
+                    let am = if pool { &am[r.clone()] } else { &[][..] };
+                    match &bn {
+                        None => grad_fixed(&self.affine, self.act, g, &z[zr], &go[r], am, gz),
+                        Some(bn) => {
+                            let dv = if pool { &dv[r] } else { &dv[zr.clone()] };
+                            grad_bn(&bn.coef, g, &z[zr], dv, am, gz);
+                        }
+                    }
+                };
+                let lazy = conv::GradOut::Lazy(&mut prepare);
+                conv::backward_images(&g, ipt, x, &self.w_data, lazy, gx)
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .unzip();
+        ParamGrads {
+            w,
+            b,
+            bn: bn.map(|bn| bn.grads),
+        }
+    }
+
+    /// The batch-norm part of the backward pass that needs the whole batch: through the
+    /// pooling and the activation to dv, the gradient of the normalised values
+    /// v = a·z + b, with the per-channel sums Σ dv and Σ dv·x̂ (x̂ = (z − mean)·σ⁻¹),
+    /// which give the scale and shift gradients and the coefficients of
+    /// dz = a·(dv − Σdv/M − x̂·Σdv·x̂/M).
+    fn bn_sums(&self, grad_out: &[f32], inv_std: &[f32], mean: &[f32]) -> BnBackward {
+        let Pass {
             g,
             act,
             pool,
@@ -540,53 +672,7 @@ impl Pass {
         let (g, act, pool) = (*g, *act, *pool);
         let c = g.c_out;
         let (hw, plane) = (g.h_out * g.w_out, (g.h_out / 2) * (g.w_out / 2));
-        let Some((inv_std, mean)) = &self.batch else {
-            // Fixed (or no) normalisation: each work item turns its images' output
-            // gradient into theirs with respect to z and runs their convolution's
-            // backward pass at once, while that gradient is still in cache.
-            let ipt = images_per_task(g.n);
-            let per = ipt * (grad_out.len() / g.n);
-            let tasks = g.n.div_ceil(ipt);
-            let ams: Vec<&[u8]> = if pool {
-                argmax.chunks(per).collect()
-            } else {
-                vec![&[][..]; tasks]
-            };
-            let (w, b) = grad_x
-                .par_chunks_mut(ipt * g.in_len())
-                .zip(self.x_data.par_chunks(ipt * g.in_len()))
-                .zip(
-                    z.par_chunks(ipt * c * hw)
-                        .zip(grad_out.par_chunks(per))
-                        .zip(ams),
-                )
-                .map(|((gx, x), ((z, go), am))| {
-                    // Each image (group of images) just before its GEMMs.
-                    let per_img = grad_out.len() / g.n;
-                    let mut prepare = |i: usize, gz: &mut [f32]| {
-                        let imgs = gz.len() / (c * hw);
-                        let r = i * per_img..(i + imgs) * per_img;
-                        let zr = i * c * hw..(i + imgs) * c * hw;
-                        let am = if am.is_empty() {
-                            &[][..]
-                        } else {
-                            &am[r.clone()]
-                        };
-                        grad_fixed(affine, act, g, &z[zr], &go[r], am, gz);
-                    };
-                    let mut gz = vec![0.0f32; z.len()];
-                    let lazy = conv::GradOut::Lazy(&mut gz, &mut prepare);
-                    conv::backward_images(&g, ipt, x, &self.w_data, lazy, gx)
-                })
-                .collect::<Vec<_>>()
-                .into_iter()
-                .unzip();
-            return ParamGrads { w, b, bn: None };
-        };
-        // Batch normalisation: its backward pass needs sums over the whole batch, so
-        // the gradient with respect to z, the convolution output, is formed in two
-        // passes over all planes before the convolution's backward pass.
-        let mut gz = par_zeros(z.len());
+        let mut gz = par_zeros(if pool { 0 } else { z.len() });
         // 1. Through the pooling (to each window's winner) and the activation: the
         //    gradient dv of the normalised values v = a·z + b, with per-plane sums
         //    Σ dv and Σ dv·(z − mean). With pooling dv is kept per window
@@ -657,7 +743,6 @@ impl Pass {
                 })
                 .collect()
         };
-        // 2. Through the normalisation.
         // Per channel, planes added in image order (deterministic), in f64.
         let mut sum_dv = vec![0.0f64; c];
         let mut sum_dv_xhat = vec![0.0f64; c];
@@ -669,41 +754,20 @@ impl Pass {
             sum_dv_xhat[ch] *= f64::from(inv_std[ch]);
         }
         let m = (g.n * hw) as f64;
-        let w = g.w_out;
-        // dz = a·(dv − Σdv/M − x̂·Σdv·x̂/M), a = γ·σ⁻¹, x̂ = (z − mean)·σ⁻¹.
-        gz.par_chunks_mut(hw)
-            .zip(z.par_chunks(hw))
-            .enumerate()
-            .with_min_len(MIN_PLANES)
-            .for_each(|(p, (gz, z))| {
-                simd(
-                    #[inline(always)]
-                    || {
-                        let ch = p % c;
-                        let k = ab(affine, ch).0;
-                        let (mu, s) = (mean[ch], inv_std[ch]);
-                        let mdv = (sum_dv[ch] / m) as f32;
-                        let mdvx = (sum_dv_xhat[ch] / m) as f32 * s;
-                        if pool {
-                            for (gz, &zv) in gz.iter_mut().zip(z) {
-                                *gz = -k * (mdv + (zv - mu) * mdvx);
-                            }
-                            let r = p * plane..(p + 1) * plane;
-                            add_to_winners(gz, &dv_win[r.clone()], &argmax[r], w, k);
-                        } else {
-                            for (gz, &zv) in gz.iter_mut().zip(z) {
-                                *gz = k * (*gz - mdv - (zv - mu) * mdvx);
-                            }
-                        }
-                    },
-                )
-            });
+        let coef = (0..c)
+            .map(|ch| BnCoef {
+                k: ab(affine, ch).0,
+                mean: mean[ch],
+                mdv: (sum_dv[ch] / m) as f32,
+                mdvx: (sum_dv_xhat[ch] / m) as f32 * inv_std[ch],
+            })
+            .collect();
         let to_f32 = |v: Vec<f64>| v.into_iter().map(|s| s as f32).collect();
-        let bn = Some((to_f32(sum_dv_xhat), to_f32(sum_dv)));
-        // 3. Through the convolution.
-        let partials = conv::backward(&g, &self.x_data, &self.w_data, &gz, grad_x);
-        let (w, b) = partials.into_iter().unzip();
-        ParamGrads { w, b, bn }
+        BnBackward {
+            dv: if pool { dv_win } else { gz },
+            coef,
+            grads: (to_f32(sum_dv_xhat), to_f32(sum_dv)),
+        }
     }
 
     /// Adds the parameters' gradients into dfdx's gradients.

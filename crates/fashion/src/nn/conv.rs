@@ -471,10 +471,10 @@ pub(super) fn backward(
 pub(super) enum GradOut<'a> {
     /// Already computed.
     Given(&'a [f32]),
-    /// Computed just before use, image group by image group, into the buffer: the
-    /// function gets the index within the item of the group's first image and the
-    /// group's part of the buffer.
-    Lazy(&'a mut [f32], &'a mut dyn FnMut(usize, &mut [f32])),
+    /// Computed just before use, image group by image group: the function gets the
+    /// index within the item of the group's first image and a zeroed buffer for the
+    /// group's output gradient.
+    Lazy(&'a mut dyn FnMut(usize, &mut [f32])),
 }
 
 /// The backward pass of one work item (the images in `x`, at most `ipt`), on the
@@ -495,6 +495,10 @@ pub(super) fn backward_images(
     let mut grad_b = vec![0.0f32; g.c_out];
     let cols_len = k * group * p;
     let gather_len = if group > 1 { g.c_out * group * p } else { 0 };
+    let mut lazy_buf = match grad_out {
+        GradOut::Given(_) => Vec::new(),
+        GradOut::Lazy(_) => vec![0.0f32; group * g.out_len()],
+    };
     with_scratch(
         [cols_len, cols_len, gather_len],
         |[cols, grad_cols, gathered]| {
@@ -507,9 +511,11 @@ pub(super) fn backward_images(
                 let span = j * group * g.out_len()..(j * group + imgs) * g.out_len();
                 let grad_out: &[f32] = match &mut grad_out {
                     GradOut::Given(all) => &all[span],
-                    GradOut::Lazy(buf, prepare) => {
-                        prepare(j * group, &mut buf[span.clone()]);
-                        &buf[span]
+                    GradOut::Lazy(prepare) => {
+                        let buf = &mut lazy_buf[..span.len()];
+                        buf.fill(0.0);
+                        prepare(j * group, buf);
+                        buf
                     }
                 };
                 let ld = imgs * p;
