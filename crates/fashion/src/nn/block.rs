@@ -191,16 +191,26 @@ struct ParamGrads {
     bn: Option<(Vec<f32>, Vec<f32>)>,
 }
 
-/// Adds `k·dv` of each pooling window onto its winner in the plane `gz` (of width `w`):
-/// `argmax` numbers the window's elements 0 top-left, 1 top-right, 2 bottom-left,
-/// 3 bottom-right.
+/// The position, in its pre-pooling plane of width `w`, of each pooling window's winner,
+/// window by window in row-major order: `argmax` (one plane's) numbers the window's
+/// elements 0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right.
+#[inline]
+fn winners(argmax: &[u8], w: usize) -> impl Iterator<Item = usize> + '_ {
+    argmax
+        .chunks_exact(w / 2)
+        .enumerate()
+        .flat_map(move |(i, row)| {
+            row.iter()
+                .enumerate()
+                .map(move |(j, &a)| (2 * i + usize::from(a >> 1)) * w + 2 * j + usize::from(a & 1))
+        })
+}
+
+/// Adds `k·dv` of each pooling window onto its winner in the plane `gz` (of width `w`).
 #[inline]
 fn add_to_winners(gz: &mut [f32], dv: &[f32], argmax: &[u8], w: usize, k: f32) {
-    let wo = w / 2;
-    for (i, (dv, am)) in dv.chunks_exact(wo).zip(argmax.chunks_exact(wo)).enumerate() {
-        for (j, (&d, &a)) in dv.iter().zip(am).enumerate() {
-            gz[(2 * i + usize::from(a >> 1)) * w + 2 * j + usize::from(a & 1)] += k * d;
-        }
+    for (at, &d) in winners(argmax, w).zip(dv) {
+        gz[at] += k * d;
     }
 }
 
@@ -367,19 +377,16 @@ fn grad_fixed(
                     .enumerate()
                 {
                     let (a, b) = ab(affine, p % c);
+                    // Scaled by a last (a no-op when a = 1).
                     with_activation!(act, _f, df, {
                         for ((gz, &zv), &gy) in gz.iter_mut().zip(z).zip(go) {
-                            *gz = gy * df(a * zv + b);
+                            *gz = gy * df(a * zv + b) * a;
                         }
                     });
-                    if a != 1.0 {
-                        gz.iter_mut().for_each(|v| *v *= a);
-                    }
                 }
                 return;
             }
-            let (w, wo) = (g.w_out, g.w_out / 2);
-            let plane = (g.h_out / 2) * wo;
+            let plane = (g.h_out / 2) * (g.w_out / 2);
             for (p, ((gz, z), (go, am))) in gz
                 .chunks_exact_mut(hw)
                 .zip(z.chunks_exact(hw))
@@ -388,11 +395,8 @@ fn grad_fixed(
             {
                 let (a, b) = ab(affine, p % c);
                 with_activation!(act, _f, df, {
-                    for (i, (go, am)) in go.chunks_exact(wo).zip(am.chunks_exact(wo)).enumerate() {
-                        for (j, (&gy, &k)) in go.iter().zip(am).enumerate() {
-                            let at = (2 * i + usize::from(k >> 1)) * w + 2 * j + usize::from(k & 1);
-                            gz[at] += a * (gy * df(a * z[at] + b));
-                        }
+                    for (at, &gy) in winners(am, g.w_out).zip(go) {
+                        gz[at] += a * (gy * df(a * z[at] + b));
                     }
                 });
             }
@@ -679,7 +683,7 @@ impl Pass {
         //    (`dv_win`), elsewhere it is zero; without pooling it goes into `gz`.
         let mut dv_win = par_zeros(if pool { grad_out.len() } else { 0 });
         let plane_sums: Vec<(f32, f32)> = if pool {
-            let (w, wo) = (g.w_out, g.w_out / 2);
+            let w = g.w_out;
             dv_win
                 .par_chunks_mut(plane)
                 .zip(z.par_chunks(hw))
@@ -695,24 +699,12 @@ impl Pass {
                             let mu = mean[ch];
                             let (mut s, mut sx) = (0.0f32, 0.0f32);
                             with_activation!(act, _f, df, {
-                                for (i, ((dv, am), go)) in dv
-                                    .chunks_exact_mut(wo)
-                                    .zip(am.chunks_exact(wo))
-                                    .zip(go.chunks_exact(wo))
-                                    .enumerate()
-                                {
-                                    for (j, ((dv, &k), &gy)) in
-                                        dv.iter_mut().zip(am).zip(go).enumerate()
-                                    {
-                                        let at = (2 * i + usize::from(k >> 1)) * w
-                                            + 2 * j
-                                            + usize::from(k & 1);
-                                        let zv = z[at];
-                                        let d = gy * df(a * zv + b);
-                                        *dv = d;
-                                        s += d;
-                                        sx += d * (zv - mu);
-                                    }
+                                for ((at, dv), &gy) in winners(am, w).zip(dv).zip(go) {
+                                    let zv = z[at];
+                                    let d = gy * df(a * zv + b);
+                                    *dv = d;
+                                    s += d;
+                                    sx += d * (zv - mu);
                                 }
                             });
                             (s, sx)
