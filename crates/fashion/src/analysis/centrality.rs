@@ -601,7 +601,7 @@ mod tests {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         let labels: Vec<u8> = (0..n).map(|i| (i % 4) as u8).collect();
-        let hub = |i: usize| i % 5 == 0;
+        let hub = |i: usize| i.is_multiple_of(5);
         let other = |i: usize| (i % 4 + 1 + (i / 5) % 3) % 4;
         let predicted: Vec<u8> = (0..n)
             .map(|i| {

@@ -25,6 +25,7 @@ use dfdx::tensor_ops::ReshapeTo;
 use rayon::prelude::*;
 
 use super::conv::{self, Geom};
+use super::direct::Direct;
 use super::ops::{channel_stats, lane_sum_dot_dev, Activation, BatchStats};
 use super::pool::pool_row;
 use super::{add_partials, images_per_task, par_zeros, simd, tensor_err, to_vec, Padding, Shape4};
@@ -523,6 +524,7 @@ impl ConvBlock<'_> {
                     _ => None,
                 };
                 let ipt = images_per_task(g.n);
+                let direct = Direct::new(&g, &w_data);
                 let per = ipt * (out_len / g.n);
                 let ams = chunks_mut_or_empty(&mut argmax, per, out_len.div_ceil(per));
                 z.par_chunks_mut(ipt * c * hw)
@@ -546,6 +548,7 @@ impl ConvBlock<'_> {
                             ipt,
                             x,
                             &w_data,
+                            direct.as_ref(),
                             b_data.as_deref(),
                             z,
                             &mut finish,
@@ -616,6 +619,7 @@ impl Pass {
         // output, image group by image group just before their GEMMs (in cache), and
         // runs the convolution's backward pass.
         let ipt = images_per_task(g.n);
+        let direct = Direct::new(&g, &self.w_data);
         let tasks = g.n.div_ceil(ipt);
         let ams = chunks_or_empty(argmax, ipt * per_img, tasks);
         let dvs = match &bn {
@@ -646,7 +650,7 @@ impl Pass {
                     }
                 };
                 let lazy = conv::GradOut::Lazy(&mut prepare);
-                conv::backward_images(&g, ipt, x, &self.w_data, lazy, gx)
+                conv::backward_images(&g, ipt, x, &self.w_data, direct.as_ref(), lazy, gx)
             })
             .collect::<Vec<_>>()
             .into_iter()

@@ -1,4 +1,5 @@
-//! 2-D convolution (cross-correlation, like PyTorch's `conv2d`): im2col + SGEMM.
+//! 2-D convolution (cross-correlation, like PyTorch's `conv2d`): im2col + SGEMM, or the
+//! [`direct`](super::direct) kernels for thin layers with 1-D kernels.
 
 use std::cell::RefCell;
 
@@ -8,6 +9,7 @@ use dfdx::tensor::{Cpu, Gradients, Merge, NoneTape, PutTape, SplitTape, Tape, Te
 use dfdx::tensor_ops::ReshapeTo;
 use rayon::prelude::*;
 
+use super::direct::Direct;
 use super::gemm::{sgemm, Mat};
 use super::ops::lane_sum;
 use super::{add_partials, images_per_task, simd, tensor_err, to_vec, with_data, Padding, Shape4};
@@ -383,24 +385,38 @@ fn with_scratch<R>(lens: [usize; 3], f: impl FnOnce([&mut [f32]; 3]) -> R) -> R 
 /// batch is cut into work items of [`images_per_task`] images, run in parallel.
 pub(super) fn forward(g: &Geom, x: &[f32], w: &[f32], b: Option<&[f32]>, out: &mut [f32]) {
     let ipt = images_per_task(g.n);
+    let direct = Direct::new(g, w);
     out.par_chunks_mut(ipt * g.out_len())
         .zip(x.par_chunks(ipt * g.in_len()))
-        .for_each(|(out, x)| forward_images(g, ipt, x, w, b, out, &mut |_, _| {}));
+        .for_each(|(out, x)| forward_images(g, ipt, x, w, direct.as_ref(), b, out, &mut |_, _| {}));
 }
 
 /// The forward pass of one work item (the images in `x`, at most `ipt`), on the calling
 /// thread. After each GEMM (one image, or a group of images sharing it), `finish` gets
 /// the index within the item of the first image it covered and their finished output,
-/// still in cache.
+/// still in cache. `direct` is [`Direct::new`]`(g, w)`, made once for all work items.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn forward_images(
     g: &Geom,
     ipt: usize,
     x: &[f32],
     w: &[f32],
+    direct: Option<&Direct>,
     b: Option<&[f32]>,
     out: &mut [f32],
     finish: &mut dyn FnMut(usize, &[f32]),
 ) {
+    if let Some(d) = direct {
+        for (i, (out, x)) in out
+            .chunks_exact_mut(g.out_len())
+            .zip(x.chunks_exact(g.in_len()))
+            .enumerate()
+        {
+            d.forward(x, b, out);
+            finish(i, out);
+        }
+        return;
+    }
     let (k, p) = (g.k(), g.p());
     let group = g.group(ipt);
     let weight = Mat::row_major(w, g.c_out, k);
@@ -457,12 +473,14 @@ pub(super) fn backward(
     grad_x: &mut [f32],
 ) -> Vec<(Vec<f32>, Vec<f32>)> {
     let ipt = images_per_task(g.n);
+    let direct = Direct::new(g, w);
     grad_x
         .par_chunks_mut(ipt * g.in_len())
         .zip(x.par_chunks(ipt * g.in_len()))
         .zip(grad_out.par_chunks(ipt * g.out_len()))
         .map(|((grad_x, x), grad_out)| {
-            backward_images(g, ipt, x, w, GradOut::Given(grad_out), grad_x)
+            let grad_out = GradOut::Given(grad_out);
+            backward_images(g, ipt, x, w, direct.as_ref(), grad_out, grad_x)
         })
         .collect()
 }
@@ -479,21 +497,23 @@ pub(super) enum GradOut<'a> {
 
 /// The backward pass of one work item (the images in `x`, at most `ipt`), on the
 /// calling thread: adds the input gradient onto `grad_x` and returns the item's partial
-/// weight and bias gradients.
+/// weight and bias gradients. `direct` as in [`forward_images`].
 pub(super) fn backward_images(
     g: &Geom,
     ipt: usize,
     x: &[f32],
     w: &[f32],
+    direct: Option<&Direct>,
     mut grad_out: GradOut<'_>,
     grad_x: &mut [f32],
 ) -> (Vec<f32>, Vec<f32>) {
     let (k, p) = (g.k(), g.p());
-    let group = g.group(ipt);
+    // The direct kernels work image by image (their layers never group images).
+    let group = if direct.is_some() { 1 } else { g.group(ipt) };
     let weight_t = Mat::row_major(w, g.c_out, k).t();
     let mut grad_w = vec![0.0f32; g.c_out * k];
     let mut grad_b = vec![0.0f32; g.c_out];
-    let cols_len = k * group * p;
+    let cols_len = if direct.is_some() { 0 } else { k * group * p };
     let gather_len = if group > 1 { g.c_out * group * p } else { 0 };
     let mut lazy_buf = match grad_out {
         GradOut::Given(_) => Vec::new(),
@@ -523,6 +543,10 @@ pub(super) fn backward_images(
                     for (gb, row) in grad_b.iter_mut().zip(go.chunks_exact(p)) {
                         *gb += lane_sum(row);
                     }
+                }
+                if let Some(d) = direct {
+                    d.backward(x, grad_out, grad_x, &mut grad_w);
+                    continue;
                 }
                 for (i, x) in x.chunks_exact(g.in_len()).enumerate() {
                     im2col(g, x, cols, ld, i * p);

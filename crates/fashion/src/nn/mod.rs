@@ -8,7 +8,10 @@
 //!   has them), the batch spread over rayon's thread pool; in deep layers, whose weights
 //!   outweigh an image's output, a few images share each GEMM. When output rows are as
 //!   long as input rows (always with "same" padding) each im2col row is one shifted copy
-//!   of the image plane, not one short copy per image row;
+//!   of the image plane, not one short copy per image row. One-dimensional kernels
+//!   (3×1, 1×3, …) with "same" padding in layers whose output outweighs the weights
+//!   (the seed model's thin 32-channel layers) run on direct AVX-512 kernels instead,
+//!   with no im2col, where the CPU has AVX-512F;
 //! - [`max_pool2d`]: 2×2 windows, stride 2, odd trailing rows/columns dropped.
 //! - [`ConvBlock`]: conv → (batch norm) → (activation) → (max-pool) fused into one op
 //!   (what the models use); the composed ops above (and [`batch_norm_train`],
@@ -43,7 +46,10 @@
 //!
 //! The batch is cut into at most 16 work items whose boundaries depend only on the
 //! batch size, and partial weight/bias gradients are summed in a fixed order, so results
-//! are bit-identical whatever the number of rayon threads.
+//! are bit-identical whatever the number of rayon threads. They are also identical
+//! across CPUs except for the 1-D convolutions above: the direct kernels sum in another
+//! order than the GEMM, so a model with such layers (SeedCnn) gives slightly different
+//! rounding on CPUs without AVX-512F.
 //!
 //! # Example
 //!
@@ -79,6 +85,7 @@
 
 mod block;
 mod conv;
+mod direct;
 mod gemm;
 mod layers;
 mod models;

@@ -1421,3 +1421,124 @@ fn dropout_masks_with_the_rngs_float_draws_and_routes_gradients_through_the_mask
         assert!(err.contains("dropout"), "{err}");
     }
 }
+
+#[test]
+fn direct_convolution_is_chosen_for_thin_layers_with_one_dimensional_kernels() {
+    use super::conv::Geom;
+    use super::direct::suits;
+    let suits_for =
+        |xs: Shape4, ws: Shape4, padding| suits(&Geom::new(xs, ws, None, padding).unwrap());
+    // The seed model's thin layers: 3×1 / 1×3, 32 channels, 28×28.
+    assert!(suits_for((2, 32, 28, 28), (32, 32, 3, 1), Padding::Same));
+    assert!(suits_for((2, 32, 28, 28), (32, 32, 1, 3), Padding::Same));
+    assert!(suits_for((2, 1, 28, 28), (32, 1, 3, 1), Padding::Same));
+    // 2-D and 1×1 kernels, "valid" outputs smaller than the input, and layers whose
+    // weights outweigh an image's output keep the im2col + GEMM path.
+    assert!(!suits_for((2, 32, 28, 28), (32, 32, 3, 3), Padding::Same));
+    assert!(!suits_for((2, 32, 28, 28), (32, 32, 1, 1), Padding::Same));
+    assert!(!suits_for((2, 32, 28, 28), (32, 32, 3, 1), Padding::Valid));
+    assert!(!suits_for((2, 64, 7, 7), (128, 64, 7, 1), Padding::Same));
+}
+
+/// The im2col + GEMM path's forward and backward pass for one work item.
+fn gemm_path(
+    g: &super::conv::Geom,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    grad_out: &[f32],
+    grad_x0: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    use super::conv::{backward_images, forward_images, GradOut};
+    let mut out = vec![f32::NAN; grad_out.len()];
+    forward_images(g, g.n, x, w, None, b, &mut out, &mut |_, _| {});
+    let mut grad_x = grad_x0.to_vec();
+    let (grad_w, _) = backward_images(g, g.n, x, w, None, GradOut::Given(grad_out), &mut grad_x);
+    (out, grad_x, grad_w)
+}
+
+#[test]
+fn direct_convolution_matches_the_im2col_path() {
+    use super::conv::Geom;
+    use super::direct::{cpu_has_avx512, suits, Direct};
+    let mut r = rng(77);
+    let mut checked = 0;
+    // Odd and even 1-D kernels ("same" puts the extra tap bottom/right), taps in threes
+    // and not, planes that are and are not whole vectors (28×28 = 49·16, 9×13, 17×3),
+    // channel counts around the tiles (4 outputs × 6 vectors or inputs).
+    let kernels = [
+        (3, 1),
+        (1, 3),
+        (7, 1),
+        (1, 7),
+        (2, 1),
+        (1, 4),
+        (6, 1),
+        (1, 5),
+    ];
+    let images = [(28, 28), (9, 13), (17, 3), (5, 7)];
+    let channels = [(1, 1), (3, 5), (7, 8), (32, 9), (2, 4)];
+    for (i, &(kh, kw)) in kernels.iter().enumerate() {
+        for (j, &(h, w)) in images.iter().enumerate() {
+            let (c_in, c_out) = channels[(i + j) % channels.len()];
+            let xs = (2, c_in, h, w);
+            let ws = (c_out, c_in, kh, kw);
+            let g = Geom::new(xs, ws, Some(c_out), Padding::Same).unwrap();
+            if !suits(&g) {
+                continue;
+            }
+            checked += 1;
+            let x = random_vec(&mut r, numel(xs));
+            let wt = random_vec(&mut r, numel(ws));
+            let b = random_vec(&mut r, c_out);
+            let out_len = 2 * c_out * h * w;
+            let grad_out = random_vec(&mut r, out_len);
+            let grad_x0 = random_vec(&mut r, x.len());
+            // With and without bias (accumulators start from the bias or from zero).
+            let bias = (i % 2 == 0).then_some(&b[..]);
+            let (out_ref, gx_ref, gw_ref) = gemm_path(&g, &x, &wt, bias, &grad_out, &grad_x0);
+            let ctx = format!("x {xs:?}, w {ws:?}");
+            if !cpu_has_avx512() {
+                assert!(
+                    Direct::new(&g, &wt).is_none(),
+                    "{ctx}: direct path without AVX-512F"
+                );
+                continue;
+            }
+            let d = Direct::new(&g, &wt).expect("a suiting geometry on an AVX-512F CPU");
+            let (len_in, len_out) = (c_in * h * w, c_out * h * w);
+            let mut out = vec![f32::NAN; out_len];
+            let mut grad_x = grad_x0.clone();
+            let mut grad_w = vec![0.0f32; wt.len()];
+            for n in 0..2 {
+                let (xi, oi) = (n * len_in..(n + 1) * len_in, n * len_out..(n + 1) * len_out);
+                d.forward(&x[xi.clone()], bias, &mut out[oi.clone()]);
+                d.backward(&x[xi.clone()], &grad_out[oi], &mut grad_x[xi], &mut grad_w);
+            }
+            for (name, got, want) in [
+                ("output", &out, &out_ref),
+                ("input gradient", &grad_x, &gx_ref),
+                ("weight gradient", &grad_w, &gw_ref),
+            ] {
+                let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+                let err = got
+                    .iter()
+                    .zip(want.iter())
+                    .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+                assert!(
+                    err <= 1e-5 * scale,
+                    "{ctx}: {name} differs by {err:e} (scale {scale})"
+                );
+            }
+        }
+    }
+    assert!(
+        checked >= 20,
+        "only {checked} geometries suited the direct path"
+    );
+    if cpu_has_avx512() {
+        println!("direct convolution: {checked} geometries agree with im2col + GEMM");
+    } else {
+        println!("no AVX-512F: the {checked} geometries take the im2col + GEMM path");
+    }
+}
