@@ -19,7 +19,7 @@
 //! [`conv_stack`] chains several blocks in one op, so the maps between them never become
 //! dfdx tensors either; the models run their convolutions that way.
 
-use dfdx::shapes::HasShape;
+use dfdx::shapes::{HasShape, Shape};
 use dfdx::tensor::{Cpu, CpuError, Gradients, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
 use dfdx::tensor_ops::ReshapeTo;
 use rayon::prelude::*;
@@ -35,6 +35,105 @@ const OP: &str = "conv_block";
 
 /// Planes per rayon work item in the element-wise passes.
 const MIN_PLANES: usize = 4;
+
+/// A buffer handed back by a finished pass.
+pub(super) enum SpareBuf {
+    F32(Vec<f32>),
+    U8(Vec<u8>),
+}
+
+/// Buffers of finished passes (convolution outputs, pooling winners, block inputs and
+/// outputs), oldest first, with their total size in bytes.
+struct Spares {
+    bufs: std::collections::VecDeque<SpareBuf>,
+    bytes: usize,
+}
+
+/// Spare buffers for the next passes. Training and inference allocate the same
+/// buffers every step; these are written in full before they are read, so the
+/// zero-filling of fresh ones (up to 25 MiB each at batch 256, ~9 % of a SeedCnn
+/// training step) is wasted work. Matched by exact length; at most [`SPARE_BYTES`],
+/// the oldest dropped first.
+static SPARES: std::sync::Mutex<Spares> = std::sync::Mutex::new(Spares {
+    bufs: std::collections::VecDeque::new(),
+    bytes: 0,
+});
+
+/// Most bytes kept in [`SPARES`].
+const SPARE_BYTES: usize = 512 << 20;
+
+/// Element types with spare buffers.
+pub(super) trait Spare: Copy + Default + Send + Sync + Sized {
+    fn wrap(v: Vec<Self>) -> SpareBuf;
+    fn unwrap(b: &mut SpareBuf) -> Option<&mut Vec<Self>>;
+}
+
+impl Spare for f32 {
+    fn wrap(v: Vec<Self>) -> SpareBuf {
+        SpareBuf::F32(v)
+    }
+    fn unwrap(b: &mut SpareBuf) -> Option<&mut Vec<Self>> {
+        match b {
+            SpareBuf::F32(v) => Some(v),
+            SpareBuf::U8(_) => None,
+        }
+    }
+}
+
+impl Spare for u8 {
+    fn wrap(v: Vec<Self>) -> SpareBuf {
+        SpareBuf::U8(v)
+    }
+    fn unwrap(b: &mut SpareBuf) -> Option<&mut Vec<Self>> {
+        match b {
+            SpareBuf::U8(v) => Some(v),
+            SpareBuf::F32(_) => None,
+        }
+    }
+}
+
+fn spares() -> std::sync::MutexGuard<'static, Spares> {
+    // The lists stay consistent even if a holder panicked: take them as they are.
+    SPARES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A buffer of `n` elements with unspecified contents (a spare one of that length, or
+/// zeros): the caller writes every element before reading any.
+fn take_spare<T: Spare>(n: usize) -> Vec<T> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let found = {
+        let mut s = spares();
+        let i = s
+            .bufs
+            .iter_mut()
+            .position(|b| T::unwrap(b).is_some_and(|v| v.len() == n));
+        i.and_then(|i| s.bufs.remove(i)).map(|mut b| {
+            s.bytes -= n * std::mem::size_of::<T>();
+            std::mem::take(T::unwrap(&mut b).expect("matched above"))
+        })
+    };
+    found.unwrap_or_else(|| par_zeros(n))
+}
+
+/// Keeps `v` for a later [`take_spare`] of its length.
+pub(super) fn give_spare<T: Spare>(v: Vec<T>) {
+    let bytes = v.len() * std::mem::size_of::<T>();
+    if bytes == 0 || bytes > SPARE_BYTES {
+        return;
+    }
+    let mut s = spares();
+    while s.bytes + bytes > SPARE_BYTES {
+        match s.bufs.pop_front() {
+            Some(SpareBuf::F32(old)) => s.bytes -= old.len() * 4,
+            Some(SpareBuf::U8(old)) => s.bytes -= old.len(),
+            None => break,
+        }
+    }
+    s.bytes += bytes;
+    s.bufs.push_back(T::wrap(v));
+}
 
 /// What [`ConvBlock::forward`] returns: the block's output (carrying the input's tape)
 /// and, in [`BlockNorm::Batch`] mode, the batch statistics of the convolution output.
@@ -466,11 +565,13 @@ impl ConvBlock<'_> {
         let w_data = to_vec(self.weight);
         let b_data = self.bias.map(to_vec);
         let act = self.activation;
-        // The convolution output, kept for the backward pass.
-        let mut z = par_zeros(g.n * c * hw);
-        let mut out = par_zeros(out_len);
+        // The convolution output, kept for the backward pass. All three are written in
+        // full below (by the convolution and by `finish_planes`), so spare buffers with
+        // stale contents do.
+        let mut z = take_spare(g.n * c * hw);
+        let mut out = take_spare(out_len);
         // Which element of each window won (kept for the backward pass).
-        let mut argmax = par_zeros::<u8>(if self.pool { out_len } else { 0 });
+        let mut argmax = take_spare::<u8>(if self.pool { out_len } else { 0 });
 
         let (affine, stats, inv_std) = match self.norm {
             // Batch statistics need the whole convolution output first: convolve, then
@@ -599,10 +700,20 @@ impl ConvBlock<'_> {
     }
 }
 
+impl Drop for Pass {
+    /// Hands the pass's large buffers on to the next passes.
+    fn drop(&mut self) {
+        give_spare(std::mem::take(&mut self.z));
+        give_spare(std::mem::take(&mut self.argmax));
+        give_spare(std::mem::take(&mut self.x_data));
+    }
+}
+
 impl Pass {
-    /// The backward pass on slices: adds the input gradient onto `grad_x` and returns
-    /// the parameters' gradients.
-    fn backward(&self, grad_out: &[f32], grad_x: &mut [f32]) -> ParamGrads {
+    /// The backward pass on slices: adds the input gradient onto `grad_x` (or, with
+    /// `overwrite`, writes it there, whatever `grad_x` held) and returns the parameters'
+    /// gradients.
+    fn backward(&self, grad_out: &[f32], grad_x: &mut [f32], overwrite: bool) -> ParamGrads {
         let Pass {
             g, pool, argmax, ..
         } = self;
@@ -650,7 +761,8 @@ impl Pass {
                     }
                 };
                 let lazy = conv::GradOut::Lazy(&mut prepare);
-                conv::backward_images(&g, ipt, x, &self.w_data, direct.as_ref(), lazy, gx)
+                let direct = direct.as_ref();
+                conv::backward_images(&g, ipt, x, &self.w_data, direct, lazy, gx, overwrite)
             })
             .collect::<Vec<_>>()
             .into_iter()
@@ -811,7 +923,8 @@ pub fn conv_stack<T: Tape<f32, Cpu>>(
     }
     let x = x.try_contiguous().map_err(tensor_err(OP))?;
     let (x, mut tape) = x.split_tape();
-    let mut input = to_vec(&x);
+    let mut input = take_spare(x.shape().num_elements());
+    x.copy_into(&mut input);
     let mut passes = Vec::new();
     let mut stats = Vec::with_capacity(blocks.len());
     for (block, &g) in blocks.iter().zip(&geoms) {
@@ -822,7 +935,7 @@ pub fn conv_stack<T: Tape<f32, Cpu>>(
             pass.x_data = std::mem::replace(&mut input, out);
             passes.push(pass);
         } else {
-            input = out;
+            give_spare(std::mem::replace(&mut input, out));
         }
     }
     let out = x
@@ -844,15 +957,17 @@ pub fn conv_stack<T: Tape<f32, Cpu>>(
                     &upstream
                 };
                 if i > 0 {
-                    let mut gx = par_zeros(pass.x_data.len());
-                    let pg = pass.backward(gout, &mut gx);
+                    // Written in full by the backward pass: a spare buffer does.
+                    let mut gx = take_spare(pass.x_data.len());
+                    let pg = pass.backward(gout, &mut gx, true);
                     pass.accumulate(pg, grads)?;
-                    upstream = gx;
+                    give_spare(std::mem::replace(&mut upstream, gx));
                 } else {
-                    let pg = pass.backward(gout, grads.get_or_alloc_mut(&x_ghost)?);
+                    let pg = pass.backward(gout, grads.get_or_alloc_mut(&x_ghost)?, false);
                     pass.accumulate(pg, grads)?;
                 }
             }
+            give_spare(upstream);
             **grads.get_or_alloc_mut(&out_ghost)? = grad_out;
             Ok(())
         });

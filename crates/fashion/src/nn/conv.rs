@@ -480,7 +480,7 @@ pub(super) fn backward(
         .zip(grad_out.par_chunks(ipt * g.out_len()))
         .map(|((grad_x, x), grad_out)| {
             let grad_out = GradOut::Given(grad_out);
-            backward_images(g, ipt, x, w, direct.as_ref(), grad_out, grad_x)
+            backward_images(g, ipt, x, w, direct.as_ref(), grad_out, grad_x, false)
         })
         .collect()
 }
@@ -496,8 +496,10 @@ pub(super) enum GradOut<'a> {
 }
 
 /// The backward pass of one work item (the images in `x`, at most `ipt`), on the
-/// calling thread: adds the input gradient onto `grad_x` and returns the item's partial
-/// weight and bias gradients. `direct` as in [`forward_images`].
+/// calling thread: adds the input gradient onto `grad_x` (with `overwrite`, writes it
+/// there: `grad_x`'s old contents are never read) and returns the item's partial weight
+/// and bias gradients. `direct` as in [`forward_images`].
+#[allow(clippy::too_many_arguments)]
 pub(super) fn backward_images(
     g: &Geom,
     ipt: usize,
@@ -506,6 +508,7 @@ pub(super) fn backward_images(
     direct: Option<&Direct>,
     mut grad_out: GradOut<'_>,
     grad_x: &mut [f32],
+    overwrite: bool,
 ) -> (Vec<f32>, Vec<f32>) {
     let (k, p) = (g.k(), g.p());
     // The direct kernels work image by image (their layers never group images).
@@ -545,8 +548,12 @@ pub(super) fn backward_images(
                     }
                 }
                 if let Some(d) = direct {
-                    d.backward(x, grad_out, grad_x, &mut grad_w);
+                    d.backward(x, grad_out, grad_x, &mut grad_w, overwrite);
                     continue;
+                }
+                if overwrite {
+                    // Cleared just before its col2im adds, while in cache.
+                    grad_x.fill(0.0);
                 }
                 for (i, x) in x.chunks_exact(g.in_len()).enumerate() {
                     im2col(g, x, cols, ld, i * p);

@@ -192,8 +192,9 @@ impl Direct {
     }
 
     /// One image's backward pass: adds the input gradient onto `grad_x` `(C_in, H, W)`
-    /// and the weight gradient onto `grad_w` `(C_out, C_in, KH, KW)`, given the image
-    /// `x` and its output gradient `grad_out` `(C_out, H, W)`.
+    /// (with `overwrite`, writes it there without reading the old contents) and the
+    /// weight gradient onto `grad_w` `(C_out, C_in, KH, KW)`, given the image `x` and
+    /// its output gradient `grad_out` `(C_out, H, W)`.
     ///
     /// # Panics
     /// If a slice has the wrong length or the CPU lacks AVX-512F.
@@ -203,6 +204,7 @@ impl Direct {
         grad_out: &[f32],
         grad_x: &mut [f32],
         grad_w: &mut [f32],
+        overwrite: bool,
     ) {
         let (len_in, len_out) = (self.c_in * self.p, self.c_out * self.p);
         assert_eq!(x.len(), len_in, "direct backward: input length");
@@ -236,7 +238,11 @@ impl Direct {
             planes_out: self.c_in,
             masks: &self.masks_back,
             sign: -1,
-            init: Init::Accumulate,
+            init: if overwrite {
+                Init::Zero
+            } else {
+                Init::Accumulate
+            },
             out: grad_x.as_mut_ptr(),
         };
         self.run(&args);

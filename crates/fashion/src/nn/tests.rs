@@ -1315,6 +1315,21 @@ fn conv_stack_is_bit_identical_to_blocks_one_by_one() {
             "gradient of {name} is all zero"
         );
     }
+    // Spare buffers left by earlier passes are written over, never read: with NaNs and
+    // invalid pooling winners waiting in every length this stack uses (inputs, outputs,
+    // convolution outputs, gradients), the same output and gradients, bit for bit.
+    for _ in 0..3 {
+        for len in [432, 864, 648, 144, 54] {
+            super::block::give_spare(vec![f32::NAN; len]);
+        }
+        super::block::give_spare(vec![u8::MAX; 144]);
+    }
+    let (y2, _) = conv_stack(&blocks, x.leaky_trace()).unwrap();
+    assert_eq!(y2.as_vec(), out);
+    let g2 = loss(y2);
+    for t in [&x, &w1, &w2, &w3] {
+        assert_eq!(g2.get(t).as_vec(), g.get(t).as_vec());
+    }
     // Untaped: the same output. No blocks: an error naming the parameter.
     assert_eq!(conv_stack(&blocks, x.clone()).unwrap().0.as_vec(), out);
     let err = conv_stack(&[], x).unwrap_err();
@@ -1448,12 +1463,14 @@ fn gemm_path(
     b: Option<&[f32]>,
     grad_out: &[f32],
     grad_x0: &[f32],
+    overwrite: bool,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     use super::conv::{backward_images, forward_images, GradOut};
     let mut out = vec![f32::NAN; grad_out.len()];
     forward_images(g, g.n, x, w, None, b, &mut out, &mut |_, _| {});
     let mut grad_x = grad_x0.to_vec();
-    let (grad_w, _) = backward_images(g, g.n, x, w, None, GradOut::Given(grad_out), &mut grad_x);
+    let grad_out = GradOut::Given(grad_out);
+    let (grad_w, _) = backward_images(g, g.n, x, w, None, grad_out, &mut grad_x, overwrite);
     (out, grad_x, grad_w)
 }
 
@@ -1493,10 +1510,17 @@ fn direct_convolution_matches_the_im2col_path() {
             let b = random_vec(&mut r, c_out);
             let out_len = 2 * c_out * h * w;
             let grad_out = random_vec(&mut r, out_len);
-            let grad_x0 = random_vec(&mut r, x.len());
+            // The input gradient added onto what is there, or written over NaNs.
+            let overwrite = j % 2 == 1;
+            let grad_x0 = if overwrite {
+                vec![f32::NAN; x.len()]
+            } else {
+                random_vec(&mut r, x.len())
+            };
             // With and without bias (accumulators start from the bias or from zero).
             let bias = (i % 2 == 0).then_some(&b[..]);
-            let (out_ref, gx_ref, gw_ref) = gemm_path(&g, &x, &wt, bias, &grad_out, &grad_x0);
+            let (out_ref, gx_ref, gw_ref) =
+                gemm_path(&g, &x, &wt, bias, &grad_out, &grad_x0, overwrite);
             let ctx = format!("x {xs:?}, w {ws:?}");
             if !cpu_has_avx512() {
                 assert!(
@@ -1513,13 +1537,23 @@ fn direct_convolution_matches_the_im2col_path() {
             for n in 0..2 {
                 let (xi, oi) = (n * len_in..(n + 1) * len_in, n * len_out..(n + 1) * len_out);
                 d.forward(&x[xi.clone()], bias, &mut out[oi.clone()]);
-                d.backward(&x[xi.clone()], &grad_out[oi], &mut grad_x[xi], &mut grad_w);
+                d.backward(
+                    &x[xi.clone()],
+                    &grad_out[oi],
+                    &mut grad_x[xi],
+                    &mut grad_w,
+                    overwrite,
+                );
             }
             for (name, got, want) in [
                 ("output", &out, &out_ref),
                 ("input gradient", &grad_x, &gx_ref),
                 ("weight gradient", &grad_w, &gw_ref),
             ] {
+                assert!(
+                    want.iter().all(|v| v.is_finite()),
+                    "{ctx}: {name} reference not finite"
+                );
                 let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
                 let err = got
                     .iter()
