@@ -2,8 +2,10 @@
 """Side-by-side throughput of `fashion bench` and the PyTorch peer, in one run.
 
 For every (model, mode, batch) it alternates the two programs for `--rounds` rounds (so
-both see the same machine conditions), takes each side's median images/s and prints a
-Markdown table with the ratio fashion / PyTorch:
+both see the same machine conditions; the one that goes first swaps every round), takes
+each side's median images/s and prints a Markdown table with the ratio of the medians
+fashion / PyTorch and the median of the per-round ratios (each round's two runs are
+seconds apart, so this one cancels slower drifts of the machine):
 
     cargo build --release -p fashion-cli
     python bench/side_by_side.py --fashion target/release/fashion --rounds 5
@@ -57,26 +59,29 @@ def main():
         for mode in a.modes.split(","):
             for batch in (int(b) for b in a.batches.split(",")):
                 # SeedCnn trains ~10x slower: fewer images keep the run short.
-                images = a.images // 8 if (model, mode) == ("seed", "train") else a.images
+                images = a.images // 4 if (model, mode) == ("seed", "train") else a.images
                 steps = str(max(2, images // batch))
                 common = [mode, "--model", model, "--batch", str(batch), "--steps", steps]
+                ours_cmd = [a.fashion, "bench", *common]
+                theirs_cmd = [a.python, str(HERE / "pytorch_peer.py"), *common,
+                              "--threads", str(a.threads)]
                 ours, theirs = [], []
-                for _ in range(a.rounds):
-                    ours.append(images_per_sec([a.fashion, "bench", *common]))
-                    theirs.append(
-                        images_per_sec(
-                            [a.python, str(HERE / "pytorch_peer.py"), *common,
-                             "--threads", str(a.threads)]
-                        )
-                    )
+                for r in range(a.rounds):
+                    if r % 2 == 0:
+                        ours.append(images_per_sec(ours_cmd))
+                        theirs.append(images_per_sec(theirs_cmd))
+                    else:
+                        theirs.append(images_per_sec(theirs_cmd))
+                        ours.append(images_per_sec(ours_cmd))
                 o, t = statistics.median(ours), statistics.median(theirs)
-                rows.append((model, mode, batch, o, t, o / t))
+                paired = statistics.median(x / y for x, y in zip(ours, theirs))
+                rows.append((model, mode, batch, o, t, o / t, paired))
                 print(f"{model} {mode} b{batch}: fashion {ours} torch {theirs}", file=sys.stderr)
 
-    print("| model | mode | batch | fashion img/s | PyTorch img/s | ratio |")
-    print("|---|---|---|---|---|---|")
-    for model, mode, batch, o, t, r in rows:
-        print(f"| {model} | {mode} | {batch} | {o:.0f} | {t:.0f} | {r:.2f}× |")
+    print("| model | mode | batch | fashion img/s | PyTorch img/s | ratio | paired ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for model, mode, batch, o, t, r, paired in rows:
+        print(f"| {model} | {mode} | {batch} | {o:.0f} | {t:.0f} | {r:.2f}× | {paired:.2f}× |")
 
 
 if __name__ == "__main__":
