@@ -30,6 +30,27 @@ fn random(dev: &Cpu, rng: &mut ChaCha8Rng, shape: Shape4) -> Tensor<Shape4, f32,
     dev.tensor_from_vec(data, shape)
 }
 
+type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
+/// `forward` and `forward_backward` of one "same" convolution.
+fn bench_conv_layer(
+    group: &mut Group<'_>,
+    name: &str,
+    x: &Tensor<Shape4, f32, Cpu>,
+    w: &Tensor<Shape4, f32, Cpu>,
+    b: &Tensor<(usize,), f32, Cpu>,
+) {
+    group.bench_function(BenchmarkId::new("forward", name), |bench| {
+        bench.iter(|| conv2d(x.clone(), w.clone(), b.clone(), Padding::Same).unwrap())
+    });
+    group.bench_function(BenchmarkId::new("forward_backward", name), |bench| {
+        bench.iter(|| {
+            let y = conv2d(x.leaky_trace(), w.clone(), b.clone(), Padding::Same).unwrap();
+            y.sum().backward()
+        })
+    });
+}
+
 fn bench_conv(c: &mut Criterion) {
     let dev = Cpu::seed_from_u64(0);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
@@ -40,15 +61,7 @@ fn bench_conv(c: &mut Criterion) {
         let w = random(&dev, &mut rng, (c_out, c_in, 3, 3));
         let b = dev.tensor_from_vec(vec![0.1f32; c_out], (c_out,));
         let name = format!("{c_in}to{c_out}_{hw}x{hw}");
-        group.bench_function(BenchmarkId::new("forward", &name), |bench| {
-            bench.iter(|| conv2d(x.clone(), w.clone(), b.clone(), Padding::Same).unwrap())
-        });
-        group.bench_function(BenchmarkId::new("forward_backward", &name), |bench| {
-            bench.iter(|| {
-                let y = conv2d(x.leaky_trace(), w.clone(), b.clone(), Padding::Same).unwrap();
-                y.sum().backward()
-            })
-        });
+        bench_conv_layer(&mut group, &name, &x, &w, &b);
     }
     group.finish();
 }
@@ -64,15 +77,7 @@ fn bench_conv_1d(c: &mut Criterion) {
     for (kh, kw) in [(3, 1), (1, 3)] {
         let w = random(&dev, &mut rng, (32, 32, kh, kw));
         let name = format!("32to32_{kh}x{kw}_28x28");
-        group.bench_function(BenchmarkId::new("forward", &name), |bench| {
-            bench.iter(|| conv2d(x.clone(), w.clone(), b.clone(), Padding::Same).unwrap())
-        });
-        group.bench_function(BenchmarkId::new("forward_backward", &name), |bench| {
-            bench.iter(|| {
-                let y = conv2d(x.leaky_trace(), w.clone(), b.clone(), Padding::Same).unwrap();
-                y.sum().backward()
-            })
-        });
+        bench_conv_layer(&mut group, &name, &x, &w, &b);
     }
     group.finish();
 }
