@@ -36,16 +36,10 @@ const OP: &str = "conv_block";
 /// Planes per rayon work item in the element-wise passes.
 const MIN_PLANES: usize = 4;
 
-/// A buffer handed back by a finished pass.
-pub(super) enum SpareBuf {
-    F32(Vec<f32>),
-    U8(Vec<u8>),
-}
-
-/// Buffers of finished passes (convolution outputs, pooling winners, block inputs and
-/// outputs), oldest first, with their total size in bytes.
+/// Buffers of finished passes (convolution outputs, block inputs and outputs, input
+/// gradients), oldest first, with their total size in bytes.
 struct Spares {
-    bufs: std::collections::VecDeque<SpareBuf>,
+    bufs: std::collections::VecDeque<Vec<f32>>,
     bytes: usize,
 }
 
@@ -62,77 +56,41 @@ static SPARES: std::sync::Mutex<Spares> = std::sync::Mutex::new(Spares {
 /// Most bytes kept in [`SPARES`].
 const SPARE_BYTES: usize = 512 << 20;
 
-/// Element types with spare buffers.
-pub(super) trait Spare: Copy + Default + Send + Sync + Sized {
-    fn wrap(v: Vec<Self>) -> SpareBuf;
-    fn unwrap(b: &mut SpareBuf) -> Option<&mut Vec<Self>>;
-}
-
-impl Spare for f32 {
-    fn wrap(v: Vec<Self>) -> SpareBuf {
-        SpareBuf::F32(v)
-    }
-    fn unwrap(b: &mut SpareBuf) -> Option<&mut Vec<Self>> {
-        match b {
-            SpareBuf::F32(v) => Some(v),
-            SpareBuf::U8(_) => None,
-        }
-    }
-}
-
-impl Spare for u8 {
-    fn wrap(v: Vec<Self>) -> SpareBuf {
-        SpareBuf::U8(v)
-    }
-    fn unwrap(b: &mut SpareBuf) -> Option<&mut Vec<Self>> {
-        match b {
-            SpareBuf::U8(v) => Some(v),
-            SpareBuf::F32(_) => None,
-        }
-    }
-}
-
 fn spares() -> std::sync::MutexGuard<'static, Spares> {
-    // The lists stay consistent even if a holder panicked: take them as they are.
+    // The list stays consistent even if a holder panicked: take it as it is.
     SPARES.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A buffer of `n` elements with unspecified contents (a spare one of that length, or
 /// zeros): the caller writes every element before reading any.
-fn take_spare<T: Spare>(n: usize) -> Vec<T> {
+fn take_spare(n: usize) -> Vec<f32> {
     if n == 0 {
         return Vec::new();
     }
     let found = {
         let mut s = spares();
-        let i = s
-            .bufs
-            .iter_mut()
-            .position(|b| T::unwrap(b).is_some_and(|v| v.len() == n));
-        i.and_then(|i| s.bufs.remove(i)).map(|mut b| {
-            s.bytes -= n * std::mem::size_of::<T>();
-            std::mem::take(T::unwrap(&mut b).expect("matched above"))
-        })
+        let i = s.bufs.iter().position(|v| v.len() == n);
+        i.and_then(|i| s.bufs.remove(i))
+            .inspect(|_| s.bytes -= 4 * n)
     };
     found.unwrap_or_else(|| par_zeros(n))
 }
 
 /// Keeps `v` for a later [`take_spare`] of its length.
-pub(super) fn give_spare<T: Spare>(v: Vec<T>) {
-    let bytes = v.len() * std::mem::size_of::<T>();
+pub(super) fn give_spare(v: Vec<f32>) {
+    let bytes = 4 * v.len();
     if bytes == 0 || bytes > SPARE_BYTES {
         return;
     }
     let mut s = spares();
     while s.bytes + bytes > SPARE_BYTES {
         match s.bufs.pop_front() {
-            Some(SpareBuf::F32(old)) => s.bytes -= old.len() * 4,
-            Some(SpareBuf::U8(old)) => s.bytes -= old.len(),
+            Some(old) => s.bytes -= 4 * old.len(),
             None => break,
         }
     }
     s.bytes += bytes;
-    s.bufs.push_back(T::wrap(v));
+    s.bufs.push_back(v);
 }
 
 /// What [`ConvBlock::forward`] returns: the block's output (carrying the input's tape)
@@ -268,6 +226,8 @@ struct Pass {
     act: Option<Activation>,
     pool: bool,
     w_data: Vec<f32>,
+    /// The direct kernels' plan for this convolution, if they run it.
+    direct: Option<Direct>,
     affine: Option<Affine>,
     /// Batch-norm mode: σ⁻¹ and the mean of each channel.
     batch: Option<(Vec<f32>, Vec<f32>)>,
@@ -564,14 +524,16 @@ impl ConvBlock<'_> {
         let out_len = g.n * c * if self.pool { plane } else { hw };
         let w_data = to_vec(self.weight);
         let b_data = self.bias.map(to_vec);
+        // The direct kernels' plan, for both passes.
+        let direct = Direct::new(&g, &w_data);
         let act = self.activation;
-        // The convolution output, kept for the backward pass. All three are written in
-        // full below (by the convolution and by `finish_planes`), so spare buffers with
-        // stale contents do.
+        // The convolution output, kept for the backward pass. Both are written in full
+        // below (by the convolution and by `finish_planes`), so spare buffers with stale
+        // contents do.
         let mut z = take_spare(g.n * c * hw);
         let mut out = take_spare(out_len);
         // Which element of each window won (kept for the backward pass).
-        let mut argmax = take_spare::<u8>(if self.pool { out_len } else { 0 });
+        let mut argmax = par_zeros::<u8>(if self.pool { out_len } else { 0 });
 
         let (affine, stats, inv_std) = match self.norm {
             // Batch statistics need the whole convolution output first: convolve, then
@@ -581,7 +543,14 @@ impl ConvBlock<'_> {
                 shift,
                 epsilon,
             }) => {
-                conv::forward(&g, x_data, &w_data, b_data.as_deref(), &mut z);
+                conv::forward(
+                    &g,
+                    x_data,
+                    &w_data,
+                    direct.as_ref(),
+                    b_data.as_deref(),
+                    &mut z,
+                );
                 let (mean, var) = channel_stats(&z, (g.n, c, g.h_out, g.w_out));
                 let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + epsilon).sqrt()).collect();
                 let (gamma, beta) = (to_vec(scale), to_vec(shift));
@@ -625,7 +594,6 @@ impl ConvBlock<'_> {
                     _ => None,
                 };
                 let ipt = images_per_task(g.n);
-                let direct = Direct::new(&g, &w_data);
                 let per = ipt * (out_len / g.n);
                 let ams = chunks_mut_or_empty(&mut argmax, per, out_len.div_ceil(per));
                 z.par_chunks_mut(ipt * c * hw)
@@ -667,6 +635,7 @@ impl ConvBlock<'_> {
             act,
             pool: self.pool,
             w_data,
+            direct,
             affine,
             batch,
             z,
@@ -704,7 +673,6 @@ impl Drop for Pass {
     /// Hands the pass's large buffers on to the next passes.
     fn drop(&mut self) {
         give_spare(std::mem::take(&mut self.z));
-        give_spare(std::mem::take(&mut self.argmax));
         give_spare(std::mem::take(&mut self.x_data));
     }
 }
@@ -730,7 +698,6 @@ impl Pass {
         // output, image group by image group just before their GEMMs (in cache), and
         // runs the convolution's backward pass.
         let ipt = images_per_task(g.n);
-        let direct = Direct::new(&g, &self.w_data);
         let tasks = g.n.div_ceil(ipt);
         let ams = chunks_or_empty(argmax, ipt * per_img, tasks);
         let dvs = match &bn {
@@ -761,7 +728,7 @@ impl Pass {
                     }
                 };
                 let lazy = conv::GradOut::Lazy(&mut prepare);
-                let direct = direct.as_ref();
+                let direct = self.direct.as_ref();
                 conv::backward_images(&g, ipt, x, &self.w_data, direct, lazy, gx, overwrite)
             })
             .collect::<Vec<_>>()

@@ -383,18 +383,25 @@ fn with_scratch<R>(lens: [usize; 3], f: impl FnOnce([&mut [f32]; 3]) -> R) -> R 
 
 /// Forward pass on plain slices: `out` (N, C_out, H_out, W_out) is overwritten. The
 /// batch is cut into work items of [`images_per_task`] images, run in parallel.
-pub(super) fn forward(g: &Geom, x: &[f32], w: &[f32], b: Option<&[f32]>, out: &mut [f32]) {
+/// `direct` is [`Direct::new`]`(g, w)`, made once per op for both of its passes.
+pub(super) fn forward(
+    g: &Geom,
+    x: &[f32],
+    w: &[f32],
+    direct: Option<&Direct>,
+    b: Option<&[f32]>,
+    out: &mut [f32],
+) {
     let ipt = images_per_task(g.n);
-    let direct = Direct::new(g, w);
     out.par_chunks_mut(ipt * g.out_len())
         .zip(x.par_chunks(ipt * g.in_len()))
-        .for_each(|(out, x)| forward_images(g, ipt, x, w, direct.as_ref(), b, out, &mut |_, _| {}));
+        .for_each(|(out, x)| forward_images(g, ipt, x, w, direct, b, out, &mut |_, _| {}));
 }
 
 /// The forward pass of one work item (the images in `x`, at most `ipt`), on the calling
 /// thread. After each GEMM (one image, or a group of images sharing it), `finish` gets
 /// the index within the item of the first image it covered and their finished output,
-/// still in cache. `direct` is [`Direct::new`]`(g, w)`, made once for all work items.
+/// still in cache. `direct` as in [`forward`].
 #[allow(clippy::too_many_arguments)]
 pub(super) fn forward_images(
     g: &Geom,
@@ -465,22 +472,23 @@ pub(super) fn forward_images(
 
 /// Backward pass on plain slices: adds the input gradient onto `grad_x` and returns the
 /// weight and bias gradients as per-work-item partial sums (to be added in order).
+/// `direct` as in [`forward`].
 pub(super) fn backward(
     g: &Geom,
     x: &[f32],
     w: &[f32],
+    direct: Option<&Direct>,
     grad_out: &[f32],
     grad_x: &mut [f32],
 ) -> Vec<(Vec<f32>, Vec<f32>)> {
     let ipt = images_per_task(g.n);
-    let direct = Direct::new(g, w);
     grad_x
         .par_chunks_mut(ipt * g.in_len())
         .zip(x.par_chunks(ipt * g.in_len()))
         .zip(grad_out.par_chunks(ipt * g.out_len()))
         .map(|((grad_x, x), grad_out)| {
             let grad_out = GradOut::Given(grad_out);
-            backward_images(g, ipt, x, w, direct.as_ref(), grad_out, grad_x, false)
+            backward_images(g, ipt, x, w, direct, grad_out, grad_x, false)
         })
         .collect()
 }
@@ -627,7 +635,10 @@ where
     let w_data = to_vec(&weight);
     let b_data = bias.as_ref().map(to_vec);
     let mut out = vec![0.0f32; g.n * g.out_len()];
-    with_data(&x, |x| forward(&g, x, &w_data, b_data.as_deref(), &mut out));
+    let direct = Direct::new(&g, &w_data);
+    with_data(&x, |x| {
+        forward(&g, x, &w_data, direct.as_ref(), b_data.as_deref(), &mut out)
+    });
     let out = x
         .device()
         .try_tensor_from_vec(out, (g.n, g.c_out, g.h_out, g.w_out))
@@ -643,7 +654,9 @@ where
             let grad_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
             let partials = {
                 let grad_x = grads.get_or_alloc_mut(&x)?;
-                with_data(&x, |x| backward(&g, x, &w_data, &grad_out, grad_x))
+                with_data(&x, |x| {
+                    backward(&g, x, &w_data, direct.as_ref(), &grad_out, grad_x)
+                })
             };
             let (grad_w, grad_b): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
             add_partials(grads.get_or_alloc_mut(&w_ghost)?, &grad_w);

@@ -90,7 +90,7 @@ impl Direct {
     }
 
     /// The plan, whatever the CPU.
-    pub(super) fn plan(g: &Geom, w: &[f32]) -> Self {
+    fn plan(g: &Geom, w: &[f32]) -> Self {
         let (h, wd) = (g.h as isize, g.w as isize);
         let p = g.h * g.w;
         let nv = p.div_ceil(LANES);
@@ -178,7 +178,7 @@ impl Direct {
             Some(b) => Init::Bias(b.as_ptr()),
             None => Init::Zero,
         };
-        let args = Pass {
+        let args = Sweep {
             x: x.as_ptr(),
             planes_in: self.c_in,
             w: self.w_fwd.as_ptr(),
@@ -231,7 +231,7 @@ impl Direct {
         unsafe {
             avx512::weight_grad(self, x, grad_out, grad_w);
         }
-        let args = Pass {
+        let args = Sweep {
             x: grad_out.as_ptr(),
             planes_in: self.c_out,
             w: self.w_back.as_ptr(),
@@ -248,7 +248,7 @@ impl Direct {
         self.run(&args);
     }
 
-    fn run(&self, args: &Pass<'_>) {
+    fn run(&self, args: &Sweep<'_>) {
         assert!(
             cpu_has_avx512(),
             "direct convolution: the CPU lacks AVX-512F"
@@ -275,7 +275,7 @@ enum Init {
 
 /// One convolution pass over an image: `planes_in` planes of the plan's size read from
 /// `x`, `planes_out` planes written to `out`, weights `[in][tap][out]`.
-struct Pass<'a> {
+struct Sweep<'a> {
     x: *const f32,
     planes_in: usize,
     w: *const f32,
@@ -291,7 +291,7 @@ struct Pass<'a> {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{Direct, Init, Pass, LANES, TILE_C, TILE_V};
+    use super::{Direct, Init, Sweep, LANES, TILE_C, TILE_V};
 
     /// Runs a convolution pass: tiles of 6 vectors × 4 output planes, vectors outer so
     /// that the input rows of a tile stay in L1 across the output planes.
@@ -301,7 +301,7 @@ mod avx512 {
     /// `planes_out` planes of `d.p` elements, `args.w` `planes_in·taps·planes_out`
     /// weights, a bias pointer `planes_out` values.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn convolve(d: &Direct, args: &Pass<'_>) {
+    pub(super) unsafe fn convolve(d: &Direct, args: &Sweep<'_>) {
         let mut v0 = 0;
         while v0 < d.nv {
             let nvb = TILE_V.min(d.nv - v0);
@@ -344,7 +344,7 @@ mod avx512 {
     #[target_feature(enable = "avx512f")]
     unsafe fn conv_tile<const NC: usize, const NV: usize>(
         d: &Direct,
-        a: &Pass<'_>,
+        a: &Sweep<'_>,
         o0: usize,
         v0: usize,
     ) {

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use super::block::{conv_stack, BlockNorm, ConvBlock, StackOutput};
 use super::ops::{batch_norm_infer, batch_norm_train, Activation, BatchStats};
-use super::{conv2d, par_zeros, tensor_err, to_vec, with_data, Padding, Shape4};
+use super::{conv2d, tensor_err, to_vec, with_data, Padding, Shape4};
 use crate::Result;
 
 /// A 2-D convolution layer: `CO` filters of `CI × KH × KW`, stride 1, "same" padding,
@@ -423,18 +423,13 @@ pub fn dropout<S: Shape, T: Tape<f32, Cpu>>(
     let x = x.try_contiguous().map_err(tensor_err(OP))?;
     let (x, mut tape) = x.split_tape();
     let shape = *x.shape();
-    let mut out = par_zeros(mask.len());
-    with_data(&x, |xd| {
-        out.par_chunks_mut(DROPOUT_CHUNK)
-            .zip(
-                xd.par_chunks(DROPOUT_CHUNK)
-                    .zip(mask.par_chunks(DROPOUT_CHUNK)),
-            )
-            .for_each(|(o, (x, m))| {
-                for ((o, &x), &m) in o.iter_mut().zip(x).zip(m) {
-                    *o = x * m;
-                }
-            })
+    // Collected straight into the output (no zero-filled buffer first).
+    let out: Vec<f32> = with_data(&x, |xd| {
+        xd.par_iter()
+            .zip(&mask)
+            .with_min_len(DROPOUT_CHUNK)
+            .map(|(&x, &m)| x * m)
+            .collect()
     });
     let out = x
         .device()
