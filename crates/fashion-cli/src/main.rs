@@ -8,11 +8,14 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use fashion::analysis::StudyParams;
 use fashion::data::{self, DownloadOptions, FashionMnist, LoadOptions, Release, CLASS_NAMES};
+use fashion::eval::TestResults;
 use fashion::features::{FeatureParams, ImageFeatures, Representation};
 use fashion::graph::{self, Centrality, LayoutParams, Measure};
 use fashion::nn::ModelKind;
 use fashion::plot::GraphChart;
+use fashion::report::{emit_evaluation, DirSink, ReportOptions};
 use fashion::train::{self, BenchMode, TrainConfig, TrainOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -36,19 +39,7 @@ enum Command {
     Train(TrainArgs),
     /// Evaluate a checkpoint on the official test set; writes predictions beside it and,
     /// with --out, the confusion matrix, per-class metrics and charts.
-    Evaluate {
-        /// Checkpoint directory written by `fashion train`
-        #[arg(long)]
-        checkpoint: PathBuf,
-        /// Also write confusion.csv, per_class.csv, most_confused.csv, misclassified.csv,
-        /// confusion.svg/.png, confusion_normalised.png, per_class.png and
-        /// misclassified.png into this directory
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Data directory [default: $FASHION_MNIST_DIR, else the platform cache dir]
-        #[arg(long)]
-        dir: Option<PathBuf>,
-    },
+    Evaluate(EvaluateArgs),
     /// Build a similarity graph over test images in one representation of a checkpoint's
     /// network; write GraphML, node and edge CSV, SVG and PNG into --out.
     Graph(GraphArgs),
@@ -56,23 +47,41 @@ enum Command {
     /// the centrality-versus-errors study, clustering) with every table as CSV.
     Report(ReportArgs),
     /// Measure training or inference throughput (images/s) and peak memory.
-    Bench {
-        /// What to time
-        #[arg(value_enum)]
-        mode: BenchArg,
-        /// Network
-        #[arg(long, default_value = "small")]
-        model: ModelKind,
-        /// Images per step
-        #[arg(long, default_value_t = 64)]
-        batch: usize,
-        /// Timed steps
-        #[arg(long, default_value_t = 50)]
-        steps: usize,
-        /// Untimed warm-up steps
-        #[arg(long, default_value_t = 5)]
-        warmup: usize,
-    },
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct EvaluateArgs {
+    /// Checkpoint directory written by `fashion train`
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Also write the tables (confusion, per_class, most_confused, misclassified as
+    /// .csv) and the charts (confusion, confusion_normalised, per_class, misclassified
+    /// as .svg and .png) that `fashion report` and notebook 03 show, into this directory
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Data directory [default: $FASHION_MNIST_DIR, else the platform cache dir]
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// What to time
+    #[arg(value_enum)]
+    mode: BenchArg,
+    /// Network
+    #[arg(long, default_value = "small")]
+    model: ModelKind,
+    /// Images per step
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Timed steps
+    #[arg(long, default_value_t = 50)]
+    steps: usize,
+    /// Untimed warm-up steps
+    #[arg(long, default_value_t = 5)]
+    warmup: usize,
 }
 
 #[derive(clap::Args)]
@@ -137,8 +146,8 @@ struct GraphArgs {
     #[arg(long)]
     sample_seed: Option<u64>,
     /// Data directory [default: $FASHION_MNIST_DIR, else the platform cache dir]
-    #[arg(long, visible_alias = "dir")]
-    data: Option<PathBuf>,
+    #[arg(long, visible_alias = "data")]
+    dir: Option<PathBuf>,
     /// Output directory (created if needed)
     #[arg(long)]
     out: PathBuf,
@@ -159,19 +168,19 @@ struct ReportArgs {
     #[arg(long)]
     out: PathBuf,
     /// Test images per class in the centrality study and the clustering
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = ReportOptions::default().study_per_class)]
     per_class: usize,
     /// Seed drawing the study's images
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, default_value_t = ReportOptions::default().sample_seed)]
     sample_seed: u64,
     /// Bootstrap resamples per interval
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = StudyParams::default().resamples)]
     resamples: usize,
     /// Seed of the bootstrap
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = StudyParams::default().seed)]
     seed: u64,
     /// Test images per class in the drawn graphs (the first ones in test order)
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = ReportOptions::default().graph_per_class)]
     graph_per_class: usize,
     /// Data directory [default: $FASHION_MNIST_DIR, else the platform cache dir]
     #[arg(long)]
@@ -190,33 +199,39 @@ enum BenchArg {
 #[derive(Subcommand)]
 enum DataCommand {
     /// Download the missing files from the official mirrors, verifying each SHA-256.
-    Download {
-        /// Data directory [default: $FASHION_MNIST_DIR, else the platform cache dir]
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// Base URL(s) to download from instead of the official mirrors
-        /// (comma-separated) [env: FASHION_MNIST_MIRROR]
-        #[arg(long)]
-        mirror: Option<String>,
-        /// Which release to fetch when the directory holds none of its files yet
-        /// (the official mirrors serve `current`).
-        #[arg(long, value_enum, default_value_t = ReleaseArg::Current)]
-        release: ReleaseArg,
-        /// Hide the progress bar.
-        #[arg(long, short)]
-        quiet: bool,
-    },
+    Download(DownloadArgs),
     /// Check every file's SHA-256 and contents; print the release and the counts.
-    Verify {
-        /// Data directory [default: $FASHION_MNIST_DIR, else the platform cache dir]
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// Accept files that match no known release (mixed releases are still refused).
-        #[arg(long)]
-        allow_unverified: bool,
-    },
+    Verify(VerifyArgs),
     /// Print the data directory that would be used.
     Dir,
+}
+
+#[derive(clap::Args)]
+struct DownloadArgs {
+    /// Data directory [default: $FASHION_MNIST_DIR, else the platform cache dir]
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Base URL(s) to download from instead of the official mirrors
+    /// (comma-separated) [env: FASHION_MNIST_MIRROR]
+    #[arg(long)]
+    mirror: Option<String>,
+    /// Which release to fetch when the directory holds none of its files yet
+    /// (the official mirrors serve `current`).
+    #[arg(long, value_enum, default_value_t = ReleaseArg::Current)]
+    release: ReleaseArg,
+    /// Hide the progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// Data directory [default: $FASHION_MNIST_DIR, else the platform cache dir]
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Accept files that match no known release (mixed releases are still refused).
+    #[arg(long)]
+    allow_unverified: bool,
 }
 
 /// A release, as named on the command line.
@@ -245,12 +260,13 @@ fn data_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
     }
 }
 
-fn download(
-    dir: Option<PathBuf>,
-    mirror: Option<String>,
-    release: ReleaseArg,
-    quiet: bool,
-) -> Result<()> {
+fn download(args: DownloadArgs) -> Result<()> {
+    let DownloadArgs {
+        dir,
+        mirror,
+        release,
+        quiet,
+    } = args;
     let dir = data_dir(dir)?;
     let mut options = DownloadOptions::from_env();
     options.release = release.into();
@@ -292,7 +308,11 @@ fn download(
     Ok(())
 }
 
-fn verify(dir: Option<PathBuf>, allow_unverified: bool) -> Result<()> {
+fn verify(args: VerifyArgs) -> Result<()> {
+    let VerifyArgs {
+        dir,
+        allow_unverified,
+    } = args;
     let dir = data_dir(dir)?;
     let options = LoadOptions { allow_unverified };
     let data = FashionMnist::load_with(&dir, &options)
@@ -364,7 +384,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
         .expect("valid template")
         .progress_chars("=> "),
     );
-    let mut on_batch = |p: &train::Progress| {
+    let mut on_batch = |p: &train::TrainProgress| {
         bar.set_length(p.batches as u64);
         bar.set_prefix(format!("{}/{}", p.epoch, p.epochs));
         bar.set_position(p.batch as u64);
@@ -400,7 +420,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
         best.valid_accuracy,
         started.elapsed().as_secs_f64()
     );
-    let eval = evaluate_and_save(&trained.model, &data, &args.out)?;
+    let eval = evaluate_and_save(&trained.model, &data, &args.out)?.evaluation;
     println!(
         "test accuracy: {:.4} (loss {:.4}, {} images); checkpoint in {}",
         eval.accuracy,
@@ -417,59 +437,33 @@ fn evaluate_and_save(
     model: &fashion::nn::Model,
     data: &FashionMnist,
     checkpoint: &Path,
-) -> Result<train::Evaluation> {
-    let eval = train::evaluate(model, &data.test, 500)?;
-    eval.save(checkpoint)?;
-    Ok(eval)
+) -> Result<TestResults> {
+    let results = TestResults::compute(model, &data.test)?;
+    results.evaluation.save(checkpoint)?;
+    Ok(results)
 }
 
-fn run_evaluate(checkpoint: PathBuf, dir: Option<PathBuf>, out: Option<PathBuf>) -> Result<()> {
-    let trained = train::load_checkpoint(&checkpoint)?;
-    let data = load_data(dir)?;
-    let eval = evaluate_and_save(&trained.model, &data, &checkpoint)?;
+fn run_evaluate(args: EvaluateArgs) -> Result<()> {
+    let trained = train::load_checkpoint(&args.checkpoint)?;
+    let data = load_data(args.dir)?;
+    let results = evaluate_and_save(&trained.model, &data, &args.checkpoint)?;
     println!(
         "model: {} ({} parameters)",
         trained.config.model.kind,
         trained.model.num_params()
     );
-    if let Some(out) = out {
-        write_evaluation(&eval, &data.test, &out)
+    if let Some(out) = args.out {
+        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        let mut sink = DirSink::new(&out);
+        emit_evaluation(&results, &data.test, &mut sink)
             .with_context(|| format!("writing the evaluation into {}", out.display()))?;
+        println!(
+            "wrote confusion matrix, per-class metrics and charts to {}",
+            out.display()
+        );
     }
-    println!("test loss: {:.4}", eval.loss);
-    println!("test accuracy: {:.4}", eval.accuracy);
-    Ok(())
-}
-
-/// The tables and charts of notebook 03, as files.
-fn write_evaluation(eval: &train::Evaluation, test: &data::Dataset, out: &Path) -> Result<()> {
-    use fashion::eval::{misclassified, misclassified_frame, write_csv, ConfusionMatrix};
-    use fashion::plot::{save, ConfusionHeatmap, MisclassifiedGallery, PerClassBars};
-    std::fs::create_dir_all(out)?;
-    let cm = ConfusionMatrix::new(&eval.labels, &eval.predicted)?;
-    write_csv(&cm.to_frame()?, out.join("confusion.csv"))?;
-    write_csv(&cm.per_class_frame()?, out.join("per_class.csv"))?;
-    write_csv(&cm.most_confused_frame(10)?, out.join("most_confused.csv"))?;
-    let wrong = misclassified(&eval.labels, &eval.predicted, &eval.probs, None)?;
-    write_csv(&misclassified_frame(&wrong)?, out.join("misclassified.csv"))?;
-    let heatmap = ConfusionHeatmap::new(&cm)?;
-    save(&heatmap, out.join("confusion.svg"))?;
-    save(&heatmap, out.join("confusion.png"))?;
-    save(
-        &heatmap.row_normalised(),
-        out.join("confusion_normalised.png"),
-    )?;
-    save(&PerClassBars::new(&cm), out.join("per_class.png"))?;
-    if !wrong.is_empty() {
-        save(
-            &MisclassifiedGallery::new(test, &wrong, 24)?,
-            out.join("misclassified.png"),
-        )?;
-    }
-    println!(
-        "wrote confusion matrix, per-class metrics and charts to {}",
-        out.display()
-    );
+    println!("test loss: {:.4}", results.evaluation.loss);
+    println!("test accuracy: {:.4}", results.evaluation.accuracy);
     Ok(())
 }
 
@@ -480,7 +474,7 @@ fn run_graph(args: GraphArgs) -> Result<()> {
     }
     params.check()?;
     let trained = train::load_checkpoint(&args.checkpoint)?;
-    let data = load_data(args.data)?;
+    let data = load_data(args.dir)?;
     let features = ImageFeatures::for_run(&trained, &data, &params)?;
     let r = args.representation;
     let g = features
@@ -521,7 +515,6 @@ fn run_graph(args: GraphArgs) -> Result<()> {
 }
 
 fn run_report(args: ReportArgs) -> Result<()> {
-    use fashion::report::{run_report, ReportOptions};
     let mut options = ReportOptions {
         graph_per_class: args.graph_per_class,
         study_per_class: args.per_class,
@@ -541,7 +534,7 @@ fn run_report(args: ReportArgs) -> Result<()> {
         }
     };
     let started = std::time::Instant::now();
-    let (report, times) = run_report(&trained, &data, &options)?;
+    let (report, times) = fashion::report::run_report(&trained, &data, &options)?;
     let path = report
         .write(&args.out)
         .with_context(|| format!("writing the report into {}", args.out.display()))?;
@@ -567,13 +560,14 @@ fn peak_rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
-fn run_bench(
-    mode: BenchArg,
-    model: ModelKind,
-    batch: usize,
-    steps: usize,
-    warmup: usize,
-) -> Result<()> {
+fn run_bench(args: BenchArgs) -> Result<()> {
+    let BenchArgs {
+        mode,
+        model,
+        batch,
+        steps,
+        warmup,
+    } = args;
     let config = fashion::nn::ModelConfig {
         kind: model,
         ..Default::default()
@@ -604,32 +598,14 @@ fn run_bench(
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Data(DataCommand::Download {
-            dir,
-            mirror,
-            release,
-            quiet,
-        }) => download(dir, mirror, release, quiet),
-        Command::Data(DataCommand::Verify {
-            dir,
-            allow_unverified,
-        }) => verify(dir, allow_unverified),
+        Command::Data(DataCommand::Download(args)) => download(args),
+        Command::Data(DataCommand::Verify(args)) => verify(args),
         Command::Data(DataCommand::Dir) => data_dir(None).map(|d| println!("{}", d.display())),
         Command::Train(args) => run_train(args),
-        Command::Evaluate {
-            checkpoint,
-            dir,
-            out,
-        } => run_evaluate(checkpoint, dir, out),
+        Command::Evaluate(args) => run_evaluate(args),
         Command::Graph(args) => run_graph(args),
         Command::Report(args) => run_report(args),
-        Command::Bench {
-            mode,
-            model,
-            batch,
-            steps,
-            warmup,
-        } => run_bench(mode, model, batch, steps, warmup),
+        Command::Bench(args) => run_bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

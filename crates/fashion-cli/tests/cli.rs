@@ -157,6 +157,76 @@ fn tiny_checkpoint(dir: &std::path::Path) -> fashion::train::Trained {
     fashion::train::train(&config, &data, dir, Default::default()).unwrap()
 }
 
+/// `fashion evaluate --out` writes what `fashion report` shows of the test evaluation,
+/// from the same code path: the same tables byte for byte, the same figures.
+#[test]
+fn evaluate_out_writes_the_report_s_evaluation_tables_and_charts() {
+    let ckpt = tempfile::tempdir().unwrap();
+    tiny_checkpoint(ckpt.path());
+    let out = tempfile::tempdir().unwrap();
+    let (eval_dir, report_dir) = (out.path().join("eval"), out.path().join("report"));
+    let run = fashion()
+        .args(["evaluate", "--dir", &real_dir(), "--checkpoint"])
+        .arg(ckpt.path())
+        .arg("--out")
+        .arg(&eval_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("test accuracy: "), "{stdout}");
+    let run = fashion()
+        .args([
+            "report",
+            "--dir",
+            &real_dir(),
+            "--per-class",
+            "2",
+            "--resamples",
+            "20",
+        ])
+        .args(["--graph-per-class", "2", "--checkpoint"])
+        .arg(ckpt.path())
+        .arg("--out")
+        .arg(&report_dir)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for t in ["confusion", "per_class", "most_confused", "misclassified"] {
+        let ours = std::fs::read(eval_dir.join(format!("{t}.csv"))).unwrap();
+        let report = std::fs::read(report_dir.join(format!("tables/{t}.csv"))).unwrap();
+        assert_eq!(ours, report, "{t}.csv");
+    }
+    for f in [
+        "confusion",
+        "confusion_normalised",
+        "per_class",
+        "misclassified",
+    ] {
+        for ext in ["svg", "png"] {
+            let path = eval_dir.join(format!("{f}.{ext}"));
+            assert!(
+                std::fs::metadata(&path).unwrap().len() > 0,
+                "{}",
+                path.display()
+            );
+        }
+        let ours = std::fs::read(eval_dir.join(format!("{f}.png"))).unwrap();
+        let report = std::fs::read(report_dir.join(format!("figures/{f}.png"))).unwrap();
+        assert_eq!(ours, report, "{f}.png");
+    }
+    // The predictions are saved beside the checkpoint, as before.
+    assert!(ckpt.path().join("test_predictions.csv").is_file());
+}
+
 #[test]
 fn graph_writes_the_files_with_the_library_s_edges() {
     use fashion::features::{FeatureParams, ImageFeatures, Representation};
@@ -175,7 +245,7 @@ fn graph_writes_the_files_with_the_library_s_edges() {
             "--n-per-class",
             "4",
         ])
-        .args(["--data", &real_dir(), "--checkpoint"])
+        .args(["--dir", &real_dir(), "--checkpoint"])
         .arg(ckpt.path())
         .arg("--out")
         .arg(&out_dir)

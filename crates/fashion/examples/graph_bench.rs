@@ -43,9 +43,12 @@ fn clusters(n: usize, d: usize, noise: f32, seed: u64) -> (Array2<f32>, Vec<Node
     (x, nodes)
 }
 
-fn timed<T>(what: &str, f: impl FnOnce() -> fashion::Result<T>) -> fashion::Result<(T, f64)> {
+fn timed<T, E: Into<fashion::Error>>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, E>,
+) -> fashion::Result<(T, f64)> {
     let start = Instant::now();
-    let out = f()?;
+    let out = f().map_err(Into::into)?;
     let s = start.elapsed().as_secs_f64();
     println!("{what:<52} {s:>8.3} s");
     Ok((out, s))
@@ -69,7 +72,7 @@ fn main() -> fashion::Result<()> {
         }
     };
     if let Some(dir) = &charts {
-        std::fs::create_dir_all(dir).map_err(|e| fashion::Error::Io {
+        std::fs::create_dir_all(dir).map_err(|e| fashion::data::Error::Io {
             path: dir.clone(),
             source: e,
         })?;
@@ -90,12 +93,12 @@ fn main() -> fashion::Result<()> {
     })?;
     println!("  {} edges", g.edge_count());
     let (b, t3) = timed("betweenness of the kNN graph (rustworkx)", || {
-        Ok(graph::betweenness(&g))
+        Ok::<_, fashion::Error>(graph::betweenness(&g))
     })?;
     println!("  max {:.4}", b.iter().copied().fold(0.0, f64::max));
     let (bp, t3p) = timed(
         "betweenness of the kNN graph (own parallel Brandes)",
-        || Ok(graph::betweenness_parallel(&g)),
+        || Ok::<_, fashion::Error>(graph::betweenness_parallel(&g)),
     )?;
     let diff = b
         .iter()

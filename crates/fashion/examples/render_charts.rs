@@ -24,7 +24,7 @@ fn main() -> fashion::Result<()> {
         Some(dir) => FashionMnist::load(dir)?,
         None => FashionMnist::load_default()?,
     };
-    std::fs::create_dir_all(&out).map_err(|e| fashion::Error::Io {
+    std::fs::create_dir_all(&out).map_err(|e| fashion::data::Error::Io {
         path: out.clone(),
         source: e,
     })?;

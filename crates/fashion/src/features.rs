@@ -265,7 +265,7 @@ pub fn train_standardizer(data: &FashionMnist, config: &TrainConfig) -> Result<S
             seed: config.seed,
         },
     )?;
-    Standardizer::fit(&split.train)
+    Ok(Standardizer::fit(&split.train)?)
 }
 
 /// The four representations of a set of test images, with what the network made of
@@ -400,7 +400,7 @@ impl ImageFeatures {
     /// Errors: the builder's (e.g. an all-zero feature row is constant for correlation
     /// and lasso).
     pub fn graph(&self, r: Representation, measure: &Measure) -> Result<SimilarityGraph> {
-        measure.build(self.matrix(r), &self.nodes())
+        Ok(measure.build(self.matrix(r), &self.nodes())?)
     }
 
     /// One row per image: `index` (test set), `class`, `class_name`, `predicted`,

@@ -48,6 +48,16 @@ use crate::features::{ImageFeatures, Representation};
 use crate::graph::{Centrality, Measure};
 use crate::plot::{ForestPlot, ForestRow};
 
+/// ROC-AUC from which the [verdict](CentralityStudy::verdict) calls the best centrality
+/// detector "useful": 0.7 is where the usual reading of an AUC (Hosmer and Lemeshow,
+/// *Applied Logistic Regression*) starts to speak of acceptable discrimination.
+pub const USEFUL_AUC: f64 = 0.7;
+
+/// ROC-AUC from which the verdict calls it "weak" rather than "very weak": below 0.6 a
+/// detector ranks a random error above a random correct image barely more often than a
+/// coin would (in that reading, 0.5–0.6 is no or failed discrimination).
+pub const WEAK_AUC: f64 = 0.6;
+
 /// A score used to detect misclassified images (higher = "more likely wrong").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Detector {
@@ -537,9 +547,9 @@ impl CentralityStudy {
             ));
         }
         if let Some(best) = best.filter(|_| above > 0) {
-            let strength = if best.auc.estimate >= 0.7 {
+            let strength = if best.auc.estimate >= USEFUL_AUC {
                 "a useful"
-            } else if best.auc.estimate >= 0.6 {
+            } else if best.auc.estimate >= WEAK_AUC {
                 "a weak"
             } else {
                 "a very weak"

@@ -20,7 +20,10 @@
 mod centrality;
 mod clusters;
 
-pub use centrality::{Against, CentralityStudy, Detector, DetectorResult, GraphStats, StudyParams};
+pub use centrality::{
+    Against, CentralityStudy, Detector, DetectorResult, GraphStats, StudyParams, USEFUL_AUC,
+    WEAK_AUC,
+};
 pub use clusters::{pca, ClusterMethod, ClusteringParams, ClusteringResult, ClusteringStudy};
 
 use std::collections::HashMap;

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use base64::Engine;
 
-use super::write_atomic;
 use crate::error::{Error, Result};
+use crate::io::write_atomic;
 
 /// Writes one evcxr rich-output block: begin marker with the MIME type, the content,
 /// end marker.
@@ -82,7 +82,7 @@ impl Png {
 
     /// Writes the PNG bytes to `path` (through a temporary file and a rename).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        write_atomic(path.as_ref(), &self.0)
+        Ok(write_atomic(path.as_ref(), &self.0)?)
     }
 }
 
@@ -112,7 +112,7 @@ impl Svg {
 
     /// Writes the SVG text to `path` (through a temporary file and a rename).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        write_atomic(path.as_ref(), self.0.as_bytes())
+        Ok(write_atomic(path.as_ref(), self.0.as_bytes())?)
     }
 }
 
@@ -145,7 +145,7 @@ impl Html {
             "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n{}\n</body></html>\n",
             self.0
         );
-        write_atomic(path.as_ref(), page.as_bytes())
+        Ok(write_atomic(path.as_ref(), page.as_bytes())?)
     }
 }
 

@@ -99,7 +99,7 @@ impl MisclassifiedGallery {
                 CLASS_NAMES
                     .get(c as usize)
                     .copied()
-                    .ok_or(Error::LabelOutOfRange {
+                    .ok_or(crate::data::Error::LabelOutOfRange {
                         file: "wrong".into(),
                         index: m.index,
                         label: c,
@@ -338,7 +338,10 @@ mod tests {
         let bad_class = [mistake(3, 12, 1, 0.9)];
         assert!(matches!(
             MisclassifiedGallery::new(&data, &bad_class, 5),
-            Err(Error::LabelOutOfRange { label: 12, .. })
+            Err(Error::Data(crate::data::Error::LabelOutOfRange {
+                label: 12,
+                ..
+            }))
         ));
     }
 }

@@ -43,7 +43,6 @@ mod scores;
 mod table;
 mod text;
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -187,32 +186,6 @@ pub fn save<C: Chart + ?Sized>(chart: &C, path: impl AsRef<Path>) -> Result<()> 
             path.display(),
         )),
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory + rename.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let io = |e: std::io::Error| Error::io(path, e);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".fashion-plot-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    #[cfg(unix)]
-    {
-        // Temporary files are created owner-only; a saved figure should be readable.
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(io)?;
-    }
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
 }
 
 /// Turns a plotters error into the crate's error.
@@ -450,7 +423,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("no-such-dir").join("chart.svg");
         let err = save(&Square, &path).unwrap_err();
-        assert!(matches!(err, Error::Io { .. }), "{err}");
+        assert!(
+            matches!(err, Error::Data(crate::data::Error::Io { .. })),
+            "{err}"
+        );
         assert!(err.to_string().contains("no-such-dir"), "{err}");
     }
 

@@ -19,8 +19,10 @@
 //! # Ok(()) }
 //! ```
 
+mod evaluation;
 mod run;
 
+pub use evaluation::{emit_evaluation, DirSink, Sink, GALLERY_IMAGES, MOST_CONFUSED_ROWS};
 pub use run::{run_report, ReportOptions, ReportTimings};
 
 use std::path::{Path, PathBuf};
@@ -29,8 +31,8 @@ use base64::Engine;
 use polars::prelude::DataFrame;
 
 use crate::error::{Error, Result};
-use crate::eval::write_csv;
-use crate::plot::{escape, html_table_with, render_png, write_atomic, Chart, TableOptions};
+use crate::io::{write_atomic, write_csv};
+use crate::plot::{escape, html_table_with, render_png, Chart, TableOptions};
 
 /// Rows of a table shown in the HTML (the CSV always has all of them).
 const SHOWN_ROWS: usize = 40;
@@ -204,7 +206,7 @@ impl Report {
     /// needed); every file through a temporary file and a rename, the HTML last.
     /// Returns the HTML's path.
     ///
-    /// Errors: [`Error::Io`] naming the path that could not be written.
+    /// Errors: [`data::Error::Io`](crate::data::Error::Io) naming the path that could not be written.
     pub fn write(&self, dir: &Path) -> Result<PathBuf> {
         for sub in ["tables", "figures"] {
             let d = dir.join(sub);
@@ -214,7 +216,7 @@ impl Report {
             write_csv(df, dir.join("tables").join(format!("{name}.csv")))?;
         }
         for (name, png) in &self.figures {
-            write_atomic(&dir.join("figures").join(format!("{name}.png")), png)?;
+            write_atomic(dir.join("figures").join(format!("{name}.png")), png)?;
         }
         let path = dir.join("report.html");
         write_atomic(&path, self.to_html().as_bytes())?;

@@ -7,16 +7,17 @@ use std::time::Instant;
 
 use polars::prelude::*;
 
+use super::evaluation::emit_evaluation;
 use super::Report;
 use crate::analysis::{CentralityStudy, ClusteringParams, ClusteringStudy, StudyParams};
 use crate::data::FashionMnist;
-use crate::eval::{misclassified, misclassified_frame, ConfusionMatrix};
+use crate::eval::TestResults;
 use crate::features::{
     train_standardizer, Comparison, FeatureParams, ImageFeatures, Representation,
 };
 use crate::graph::{LayoutParams, Measure};
-use crate::plot::{ConfusionHeatmap, LearningCurves, MisclassifiedGallery, PerClassBars};
-use crate::train::{evaluate, Trained};
+use crate::plot::LearningCurves;
+use crate::train::Trained;
 use crate::Result;
 
 /// What [`run_report`] computes.
@@ -124,9 +125,9 @@ pub fn run_report(
 
     // 2. Evaluation (notebook 03).
     let t = Instant::now();
-    let eval = evaluate(&trained.model, &data.test, 500)?;
+    let results = TestResults::compute(&trained.model, &data.test)?;
     times.evaluation = t.elapsed().as_secs_f64();
-    let cm = ConfusionMatrix::new(&eval.labels, &eval.predicted)?;
+    let eval = &results.evaluation;
     r.heading("Test evaluation");
     r.paragraph(format!(
         "On the {} official test images: accuracy {:.4}, loss {:.4}.",
@@ -134,38 +135,7 @@ pub fn run_report(
         eval.accuracy,
         eval.loss
     ));
-    let heatmap = ConfusionHeatmap::new(&cm)?;
-    r.figure("confusion", "Confusion matrix (rows: true class)", &heatmap)?;
-    r.figure(
-        "confusion_normalised",
-        "Confusion matrix, each row divided by its class size",
-        &heatmap.row_normalised(),
-    )?;
-    r.table("confusion", "Confusion counts", &cm.to_frame()?)?;
-    r.figure(
-        "per_class",
-        "Precision, recall and F1 per class",
-        &PerClassBars::new(&cm),
-    )?;
-    r.table("per_class", "Per-class metrics", &cm.per_class_frame()?)?;
-    r.table(
-        "most_confused",
-        "The most frequent confusions",
-        &cm.most_confused_frame(10)?,
-    )?;
-    let wrong = misclassified(&eval.labels, &eval.predicted, &eval.probs, None)?;
-    if !wrong.is_empty() {
-        r.figure(
-            "misclassified",
-            "Misclassified test images, most confident first",
-            &MisclassifiedGallery::new(&data.test, &wrong, 24)?,
-        )?;
-    }
-    r.table(
-        "misclassified",
-        "Every misclassified test image",
-        &misclassified_frame(&wrong)?,
-    )?;
+    emit_evaluation(&results, &data.test, &mut r)?;
 
     // 3. Graphs (notebooks 04–06).
     let t = Instant::now();

@@ -1,0 +1,671 @@
+//! 2-D convolution (cross-correlation, like PyTorch's `conv2d`): im2col + SGEMM, or the
+//! [`direct`](super::direct) kernels for thin layers with 1-D kernels.
+
+use std::cell::RefCell;
+
+use dfdx::shapes::HasShape;
+use dfdx::tensor::TensorFromVec;
+use dfdx::tensor::{Cpu, Gradients, Merge, NoneTape, PutTape, SplitTape, Tape, Tensor};
+use dfdx::tensor_ops::ReshapeTo;
+use rayon::prelude::*;
+
+use super::direct::Direct;
+use super::gemm::{sgemm, Mat};
+use super::ops::lane_sum;
+use super::{add_partials, images_per_task, simd, tensor_err, to_vec, with_data, Padding, Shape4};
+use crate::{Error, Result};
+
+const OP: &str = "conv2d";
+
+/// 2-D convolution of a batch of images, stride 1, differentiable.
+///
+/// - `x`: images `(N, C_in, H, W)`; its tape (if any) records the backward pass;
+/// - `weight`: kernels `(C_out, C_in, KH, KW)`, any `KH, KW ≥ 1` (square or not);
+/// - `bias`: `(C_out,)`, added to every output pixel of its channel;
+/// - `padding`: [`Padding::Same`] (output `H × W`) or [`Padding::Valid`]
+///   (output `(H − KH + 1) × (W − KW + 1)`).
+///
+/// Returns `(N, C_out, H_out, W_out)` with `x`'s tape, into which the tapes of `weight`
+/// and `bias` are merged. As in PyTorch (and unlike the textbook convolution) the kernel
+/// is not flipped: `out[n, o, i, j] = bias[o] + Σ_{c, u, v} weight[o, c, u, v] ·
+/// x[n, c, i + u − top, j + v − left]`, with zeros outside the image.
+///
+/// Parameters usually carry no tape (`NoneTape`): pass `w.clone()` (cheap, the data is
+/// shared) and read the gradient back with `grads.get(&w)`. The backward pass adds to the
+/// gradients of `x`, `weight` and `bias`.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if `weight`'s `C_in` differs from `x`'s channels, `bias`
+/// does not have `C_out` elements, a dimension of `weight` or the image is zero, or the
+/// image is smaller than the kernel with [`Padding::Valid`]; [`Error::Tensor`] if dfdx
+/// cannot allocate.
+pub fn conv2d<T, TW, TB>(
+    x: Tensor<Shape4, f32, Cpu, T>,
+    weight: Tensor<Shape4, f32, Cpu, TW>,
+    bias: Tensor<(usize,), f32, Cpu, TB>,
+    padding: Padding,
+) -> Result<Tensor<Shape4, f32, Cpu, T>>
+where
+    T: Tape<f32, Cpu> + Merge<TW> + Merge<TB>,
+    TW: Tape<f32, Cpu>,
+    TB: Tape<f32, Cpu>,
+{
+    conv2d_impl(x, weight, Some(bias), padding)
+}
+
+/// [`conv2d`] without a bias term (e.g. before a batch normalisation, which has its own
+/// shift).
+///
+/// # Errors
+/// As [`conv2d`].
+pub fn conv2d_no_bias<T, TW>(
+    x: Tensor<Shape4, f32, Cpu, T>,
+    weight: Tensor<Shape4, f32, Cpu, TW>,
+    padding: Padding,
+) -> Result<Tensor<Shape4, f32, Cpu, T>>
+where
+    T: Tape<f32, Cpu> + Merge<TW>,
+    TW: Tape<f32, Cpu>,
+{
+    conv2d_impl::<T, TW, NoneTape>(x, weight, None, padding)
+}
+
+/// Output height and width of [`conv2d`] for an `H × W` image and a `KH × KW` kernel, or
+/// `None` if the combination is invalid (a zero size, or with [`Padding::Valid`] an image
+/// smaller than the kernel).
+///
+/// ```
+/// use fashion_nn::{conv2d_output_hw, Padding};
+/// assert_eq!(conv2d_output_hw((28, 28), (3, 3), Padding::Same), Some((28, 28)));
+/// assert_eq!(conv2d_output_hw((28, 28), (5, 3), Padding::Valid), Some((24, 26)));
+/// assert_eq!(conv2d_output_hw((2, 2), (3, 3), Padding::Valid), None);
+/// ```
+pub fn conv2d_output_hw(
+    (h, w): (usize, usize),
+    (kh, kw): (usize, usize),
+    padding: Padding,
+) -> Option<(usize, usize)> {
+    if h == 0 || w == 0 || kh == 0 || kw == 0 {
+        return None;
+    }
+    match padding {
+        Padding::Same => Some((h, w)),
+        Padding::Valid if h >= kh && w >= kw => Some((h - kh + 1, w - kw + 1)),
+        Padding::Valid => None,
+    }
+}
+
+/// Everything about one convolution's sizes.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Geom {
+    pub n: usize,
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c_out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub h_out: usize,
+    pub w_out: usize,
+}
+
+impl Geom {
+    /// Checks the shapes and works out padding and output size.
+    pub(super) fn new(
+        xs: Shape4,
+        ws: Shape4,
+        bias_len: Option<usize>,
+        padding: Padding,
+    ) -> Result<Self> {
+        let mismatch = |expected: String, found: String| Error::ShapeMismatch {
+            op: OP,
+            expected,
+            found,
+        };
+        let (n, c_in, h, w) = xs;
+        let (c_out, wc_in, kh, kw) = ws;
+        if c_out == 0 || wc_in == 0 || kh == 0 || kw == 0 {
+            return Err(mismatch(
+                "weight (C_out, C_in, KH, KW) with every dimension ≥ 1".into(),
+                format!("weight {ws:?}"),
+            ));
+        }
+        if wc_in != c_in {
+            return Err(mismatch(
+                format!("weight (C_out, {c_in}, KH, KW) for an input with {c_in} channels"),
+                format!("weight {ws:?} for input {xs:?}"),
+            ));
+        }
+        if let Some(len) = bias_len {
+            if len != c_out {
+                return Err(mismatch(
+                    format!("bias ({c_out},) for a weight with C_out = {c_out}"),
+                    format!("bias ({len},)"),
+                ));
+            }
+        }
+        let Some((h_out, w_out)) = conv2d_output_hw((h, w), (kh, kw), padding) else {
+            let expected = match padding {
+                Padding::Same => "input (N, C, H, W) with H, W ≥ 1".to_string(),
+                Padding::Valid => {
+                    format!("input (N, C, H, W) with H ≥ {kh}, W ≥ {kw} (the kernel) for Padding::Valid")
+                }
+            };
+            return Err(mismatch(expected, format!("input {xs:?}")));
+        };
+        let (pad_top, pad_left) = match padding {
+            Padding::Same => ((kh - 1) / 2, (kw - 1) / 2),
+            Padding::Valid => (0, 0),
+        };
+        Ok(Self {
+            n,
+            c_in,
+            h,
+            w,
+            c_out,
+            kh,
+            kw,
+            pad_top,
+            pad_left,
+            h_out,
+            w_out,
+        })
+    }
+
+    /// Rows of the column matrix: `C_in · KH · KW`.
+    fn k(&self) -> usize {
+        self.c_in * self.kh * self.kw
+    }
+
+    /// Output pixels per channel.
+    fn p(&self) -> usize {
+        self.h_out * self.w_out
+    }
+
+    /// Elements per input image.
+    pub(super) fn in_len(&self) -> usize {
+        self.c_in * self.h * self.w
+    }
+
+    /// Elements per output image.
+    fn out_len(&self) -> usize {
+        self.c_out * self.p()
+    }
+
+    /// How many images of a work item of `imgs` share one GEMM: their column matrices
+    /// are placed side by side, so the GEMM packs the weights once per group and sees a
+    /// wider matrix, at the cost of copying the output (gathering the output gradient)
+    /// through a buffer. That pays off when the weights (`C_out·K`) outweigh an image's
+    /// output (`C_out·P`): the deeper, smaller layers.
+    fn group(&self, imgs: usize) -> usize {
+        if self.k() >= self.p() {
+            imgs.clamp(1, MAX_GROUP)
+        } else {
+            1
+        }
+    }
+
+    /// For kernel column `dx`: the output columns `lo..hi` whose input column
+    /// `ow + dx − pad_left` lies inside the image (empty if none does).
+    fn valid_cols(&self, dx: usize) -> (usize, usize) {
+        let lo = self.pad_left.saturating_sub(dx).min(self.w_out);
+        let hi = (self.w + self.pad_left).saturating_sub(dx).min(self.w_out);
+        (lo, hi.max(lo))
+    }
+
+    /// Input row read by output row `oh` and kernel row `dy`, if inside the image.
+    fn in_row(&self, oh: usize, dy: usize) -> Option<usize> {
+        (oh + dy)
+            .checked_sub(self.pad_top)
+            .filter(|&ih| ih < self.h)
+    }
+
+    /// Output rows `lo..hi` whose input row `oh + dy − pad_top` lies inside the image
+    /// (empty if none does).
+    fn valid_rows(&self, dy: usize) -> (usize, usize) {
+        let lo = self.pad_top.saturating_sub(dy).min(self.h_out);
+        let hi = (self.h + self.pad_top).saturating_sub(dy).min(self.h_out);
+        (lo, hi.max(lo))
+    }
+}
+
+/// Most images per GEMM (see [`Geom::group`]); bounds the scratch memory.
+const MAX_GROUP: usize = 8;
+
+/// For kernel tap `(dy, dx)` of an image whose output rows are as long as its input rows
+/// (`W_out = W`, always so with [`Padding::Same`]): output pixel `q` (flat index) reads
+/// input pixel `q + offset`, so the valid rows `oh0..oh1` form one contiguous run of
+/// `len` elements starting at flat output index `start`, plus, in every one of those
+/// rows, the columns outside `lo..hi` that wrapped into a neighbouring row. Returns
+/// `(start, offset_start, len)` with `offset_start = start + offset`, or `None` when the
+/// tap reads nothing inside the image.
+fn flat_run(g: &Geom, dy: usize, dx: usize) -> Option<(usize, usize, usize)> {
+    let (lo, hi) = g.valid_cols(dx);
+    let (oh0, oh1) = g.valid_rows(dy);
+    if lo >= hi || oh0 >= oh1 {
+        return None;
+    }
+    let wo = g.w_out;
+    let start = oh0 * wo + lo;
+    let len = (oh1 - 1) * wo + hi - start;
+    let src = (oh0 + dy - g.pad_top) * g.w + lo + dx - g.pad_left;
+    Some((start, src, len))
+}
+
+/// Sets the columns outside `lo..hi` of rows `oh0..oh1` of one column-matrix row to 0.
+#[inline]
+fn zero_wrapped(row: &mut [f32], wo: usize, (oh0, oh1): (usize, usize), (lo, hi): (usize, usize)) {
+    if lo == 0 && hi == wo {
+        return;
+    }
+    for r in row[oh0 * wo..oh1 * wo].chunks_exact_mut(wo) {
+        r[..lo].fill(0.0);
+        r[hi..].fill(0.0);
+    }
+}
+
+/// Unfolds one image `(C_in, H, W)` into its block of the column matrix: row
+/// `(c, dy, dx)` (`C_in·KH·KW` rows of stride `ld`), columns `col0..col0 + H_out·W_out`;
+/// column `(oh, ow)` holds `x[c, oh + dy − top, ow + dx − left]`, or 0 in the padding.
+///
+/// With `W_out = W` each row is one contiguous copy of the shifted plane (see
+/// [`flat_run`]) with the wrapped-around border columns then cleared, rather than one
+/// short copy per image row.
+fn im2col(g: &Geom, x: &[f32], cols: &mut [f32], ld: usize, col0: usize) {
+    let (p, wo) = (g.p(), g.w_out);
+    let flat = g.w_out == g.w;
+    let mut r = 0;
+    for plane in x.chunks_exact(g.h * g.w) {
+        for dy in 0..g.kh {
+            for dx in 0..g.kw {
+                let row = &mut cols[r * ld + col0..r * ld + col0 + p];
+                r += 1;
+                let (lo, hi) = g.valid_cols(dx);
+                if flat {
+                    match flat_run(g, dy, dx) {
+                        Some((start, src, len)) => {
+                            row[..start].fill(0.0);
+                            row[start..start + len].copy_from_slice(&plane[src..src + len]);
+                            row[start + len..].fill(0.0);
+                            zero_wrapped(row, wo, g.valid_rows(dy), (lo, hi));
+                        }
+                        None => row.fill(0.0),
+                    }
+                    continue;
+                }
+                for (oh, dst) in row.chunks_exact_mut(wo).enumerate() {
+                    match g.in_row(oh, dy) {
+                        Some(ih) if lo < hi => {
+                            let start = ih * g.w + lo + dx - g.pad_left;
+                            dst[..lo].fill(0.0);
+                            dst[lo..hi].copy_from_slice(&plane[start..start + (hi - lo)]);
+                            dst[hi..].fill(0.0);
+                        }
+                        _ => dst.fill(0.0),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`im2col`]: adds every entry of the image's block of the column
+/// matrix onto the pixel it was copied from (padding entries are dropped). Clears the
+/// padding entries of `cols` on the way (with `W_out = W`, so that each row is added as
+/// one contiguous run).
+#[inline]
+fn col2im_add(g: &Geom, cols: &mut [f32], ld: usize, col0: usize, x: &mut [f32]) {
+    let (p, wo) = (g.p(), g.w_out);
+    let flat = g.w_out == g.w;
+    let mut r = 0;
+    for plane in x.chunks_exact_mut(g.h * g.w) {
+        for dy in 0..g.kh {
+            for dx in 0..g.kw {
+                let row = &mut cols[r * ld + col0..r * ld + col0 + p];
+                r += 1;
+                let (lo, hi) = g.valid_cols(dx);
+                if flat {
+                    if let Some((start, dst, len)) = flat_run(g, dy, dx) {
+                        zero_wrapped(row, wo, g.valid_rows(dy), (lo, hi));
+                        for (d, s) in plane[dst..dst + len]
+                            .iter_mut()
+                            .zip(&row[start..start + len])
+                        {
+                            *d += s;
+                        }
+                    }
+                    continue;
+                }
+                if lo >= hi {
+                    continue;
+                }
+                for (oh, src) in row.chunks_exact(wo).enumerate() {
+                    if let Some(ih) = g.in_row(oh, dy) {
+                        let start = ih * g.w + lo + dx - g.pad_left;
+                        for (d, s) in plane[start..start + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
+                            *d += s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Per-thread scratch (column matrix, its gradient or the GEMM output, the gathered
+    /// output gradient). Reused across calls: it grows to the largest layer seen and
+    /// stays allocated for the thread's lifetime.
+    static SCRATCH: RefCell<[Vec<f32>; 3]> = const { RefCell::new([Vec::new(), Vec::new(), Vec::new()]) };
+}
+
+/// Runs `f` with three scratch slices of the given lengths (contents unspecified).
+fn with_scratch<R>(lens: [usize; 3], f: impl FnOnce([&mut [f32]; 3]) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut bufs) => {
+            let [a, b, c] = &mut *bufs;
+            for (buf, &len) in [&mut *a, &mut *b, &mut *c].into_iter().zip(&lens) {
+                if buf.len() < len {
+                    buf.resize(len, 0.0);
+                }
+            }
+            f([&mut a[..lens[0]], &mut b[..lens[1]], &mut c[..lens[2]]])
+        }
+        // Re-entered on this thread (not expected): use fresh buffers.
+        Err(_) => {
+            let [mut a, mut b, mut c] = lens.map(|len| vec![0.0; len]);
+            f([&mut a, &mut b, &mut c])
+        }
+    })
+}
+
+/// Forward pass on plain slices: `out` (N, C_out, H_out, W_out) is overwritten. The
+/// batch is cut into work items of [`images_per_task`] images, run in parallel.
+/// `direct` is [`Direct::new`]`(g, w)`, made once per op for both of its passes.
+pub(super) fn forward(
+    g: &Geom,
+    x: &[f32],
+    w: &[f32],
+    direct: Option<&Direct>,
+    b: Option<&[f32]>,
+    out: &mut [f32],
+) {
+    let ipt = images_per_task(g.n);
+    out.par_chunks_mut(ipt * g.out_len())
+        .zip(x.par_chunks(ipt * g.in_len()))
+        .for_each(|(out, x)| forward_images(g, ipt, x, w, direct, b, out, &mut |_, _| {}));
+}
+
+/// The forward pass of one work item (the images in `x`, at most `ipt`), on the calling
+/// thread. After each GEMM (one image, or a group of images sharing it), `finish` gets
+/// the index within the item of the first image it covered and their finished output,
+/// still in cache. `direct` as in [`forward`].
+#[allow(clippy::too_many_arguments)]
+pub(super) fn forward_images(
+    g: &Geom,
+    ipt: usize,
+    x: &[f32],
+    w: &[f32],
+    direct: Option<&Direct>,
+    b: Option<&[f32]>,
+    out: &mut [f32],
+    finish: &mut dyn FnMut(usize, &[f32]),
+) {
+    if let Some(d) = direct {
+        for (i, (out, x)) in out
+            .chunks_exact_mut(g.out_len())
+            .zip(x.chunks_exact(g.in_len()))
+            .enumerate()
+        {
+            d.forward(x, b, out);
+            finish(i, out);
+        }
+        return;
+    }
+    let (k, p) = (g.k(), g.p());
+    let group = g.group(ipt);
+    let weight = Mat::row_major(w, g.c_out, k);
+    let tmp_len = if group > 1 { g.c_out * group * p } else { 0 };
+    with_scratch([k * group * p, tmp_len, 0], |[cols, tmp, _]| {
+        for (j, (out, x)) in out
+            .chunks_mut(group * g.out_len())
+            .zip(x.chunks(group * g.in_len()))
+            .enumerate()
+        {
+            let imgs = x.len() / g.in_len();
+            let ld = imgs * p;
+            for (i, x) in x.chunks_exact(g.in_len()).enumerate() {
+                im2col(g, x, cols, ld, i * p);
+            }
+            let cols = Mat::row_major(&cols[..k * ld], k, ld);
+            if imgs == 1 {
+                // Straight into the output, on top of the bias.
+                let beta = match b {
+                    Some(b) => {
+                        for (row, &bias) in out.chunks_exact_mut(p).zip(b) {
+                            row.fill(bias);
+                        }
+                        1.0
+                    }
+                    None => 0.0,
+                };
+                sgemm(weight, cols, beta, out);
+            } else {
+                let tmp = &mut tmp[..g.c_out * ld];
+                sgemm(weight, cols, 0.0, tmp);
+                for (i, out) in out.chunks_exact_mut(g.out_len()).enumerate() {
+                    for (co, row) in out.chunks_exact_mut(p).enumerate() {
+                        let bias = b.map_or(0.0, |b| b[co]);
+                        let src = &tmp[co * ld + i * p..co * ld + (i + 1) * p];
+                        for (o, &s) in row.iter_mut().zip(src) {
+                            *o = s + bias;
+                        }
+                    }
+                }
+            }
+            finish(j * group, out);
+        }
+    });
+}
+
+/// Backward pass on plain slices: adds the input gradient onto `grad_x` and returns the
+/// weight and bias gradients as per-work-item partial sums (to be added in order).
+/// `direct` as in [`forward`].
+pub(super) fn backward(
+    g: &Geom,
+    x: &[f32],
+    w: &[f32],
+    direct: Option<&Direct>,
+    grad_out: &[f32],
+    grad_x: &mut [f32],
+) -> Vec<(Vec<f32>, Vec<f32>)> {
+    let ipt = images_per_task(g.n);
+    grad_x
+        .par_chunks_mut(ipt * g.in_len())
+        .zip(x.par_chunks(ipt * g.in_len()))
+        .zip(grad_out.par_chunks(ipt * g.out_len()))
+        .map(|((grad_x, x), grad_out)| {
+            let grad_out = GradOut::Given(grad_out);
+            backward_images(g, ipt, x, w, direct, grad_out, grad_x, false)
+        })
+        .collect()
+}
+
+/// The output gradient of a work item for [`backward_images`].
+pub(super) enum GradOut<'a> {
+    /// Already computed.
+    Given(&'a [f32]),
+    /// Computed just before use, image group by image group: the function gets the
+    /// index within the item of the group's first image and a zeroed buffer for the
+    /// group's output gradient.
+    Lazy(&'a mut dyn FnMut(usize, &mut [f32])),
+}
+
+/// The backward pass of one work item (the images in `x`, at most `ipt`), on the
+/// calling thread: adds the input gradient onto `grad_x` (with `overwrite`, writes it
+/// there: `grad_x`'s old contents are never read) and returns the item's partial weight
+/// and bias gradients. `direct` as in [`forward_images`].
+#[allow(clippy::too_many_arguments)]
+pub(super) fn backward_images(
+    g: &Geom,
+    ipt: usize,
+    x: &[f32],
+    w: &[f32],
+    direct: Option<&Direct>,
+    mut grad_out: GradOut<'_>,
+    grad_x: &mut [f32],
+    overwrite: bool,
+) -> (Vec<f32>, Vec<f32>) {
+    let (k, p) = (g.k(), g.p());
+    // The direct kernels work image by image (their layers never group images).
+    let group = if direct.is_some() { 1 } else { g.group(ipt) };
+    let weight_t = Mat::row_major(w, g.c_out, k).t();
+    let mut grad_w = vec![0.0f32; g.c_out * k];
+    let mut grad_b = vec![0.0f32; g.c_out];
+    let cols_len = if direct.is_some() { 0 } else { k * group * p };
+    let gather_len = if group > 1 { g.c_out * group * p } else { 0 };
+    let mut lazy_buf = match grad_out {
+        GradOut::Given(_) => Vec::new(),
+        GradOut::Lazy(_) => vec![0.0f32; group * g.out_len()],
+    };
+    with_scratch(
+        [cols_len, cols_len, gather_len],
+        |[cols, grad_cols, gathered]| {
+            for (j, (grad_x, x)) in grad_x
+                .chunks_mut(group * g.in_len())
+                .zip(x.chunks(group * g.in_len()))
+                .enumerate()
+            {
+                let imgs = x.len() / g.in_len();
+                let span = j * group * g.out_len()..(j * group + imgs) * g.out_len();
+                let grad_out: &[f32] = match &mut grad_out {
+                    GradOut::Given(all) => &all[span],
+                    GradOut::Lazy(prepare) => {
+                        let buf = &mut lazy_buf[..span.len()];
+                        buf.fill(0.0);
+                        prepare(j * group, buf);
+                        buf
+                    }
+                };
+                let ld = imgs * p;
+                for go in grad_out.chunks_exact(g.out_len()) {
+                    for (gb, row) in grad_b.iter_mut().zip(go.chunks_exact(p)) {
+                        *gb += lane_sum(row);
+                    }
+                }
+                if let Some(d) = direct {
+                    d.backward(x, grad_out, grad_x, &mut grad_w, overwrite);
+                    continue;
+                }
+                if overwrite {
+                    // Cleared just before its col2im adds, while in cache.
+                    grad_x.fill(0.0);
+                }
+                for (i, x) in x.chunks_exact(g.in_len()).enumerate() {
+                    im2col(g, x, cols, ld, i * p);
+                }
+                // The output gradient as one C_out × (imgs·P) matrix.
+                let gout = if imgs == 1 {
+                    Mat::row_major(grad_out, g.c_out, p)
+                } else {
+                    for (i, go) in grad_out.chunks_exact(g.out_len()).enumerate() {
+                        for (co, row) in go.chunks_exact(p).enumerate() {
+                            gathered[co * ld + i * p..co * ld + (i + 1) * p].copy_from_slice(row);
+                        }
+                    }
+                    Mat::row_major(&gathered[..g.c_out * ld], g.c_out, ld)
+                };
+                let cols_t = Mat::row_major(&cols[..k * ld], k, ld).t();
+                sgemm(gout, cols_t, 1.0, &mut grad_w);
+                let grad_cols = &mut grad_cols[..k * ld];
+                sgemm(weight_t, gout, 0.0, grad_cols);
+                simd(
+                    #[inline(always)]
+                    || {
+                        for (i, grad_x) in grad_x.chunks_exact_mut(g.in_len()).enumerate() {
+                            col2im_add(g, grad_cols, ld, i * p, grad_x);
+                        }
+                    },
+                );
+            }
+        },
+    );
+    (grad_w, grad_b)
+}
+
+fn conv2d_impl<T, TW, TB>(
+    x: Tensor<Shape4, f32, Cpu, T>,
+    weight: Tensor<Shape4, f32, Cpu, TW>,
+    bias: Option<Tensor<(usize,), f32, Cpu, TB>>,
+    padding: Padding,
+) -> Result<Tensor<Shape4, f32, Cpu, T>>
+where
+    T: Tape<f32, Cpu> + Merge<TW> + Merge<TB>,
+    TW: Tape<f32, Cpu>,
+    TB: Tape<f32, Cpu>,
+{
+    let g = Geom::new(
+        *x.shape(),
+        *weight.shape(),
+        bias.as_ref().map(|b| b.shape().0),
+        padding,
+    )?;
+    // Contiguous first, on the taped tensors, so a copy made here stays differentiable.
+    let x = x.try_contiguous().map_err(tensor_err(OP))?;
+    let weight = weight.try_contiguous().map_err(tensor_err(OP))?;
+    let bias = bias
+        .map(|b| b.try_contiguous())
+        .transpose()
+        .map_err(tensor_err(OP))?;
+
+    let (x, x_tape) = x.split_tape();
+    let (weight, w_tape) = weight.split_tape();
+    let mut tape = x_tape.merge(w_tape);
+    let bias = match bias {
+        Some(b) => {
+            let (b, b_tape) = b.split_tape();
+            tape = tape.merge(b_tape);
+            Some(b)
+        }
+        None => None,
+    };
+
+    let w_data = to_vec(&weight);
+    let b_data = bias.as_ref().map(to_vec);
+    let mut out = vec![0.0f32; g.n * g.out_len()];
+    let direct = Direct::new(&g, &w_data);
+    with_data(&x, |x| {
+        forward(&g, x, &w_data, direct.as_ref(), b_data.as_deref(), &mut out)
+    });
+    let out = x
+        .device()
+        .try_tensor_from_vec(out, (g.n, g.c_out, g.h_out, g.w_out))
+        .map_err(tensor_err(OP))?;
+
+    if T::OWNS_TAPE {
+        let w_ghost = weight.ghost();
+        let b_ghost = bias.as_ref().map(|b| b.ghost());
+        let out_ghost = out.ghost();
+        tape.add_backward_op(move |grads: &mut Gradients<f32, Cpu>| {
+            // Move the output gradient out of the map (no copy) so the input gradient can
+            // be borrowed mutably at the same time; it is put back below.
+            let grad_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
+            let partials = {
+                let grad_x = grads.get_or_alloc_mut(&x)?;
+                with_data(&x, |x| {
+                    backward(&g, x, &w_data, direct.as_ref(), &grad_out, grad_x)
+                })
+            };
+            let (grad_w, grad_b): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
+            add_partials(grads.get_or_alloc_mut(&w_ghost)?, &grad_w);
+            if let Some(b_ghost) = &b_ghost {
+                add_partials(grads.get_or_alloc_mut(b_ghost)?, &grad_b);
+            }
+            **grads.get_or_alloc_mut(&out_ghost)? = grad_out;
+            Ok(())
+        });
+    }
+    Ok(out.put_tape(tape))
+}

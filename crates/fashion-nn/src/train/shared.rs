@@ -1,0 +1,110 @@
+//! The run the notebooks (and `make run`) share, and where its checkpoint lives.
+
+use super::*;
+
+/// Environment variable: when set to `1`, [`shared_run`] picks a quick configuration
+/// (CI sets it so the notebooks stay within its time budget).
+pub const FAST_ENV: &str = "FASHION_FAST";
+
+/// Environment variable overriding where [`shared_run`] keeps checkpoints.
+pub const CHECKPOINTS_ENV: &str = "FASHION_CHECKPOINTS";
+
+/// The training run the notebooks (and `make run`) share, and where it is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedRun {
+    /// The configuration: [`TrainConfig::default`], or the quick one.
+    pub config: TrainConfig,
+    /// Its checkpoint directory.
+    pub dir: PathBuf,
+    /// Whether the quick configuration was chosen (`FASHION_FAST=1`).
+    pub fast: bool,
+}
+
+impl SharedRun {
+    /// A one-line description for notebooks to print.
+    pub fn describe(&self) -> String {
+        let c = &self.config;
+        let mode = if self.fast {
+            format!(
+                "QUICK configuration ({FAST_ENV}=1): {} epochs on {} training images, not the \
+                 full run; accuracies are far below what the default configuration reaches",
+                c.epochs,
+                c.train_subset.unwrap_or(0)
+            )
+        } else {
+            format!(
+                "default configuration: {} epochs on the full training split",
+                c.epochs
+            )
+        };
+        format!("{mode}; checkpoint {}", self.dir.display())
+    }
+}
+
+/// The shared run: the default configuration in `small-default`, or with
+/// `FASHION_FAST=1` a quick one (2 epochs on 4 000 images) in `small-fast`, inside the
+/// directory [`checkpoints_root`] finds at run time. Pass it to [`train_or_load`]: the
+/// first notebook trains, the later ones load.
+pub fn shared_run() -> SharedRun {
+    let fast = std::env::var(FAST_ENV).is_ok_and(|v| v == "1");
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    shared_run_in(
+        &checkpoints_root(std::env::var_os(CHECKPOINTS_ENV).as_deref(), &cwd),
+        fast,
+    )
+}
+
+/// Where shared runs are kept, searched in this order:
+///
+/// 1. `override_dir` (the value of `FASHION_CHECKPOINTS` in [`shared_run`]) if set and
+///    not empty;
+/// 2. `target/checkpoints` in the nearest workspace root at or above `cwd`: the first
+///    directory holding a `Cargo.toml` with a `[workspace]` table (notebooks run in
+///    `notebooks/`, the CLI in the repository root: both find the repository);
+/// 3. `fashion-mnist-rs/checkpoints` in the platform cache directory (on Linux
+///    `~/.cache`), when `cwd` is in no workspace;
+/// 4. `target/checkpoints` in `cwd`, if there is no cache directory either.
+///
+/// ```
+/// # use std::path::Path;
+/// use fashion_nn::train::checkpoints_root;
+/// let dir = tempfile::tempdir().unwrap();
+/// std::fs::write(dir.path().join("Cargo.toml"), "[workspace]\nmembers = []\n").unwrap();
+/// let notebooks = dir.path().join("notebooks");
+/// std::fs::create_dir(&notebooks).unwrap();
+/// assert_eq!(checkpoints_root(None, &notebooks), dir.path().join("target/checkpoints"));
+/// assert_eq!(checkpoints_root(Some("/runs".as_ref()), &notebooks), Path::new("/runs"));
+/// ```
+pub fn checkpoints_root(override_dir: Option<&std::ffi::OsStr>, cwd: &Path) -> PathBuf {
+    if let Some(dir) = override_dir.filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let is_workspace = |dir: &Path| {
+        fs::read_to_string(dir.join("Cargo.toml"))
+            .is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace]"))
+    };
+    if let Some(root) = cwd.ancestors().find(|d| is_workspace(d)) {
+        return root.join("target/checkpoints");
+    }
+    match dirs::cache_dir() {
+        Some(cache) => cache.join("fashion-mnist-rs/checkpoints"),
+        None => cwd.join("target/checkpoints"),
+    }
+}
+
+/// The shared run kept in `root` (see [`shared_run`]).
+pub fn shared_run_in(root: &Path, fast: bool) -> SharedRun {
+    let mut config = TrainConfig::default();
+    let name = if fast {
+        config.epochs = 2;
+        config.train_subset = Some(4000);
+        "small-fast"
+    } else {
+        "small-default"
+    };
+    SharedRun {
+        config,
+        dir: root.join(name),
+        fast,
+    }
+}

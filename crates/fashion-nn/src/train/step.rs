@@ -1,0 +1,127 @@
+//! One optimisation step (forward, loss, backward, AdamW update) and what feeds it:
+//! the epoch's generator, the train/validation split, batches as tensors.
+
+use super::*;
+
+/// The generator of epoch `epoch` of a run seeded with `seed`.
+pub(super) fn epoch_rng(seed: u64, epoch: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(epoch as u64 + 1);
+    rng
+}
+
+/// The training and validation sets of a run.
+pub(super) fn split(config: &TrainConfig, data: &FashionMnist) -> Result<(Dataset, Dataset)> {
+    let tv = stratified_split(
+        &data.train,
+        &SplitConfig {
+            valid_fraction: config.valid_fraction,
+            seed: config.seed,
+        },
+    )?;
+    let train = match config.train_subset {
+        Some(k) if k < tv.train.len() => {
+            // The first k/10 (rounded up) images of each class, in split order.
+            let per_class = k.div_ceil(NUM_CLASSES);
+            let mut idx: Vec<usize> = (0..NUM_CLASSES)
+                .flat_map(|c| tv.train.indices_of_class(c).into_iter().take(per_class))
+                .collect();
+            idx.sort_unstable();
+            idx.truncate(k);
+            tv.train.select(&idx)?
+        }
+        _ => tv.train,
+    };
+    Ok((train, tv.valid))
+}
+
+pub(super) fn batch_tensor(dev: &Cpu, x: Array2<f32>) -> Result<Tensor<crate::Shape4, f32, Cpu>> {
+    let n = x.nrows();
+    dev.try_tensor_from_vec(
+        x.into_raw_vec_and_offset().0,
+        (n, 1, IMAGE_SIDE, IMAGE_SIDE),
+    )
+    .map_err(|source| Error::Tensor {
+        op: "batch",
+        source,
+    })
+}
+
+pub(super) fn one_hot(
+    dev: &Cpu,
+    y: &[u8],
+) -> Result<Tensor<(usize, Const<NUM_CLASSES>), f32, Cpu>> {
+    let mut v = vec![0.0f32; y.len() * NUM_CLASSES];
+    for (i, &c) in y.iter().enumerate() {
+        v[i * NUM_CLASSES + c as usize] = 1.0;
+    }
+    dev.try_tensor_from_vec(v, (y.len(), Const))
+        .map_err(|source| Error::Tensor {
+            op: "targets",
+            source,
+        })
+}
+
+/// One optimisation step at a time: forward, loss, backward, AdamW update.
+pub(super) struct Stepper {
+    pub(super) adam: Adam,
+    pub(super) grads: Option<Gradients<f32, Cpu>>,
+    pub(super) dev: Cpu,
+}
+
+impl Stepper {
+    pub(super) fn new(model: &Model, adam: Adam) -> Result<Stepper> {
+        Ok(Stepper {
+            adam,
+            grads: Some(model.alloc_grads()?),
+            dev: model.device(),
+        })
+    }
+
+    /// Trains on one batch (`x`: rows of 784 pixels); returns the batch's mean loss and
+    /// how many images the network classified correctly before the update.
+    ///
+    /// # Errors
+    /// [`Error::NonFiniteLoss`] (epoch and batch 0: the caller fills them in) before any
+    /// weight changes; tensor errors.
+    pub(super) fn step(
+        &mut self,
+        model: &mut Model,
+        x: Array2<f32>,
+        y: &[u8],
+        lr: f64,
+        weight_decay: f64,
+        rng: &mut impl Rng,
+    ) -> Result<(f32, usize)> {
+        let grads = match self.grads.take() {
+            Some(g) => g,
+            None => model.alloc_grads()?,
+        };
+        let input = batch_tensor(&self.dev, x)?.traced(grads);
+        let logits = model.forward_train(input, rng)?;
+        let values = logits.with_empty_tape().as_vec();
+        let mut correct = 0;
+        for (row, &label) in values.chunks_exact(NUM_CLASSES).zip(y) {
+            let argmax = (0..NUM_CLASSES)
+                .max_by(|&a, &b| row[a].total_cmp(&row[b]).then(b.cmp(&a)))
+                .expect("10 classes");
+            correct += usize::from(argmax == label as usize);
+        }
+        let targets = one_hot(&self.dev, y)?;
+        let loss = cross_entropy_with_logits_loss(logits, targets);
+        let value = loss.array();
+        if !value.is_finite() {
+            return Err(Error::NonFiniteLoss {
+                epoch: 0,
+                batch: 0,
+                loss: value,
+            });
+        }
+        let mut grads = loss.backward();
+        self.adam
+            .update(model, &mut grads, lr as f32, weight_decay as f32)?;
+        model.zero_grads(&mut grads)?;
+        self.grads = Some(grads);
+        Ok((value, correct))
+    }
+}
