@@ -53,7 +53,6 @@ use crate::graph::{
     fruchterman_reingold, Centrality, Layout, LayoutParams, Measure, NodeInfo, SimilarityGraph,
 };
 use crate::nn::Model;
-use crate::plot::GraphPanel;
 use crate::train::{TrainConfig, Trained};
 
 /// One of the four representations of an image (see the [module](self) table).
@@ -483,7 +482,8 @@ impl Score {
         }
     }
 
-    fn name(self) -> &'static str {
+    /// `"same-class edge share"` or `"class modularity"`.
+    pub fn name(self) -> &'static str {
         match self {
             Score::SameClassShare => "same-class edge share",
             Score::Modularity => "class modularity",
@@ -568,83 +568,72 @@ impl Comparison {
         best
     }
 
-    /// A sentence naming the representation with the highest same-class edge share and
-    /// the one with the highest class modularity, with every representation's numbers,
-    /// e.g. "kNN, k = 5: the dense embedding (128) separates the classes best: same-class
-    /// edge share 0.912 (input pixels 0.604, …) and class modularity 0.781 (…)."
-    pub fn statement(&self) -> String {
-        let head = self
+    /// Which representation has the highest same-class edge share and which the highest
+    /// class modularity, with every representation's numbers: the data of the sentence
+    /// the report writes (its `Display`, in [`crate::report`]), e.g. "kNN, k = 5: the
+    /// dense embedding (128) separates the classes best: same-class edge share 0.912
+    /// (input pixels 0.604, …) and class modularity 0.781 (…)."
+    pub fn statement(&self) -> Statement {
+        let construction = self
             .graphs
             .first()
             .map(|g| short_construction(&g.graph))
             .unwrap_or_else(|| self.measure.name().to_string());
-        let part = |score: Score| -> Option<(Representation, String)> {
+        let ranking = |score: Score| -> Option<Ranking> {
             let (best, value) = self.best(score)?;
-            let others: Vec<String> = self
-                .graphs
-                .iter()
-                .filter(|g| g.representation != best)
-                .map(|g| match score.value(&g.centrality) {
-                    Some(v) => format!("{} {v:.3}", g.representation.label()),
-                    None => format!("{} no edges", g.representation.label()),
-                })
-                .collect();
-            Some((
+            Some(Ranking {
+                score,
                 best,
-                format!("{} {value:.3} ({})", score.name(), others.join(", ")),
-            ))
+                best_title: self
+                    .get(best)
+                    .map(RepresentationGraph::title)
+                    .unwrap_or_else(|| best.label().to_string()),
+                value,
+                others: self
+                    .graphs
+                    .iter()
+                    .filter(|g| g.representation != best)
+                    .map(|g| (g.representation, score.value(&g.centrality)))
+                    .collect(),
+            })
         };
-        let title = |r: Representation| {
-            self.get(r)
-                .map(RepresentationGraph::title)
-                .unwrap_or_else(|| r.label().to_string())
-        };
-        match (part(Score::SameClassShare), part(Score::Modularity)) {
-            (Some((a, sa)), Some((b, sb))) if a == b => format!(
-                "{head}: the {} separates the classes best: {sa} and {sb}.",
-                title(a)
-            ),
-            (Some((a, sa)), Some((b, sb))) => format!(
-                "{head}: the same-class edge share is highest for the {}: {sa}; the class \
-                 modularity is highest for the {}: {sb}.",
-                title(a),
-                title(b)
-            ),
-            _ => format!("{head}: no representation's graph has edges; nothing to compare."),
+        Statement {
+            construction,
+            same_class_share: ranking(Score::SameClassShare),
+            modularity: ranking(Score::Modularity),
         }
-    }
-
-    /// The 2×2 panel (input, scaled / map, dense), titled with the measure.
-    ///
-    /// Errors: fewer than four graphs.
-    pub fn panel(&self) -> Result<GraphPanel> {
-        if self.graphs.len() != 4 {
-            return Err(Error::invalid(
-                "graphs",
-                "four representations",
-                self.graphs.len(),
-            ));
-        }
-        let titles: Vec<String> = self.graphs.iter().map(RepresentationGraph::title).collect();
-        let cell = |k: usize| {
-            (
-                titles[k].as_str(),
-                &self.graphs[k].graph,
-                &self.graphs[k].layout,
-            )
-        };
-        let n = self.graphs[0].graph.node_count();
-        Ok(
-            GraphPanel::new([cell(0), cell(1), cell(2), cell(3)])?.with_title(format!(
-                "{} graphs of {n} test images in four representations",
-                measure_title(&self.measure)
-            )),
-        )
     }
 }
 
+/// Which representation separates the classes best under one measure
+/// ([`Comparison::statement`]); the report renders it as a sentence (`Display`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    /// The measure's construction without per-graph numbers, e.g. `"kNN, k = 5"`.
+    pub construction: String,
+    /// The ranking by same-class edge share; `None` when no graph has edges.
+    pub same_class_share: Option<Ranking>,
+    /// The ranking by class modularity; `None` when no graph has edges.
+    pub modularity: Option<Ranking>,
+}
+
+/// The best representation under one [`Score`], and the others' values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranking {
+    /// The score.
+    pub score: Score,
+    /// The representation with the largest value (ties: the earlier one).
+    pub best: Representation,
+    /// Its graph's title, e.g. `"dense embedding (128)"`.
+    pub best_title: String,
+    /// Its value.
+    pub value: f64,
+    /// The other representations in panel order with their value (`None`: no edges).
+    pub others: Vec<(Representation, Option<f64>)>,
+}
+
 /// `"Pearson correlation"`, `"Lasso neighbourhood"`, `"kNN"`.
-fn measure_title(m: &Measure) -> &'static str {
+pub(crate) fn measure_title(m: &Measure) -> &'static str {
     match m {
         Measure::Correlation(_) => "Pearson correlation",
         Measure::Lasso(_) => "Lasso neighbourhood",
@@ -871,7 +860,7 @@ mod tests {
             .collect();
         assert_eq!(edges, expected);
         assert!(c.panel().is_ok());
-        let text = c.statement();
+        let text = c.statement().to_string();
         assert!(text.starts_with("kNN, k = 3"), "{text}");
         let (best, value) = c.best(Score::SameClassShare).unwrap();
         assert!(
@@ -928,7 +917,7 @@ mod tests {
             c.best(Score::Modularity),
             Some((Representation::Dense, 0.5))
         );
-        let text = c.statement();
+        let text = c.statement().to_string();
         assert!(
             text.contains("the dense embedding (8) separates the classes best")
                 && text.contains("same-class edge share 1.000 (input pixels 0.000, scaled pixels 0.500, feature map 0.500)")
@@ -941,7 +930,7 @@ mod tests {
             c.best(Score::SameClassShare).unwrap().0,
             Representation::Map
         );
-        let text = c.statement();
+        let text = c.statement().to_string();
         assert_eq!(c.best(Score::Modularity).unwrap().0, Representation::Scaled);
         assert!(text.contains("input pixels no edges"), "{text}");
         assert!(
@@ -951,6 +940,7 @@ mod tests {
         let none = hand_made([&[], &[], &[], &[]]);
         assert!(none
             .statement()
+            .to_string()
             .contains("no representation's graph has edges"));
         assert_eq!(none.best(Score::Modularity), None);
     }

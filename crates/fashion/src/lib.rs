@@ -44,6 +44,11 @@
 //!   evcxr display wrappers, including HTML tables for polars DataFrames;
 //! - [`report`]: a self-contained HTML report with its tables as CSV (`fashion report`).
 //!
+//! Studies return data ([`features::Statement`], [`analysis::Verdict`],
+//! [`analysis::ClusteringSummary`], tables); charts of them are drawn in [`plot`] and
+//! their sentences are written in one place in [`report`], so the module dependencies
+//! inside this crate point down too: features/analysis → plot → report.
+//!
 //! # Naming of settings
 //!
 //! - `…Config`: saved with a run and read back (for example

@@ -46,7 +46,6 @@ use super::{average_precision, bootstrap_ci, knn_label_disagreement, roc_auc, In
 use crate::error::{Error, Result};
 use crate::features::{ImageFeatures, Representation};
 use crate::graph::{Centrality, Measure};
-use crate::plot::{ForestPlot, ForestRow};
 
 /// ROC-AUC from which the [verdict](CentralityStudy::verdict) calls the best centrality
 /// detector "useful": 0.7 is where the usual reading of an AUC (Hosmer and Lemeshow,
@@ -455,50 +454,12 @@ impl CentralityStudy {
         )?)
     }
 
-    /// The forest plot of every detector's ROC-AUC with its interval: grouped by
-    /// measure (the baselines last, highlighted), a dashed line at chance (0.5).
-    ///
-    /// Errors: none in practice (the intervals are well formed); those of
-    /// [`ForestPlot::new`].
-    pub fn forest(&self) -> Result<ForestPlot> {
-        let rows = self
-            .results
-            .iter()
-            .map(|r| {
-                let group = match r.measure {
-                    Some("correlation") => "Pearson correlation graphs".to_string(),
-                    Some("knn") => "kNN graphs".to_string(),
-                    Some(m) => format!("{m} graphs"),
-                    None => "baselines".to_string(),
-                };
-                let label = match r.representation {
-                    Some(rep) => format!("{} · {}", rep.label(), r.detector.name()),
-                    None => r.detector.name().to_string(),
-                };
-                let row = ForestRow::new(group, label, r.auc.estimate, r.auc.lower, r.auc.upper);
-                if r.detector.is_centrality() {
-                    row
-                } else {
-                    row.highlighted()
-                }
-            })
-            .collect();
-        Ok(ForestPlot::new(rows)?
-            .with_title(format!(
-                "Detecting the {} misclassified of {} test images: ROC-AUC, {:.0} % bootstrap intervals",
-                self.errors,
-                self.images,
-                100.0 * self.params.level
-            ))
-            .with_x_label("ROC-AUC (0.5 = chance)")
-            .with_reference(0.5))
-    }
-
     /// The verdict on the claim "images with high degree and betweenness are the ones the
-    /// CNN misclassifies", in plain words, computed from the intervals: how many of the
-    /// centrality detectors are above, around and below chance, the best one, and how it
-    /// compares with the two baselines.
-    pub fn verdict(&self) -> String {
+    /// CNN misclassifies", computed from the intervals: how many of the centrality
+    /// detectors are above, around and below chance, the best one and its strength, and
+    /// the two baselines to compare with. The report renders it as a paragraph (its
+    /// `Display`, in [`crate::report`]).
+    pub fn verdict(&self) -> Verdict {
         let central: Vec<&DetectorResult> = self.centrality_results().collect();
         let count = |a: Against| central.iter().filter(|r| r.against_chance() == a).count();
         let (above, includes, below) = (
@@ -506,95 +467,129 @@ impl CentralityStudy {
             count(Against::Includes),
             count(Against::Below),
         );
-        let total = central.len();
-        let pct = 100.0 * self.params.level;
-        let fmt = |r: &DetectorResult| {
-            format!(
-                "{} (AUC {:.2}, {pct:.0} % interval {:.2}–{:.2})",
-                r.label(),
-                r.auc.estimate,
-                r.auc.lower,
-                r.auc.upper
-            )
-        };
         let best = central
             .iter()
-            .max_by(|a, b| a.auc.estimate.total_cmp(&b.auc.estimate));
-        let mut out = format!(
-            "On {} test images ({} misclassified, {:.1} %), {total} centrality scores were \
-             tested as detectors of the errors: ",
-            self.images,
-            self.errors,
-            100.0 * self.base_rate()
-        );
-        let verb =
-            |k: usize, one: &'static str, many: &'static str| if k == 1 { one } else { many };
-        out.push_str(&format!(
-            "{above} {} better than chance, {includes} cannot be told from chance, and {below} \
-             {} the other way (the misclassified images have lower centrality than the \
-             correct ones). ",
-            verb(above, "does", "do"),
-            verb(below, "points", "point"),
-        ));
-        let by_chance = (1.0 - self.params.level) * total as f64;
-        let claim = "the claim that high-centrality images are the ones the network gets wrong";
-        if above == 0 {
-            out.push_str(&format!("So {claim} is not supported here. "));
+            .max_by(|a, b| a.auc.estimate.total_cmp(&b.auc.estimate))
+            .map(|r| (*r).clone());
+        let support = if above == 0 {
+            Support::NotSupported
         } else if below > above {
-            out.push_str(&format!(
-                "So {claim} is not supported overall: more scores point the other way than \
-                 support it. "
-            ));
-        }
-        if let Some(best) = best.filter(|_| above > 0) {
-            let strength = if best.auc.estimate >= USEFUL_AUC {
-                "a useful"
-            } else if best.auc.estimate >= WEAK_AUC {
-                "a weak"
+            Support::Outweighed
+        } else {
+            Support::Partly
+        };
+        let strength = best.as_ref().filter(|_| above > 0).map(|b| {
+            if b.auc.estimate >= USEFUL_AUC {
+                Strength::Useful
+            } else if b.auc.estimate >= WEAK_AUC {
+                Strength::Weak
             } else {
-                "a very weak"
-            };
-            out.push_str(&format!(
-                "Where it holds, centrality is {strength} detector: the best is {}. ",
-                fmt(best)
-            ));
-            if (above as f64) <= by_chance.ceil() {
-                out.push_str(&format!(
-                    "With {total} intervals at {pct:.0} %, about {by_chance:.1} would exclude \
-                     0.5 by chance alone, so this is weak evidence. "
-                ));
+                Strength::VeryWeak
             }
-        }
-        if let Some(u) = self.find(None, None, Detector::Uncertainty) {
-            out.push_str(&format!(
-                "For comparison, the model's own uncertainty reaches AUC {:.2} ({:.2}–{:.2})",
-                u.auc.estimate, u.auc.lower, u.auc.upper
-            ));
-            let knn = self
+        });
+        Verdict {
+            images: self.images,
+            errors: self.errors,
+            level: self.params.level,
+            above,
+            includes,
+            below,
+            support,
+            best,
+            strength,
+            uncertainty: self.find(None, None, Detector::Uncertainty).cloned(),
+            knn_disagreement: self
                 .results
                 .iter()
                 .filter(|r| r.detector == Detector::KnnDisagreement)
-                .max_by(|a, b| a.auc.estimate.total_cmp(&b.auc.estimate));
-            match knn {
-                Some(k) => out.push_str(&format!(
-                    " and kNN label disagreement in the {} {:.2} ({:.2}–{:.2}).",
-                    k.representation.map_or("", |r| r.label()),
-                    k.auc.estimate,
-                    k.auc.lower,
-                    k.auc.upper
-                )),
-                None => out.push('.'),
-            }
-            if let Some(best) = best {
-                if best.auc.upper < u.auc.lower {
-                    out.push_str(
-                        " No centrality score comes close to the softmax baseline: a picture \
-                         of a graph is not a good way to find the errors.",
-                    );
-                }
-            }
+                .max_by(|a, b| a.auc.estimate.total_cmp(&b.auc.estimate))
+                .cloned(),
         }
-        out
+    }
+}
+
+/// What the intervals say about the claim (see [`CentralityStudy::verdict`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// No centrality detector's interval lies above chance.
+    NotSupported,
+    /// Some lie above chance, but more lie below it (lower centrality where the
+    /// network errs).
+    Outweighed,
+    /// Some lie above chance and no more lie below.
+    Partly,
+}
+
+/// How good the best centrality detector is, by its ROC-AUC: from [`USEFUL_AUC`]
+/// useful, from [`WEAK_AUC`] weak, else very weak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strength {
+    /// AUC ≥ [`USEFUL_AUC`].
+    Useful,
+    /// [`WEAK_AUC`] ≤ AUC < [`USEFUL_AUC`].
+    Weak,
+    /// AUC < [`WEAK_AUC`].
+    VeryWeak,
+}
+
+/// The verdict of a [`CentralityStudy`] on the original project's claim: the numbers and
+/// the categories; the report writes them as a paragraph.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// Images studied.
+    pub images: usize,
+    /// Of which misclassified.
+    pub errors: usize,
+    /// Confidence level of the intervals, e.g. 0.95.
+    pub level: f64,
+    /// Centrality detectors whose interval lies entirely above 0.5.
+    pub above: usize,
+    /// Centrality detectors whose interval includes 0.5.
+    pub includes: usize,
+    /// Centrality detectors whose interval lies entirely below 0.5.
+    pub below: usize,
+    /// What that says about the claim.
+    pub support: Support,
+    /// The centrality detector with the highest AUC (`None` without centrality results).
+    pub best: Option<DetectorResult>,
+    /// The best detector's strength; only when at least one interval lies above chance.
+    pub strength: Option<Strength>,
+    /// The model's own uncertainty (1 − max softmax) as a detector, if studied.
+    pub uncertainty: Option<DetectorResult>,
+    /// The best kNN label-disagreement detector, if studied.
+    pub knn_disagreement: Option<DetectorResult>,
+}
+
+impl Verdict {
+    /// Centrality detectors tested.
+    pub fn total(&self) -> usize {
+        self.above + self.includes + self.below
+    }
+
+    /// Share of misclassified images.
+    pub fn base_rate(&self) -> f64 {
+        self.errors as f64 / self.images as f64
+    }
+
+    /// How many of the intervals would exclude 0.5 by chance alone if no detector
+    /// carried any signal: (1 − level) × total.
+    pub fn expected_by_chance(&self) -> f64 {
+        (1.0 - self.level) * self.total() as f64
+    }
+
+    /// Whether no more intervals lie above chance than chance alone would put outside
+    /// 0.5 (rounded up): then even the detectors above chance are weak evidence.
+    pub fn within_chance(&self) -> bool {
+        (self.above as f64) <= self.expected_by_chance().ceil()
+    }
+
+    /// Whether the best centrality detector's interval lies entirely below the
+    /// uncertainty baseline's.
+    pub fn far_below_uncertainty(&self) -> bool {
+        match (&self.best, &self.uncertainty) {
+            (Some(b), Some(u)) => b.auc.upper < u.auc.lower,
+            _ => false,
+        }
     }
 }
 
@@ -713,7 +708,7 @@ mod tests {
         assert_eq!(t.height(), 21);
         assert_eq!(t.width(), 11);
         assert_eq!(a.graph_table().unwrap().height(), 8);
-        let v = a.verdict();
+        let v = a.verdict().to_string();
         assert!(v.contains("60 test images (12 misclassified"), "{v}");
         assert!(
             v.contains("1 − max softmax") || v.contains("uncertainty"),
@@ -738,8 +733,14 @@ mod tests {
             .filter(|r| r.against_chance() == Against::Above)
             .count();
         let verb = if above == 1 { "does" } else { "do" };
-        assert!(a
-            .verdict()
+        let verdict = a.verdict();
+        assert_eq!(verdict.above, above);
+        assert_eq!(
+            verdict.total(),
+            verdict.above + verdict.includes + verdict.below
+        );
+        assert!(verdict
+            .to_string()
             .contains(&format!("{above} {verb} better than chance")));
     }
 }

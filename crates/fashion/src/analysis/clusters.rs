@@ -16,7 +16,6 @@ use rand_distr::{Distribution, StandardNormal};
 use super::{adjusted_rand_index, check_finite, gaussian_mixture, kmeans, purity};
 use crate::error::{Error, Result};
 use crate::features::{ImageFeatures, Representation};
-use crate::plot::ScoreBars;
 
 /// Extra directions drawn beyond the requested ones in [`pca`] (improves accuracy).
 const OVERSAMPLE: usize = 10;
@@ -286,66 +285,33 @@ impl ClusteringStudy {
             .find(|x| x.representation == representation && x.method == method)
     }
 
-    /// Two panels of grouped bars, adjusted Rand index and purity, one group per
-    /// representation and one bar per method.
-    ///
-    /// Errors: no results.
-    pub fn chart(&self) -> Result<ScoreBars> {
-        let mut reps: Vec<Representation> = Vec::new();
-        for r in &self.results {
-            if !reps.contains(&r.representation) {
-                reps.push(r.representation);
-            }
-        }
-        if reps.is_empty() {
-            return Err(Error::invalid("results", "at least one clustering", "none"));
-        }
-        let value = |m: ClusterMethod, rep: Representation, f: fn(&ClusteringResult) -> f64| {
-            self.get(rep, m).map_or(0.0, f)
-        };
-        let values = |f: fn(&ClusteringResult) -> f64| -> Vec<Vec<f64>> {
-            ClusterMethod::ALL
+    /// The representation and method with the highest adjusted Rand index, and every
+    /// representation's k-means ARI: the data of the sentence the report writes (its
+    /// `Display`, in [`crate::report`]).
+    pub fn statement(&self) -> ClusteringSummary {
+        ClusteringSummary {
+            best: self
+                .results
                 .iter()
-                .map(|&m| reps.iter().map(|&rep| value(m, rep, f)).collect())
-                .collect()
-        };
-        ScoreBars::new(
-            reps.iter().map(|r| r.label().to_string()).collect(),
-            ClusterMethod::ALL
+                .max_by(|a, b| a.ari.total_cmp(&b.ari))
+                .cloned(),
+            kmeans_ari: self
+                .results
                 .iter()
-                .map(|m| m.name().to_string())
+                .filter(|x| x.method == ClusterMethod::KMeans)
+                .map(|x| (x.representation, x.ari))
                 .collect(),
-        )
-        .with_title(format!(
-            "Clustering {} test images into {} groups, compared with the true classes",
-            self.images, self.params.k
-        ))
-        .panel("adjusted Rand index", values(|x| x.ari))?
-        .panel("purity", values(|x| x.purity))
+        }
     }
+}
 
-    /// A sentence naming the representation and method with the highest adjusted Rand
-    /// index, with every representation's k-means ARI.
-    pub fn statement(&self) -> String {
-        let Some(best) = self.results.iter().max_by(|a, b| a.ari.total_cmp(&b.ari)) else {
-            return "No clustering was run.".into();
-        };
-        let kmeans: Vec<String> = self
-            .results
-            .iter()
-            .filter(|x| x.method == ClusterMethod::KMeans)
-            .map(|x| format!("{} {:.2}", x.representation.label(), x.ari))
-            .collect();
-        format!(
-            "Without labels, the classes are recovered best by {} on the {} (adjusted Rand \
-             index {:.2}, purity {:.2}); k-means ARI by representation: {}.",
-            best.method.name(),
-            best.representation.label(),
-            best.ari,
-            best.purity,
-            kmeans.join(", ")
-        )
-    }
+/// What a [`ClusteringStudy`] found ([`ClusteringStudy::statement`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusteringSummary {
+    /// The clustering with the highest adjusted Rand index (`None`: nothing was run).
+    pub best: Option<ClusteringResult>,
+    /// Every representation's k-means adjusted Rand index, in study order.
+    pub kmeans_ari: Vec<(Representation, f64)>,
 }
 
 #[cfg(test)]
@@ -465,7 +431,7 @@ mod tests {
             6
         );
         assert_eq!(s.table().unwrap().shape(), (2, 6));
-        assert!(s.statement().contains("dense embedding"));
+        assert!(s.statement().to_string().contains("dense embedding"));
         let svg = crate::plot::render_svg(&s.chart().unwrap()).unwrap().0;
         assert!(svg.contains("purity") && svg.contains("k-means"));
         let bad = ClusteringParams { k: 0, ..params };

@@ -3,6 +3,11 @@
 //! index, purity), label disagreement among nearest neighbours, and seeded k-means and
 //! Gaussian-mixture clustering (through linfa).
 //!
+//! The studies ([`CentralityStudy`], [`ClusteringStudy`]) return data: tables, and a
+//! [`Verdict`] or [`ClusteringSummary`] holding the numbers and categories. Their charts
+//! are drawn in [`crate::plot`] (`forest()`, `chart()`) and their sentences written in
+//! [`crate::report`] (each summary's `Display`).
+//!
 //! ```
 //! use fashion::analysis::{average_precision, bootstrap_ci, roc_auc};
 //!
@@ -21,10 +26,12 @@ mod centrality;
 mod clusters;
 
 pub use centrality::{
-    Against, CentralityStudy, Detector, DetectorResult, GraphStats, StudyParams, USEFUL_AUC,
-    WEAK_AUC,
+    Against, CentralityStudy, Detector, DetectorResult, GraphStats, Strength, StudyParams, Support,
+    Verdict, USEFUL_AUC, WEAK_AUC,
 };
-pub use clusters::{pca, ClusterMethod, ClusteringParams, ClusteringResult, ClusteringStudy};
+pub use clusters::{
+    pca, ClusterMethod, ClusteringParams, ClusteringResult, ClusteringStudy, ClusteringSummary,
+};
 
 use std::collections::HashMap;
 use std::hash::Hash;

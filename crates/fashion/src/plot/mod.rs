@@ -40,6 +40,7 @@ mod misclassified;
 mod per_class;
 mod samples;
 mod scores;
+mod studies;
 mod table;
 mod text;
 

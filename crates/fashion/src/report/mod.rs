@@ -21,6 +21,7 @@
 
 mod evaluation;
 mod run;
+mod text;
 
 pub use evaluation::{emit_evaluation, DirSink, Sink, GALLERY_IMAGES, MOST_CONFUSED_ROWS};
 pub use run::{run_report, ReportOptions, ReportTimings};

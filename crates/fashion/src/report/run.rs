@@ -161,7 +161,7 @@ pub fn run_report(
             format!("{} graphs on the four representations", m.name()),
             &cmp.panel()?,
         )?;
-        r.paragraph(cmp.statement());
+        r.paragraph(cmp.statement().to_string());
         r.table(
             &format!("graph_{}", m.name()),
             format!("The {} graphs in numbers", m.name()),
@@ -200,7 +200,7 @@ pub fn run_report(
         "ROC-AUC of each detector with its bootstrap interval",
         &study.forest()?,
     )?;
-    r.paragraph(study.verdict());
+    r.paragraph(study.verdict().to_string());
     r.table("centrality_errors", "Every detector", &study.table()?)?;
     r.table(
         "study_graphs",
@@ -217,7 +217,7 @@ pub fn run_report(
         "Adjusted Rand index and purity of k-means and a Gaussian mixture",
         &clusters.chart()?,
     )?;
-    r.paragraph(clusters.statement());
+    r.paragraph(clusters.statement().to_string());
     r.table("clustering", "Clustering scores", &clusters.table()?)?;
 
     r.heading("Timings");

@@ -1,0 +1,279 @@
+//! The one place where the studies' results become sentences: `Display` for
+//! [`Statement`] (which representation separates the classes best), [`Verdict`] (the
+//! original project's claim against the intervals) and [`ClusteringSummary`]. The
+//! studies return numbers and categories; the words, and the cut-offs they name
+//! ([`USEFUL_AUC`](crate::analysis::USEFUL_AUC), [`WEAK_AUC`](crate::analysis::WEAK_AUC)),
+//! are decided in the analysis, phrased here.
+
+use std::fmt;
+
+use crate::analysis::{ClusteringSummary, DetectorResult, Strength, Support, Verdict};
+use crate::features::{Ranking, Statement};
+
+/// `"same-class edge share 0.912 (input pixels 0.604, scaled pixels no edges, …)"`.
+fn ranking(r: &Ranking) -> String {
+    let others: Vec<String> = r
+        .others
+        .iter()
+        .map(|(rep, v)| match v {
+            Some(v) => format!("{} {v:.3}", rep.label()),
+            None => format!("{} no edges", rep.label()),
+        })
+        .collect();
+    format!("{} {:.3} ({})", r.score.name(), r.value, others.join(", "))
+}
+
+impl fmt::Display for Statement {
+    /// E.g. "kNN, k = 5: the dense embedding (128) separates the classes best:
+    /// same-class edge share 0.912 (input pixels 0.604, …) and class modularity 0.781
+    /// (…)."
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let head = &self.construction;
+        match (&self.same_class_share, &self.modularity) {
+            (Some(a), Some(b)) if a.best == b.best => write!(
+                f,
+                "{head}: the {} separates the classes best: {} and {}.",
+                a.best_title,
+                ranking(a),
+                ranking(b)
+            ),
+            (Some(a), Some(b)) => write!(
+                f,
+                "{head}: the same-class edge share is highest for the {}: {}; the class \
+                 modularity is highest for the {}: {}.",
+                a.best_title,
+                ranking(a),
+                b.best_title,
+                ranking(b)
+            ),
+            _ => write!(
+                f,
+                "{head}: no representation's graph has edges; nothing to compare."
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    /// A paragraph: how many centrality detectors beat chance, what that says about
+    /// the claim, the best detector and its strength, and the two baselines.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (above, includes, below, total) = (self.above, self.includes, self.below, self.total());
+        let pct = 100.0 * self.level;
+        let auc = |r: &DetectorResult| {
+            format!(
+                "{} (AUC {:.2}, {pct:.0} % interval {:.2}–{:.2})",
+                r.label(),
+                r.auc.estimate,
+                r.auc.lower,
+                r.auc.upper
+            )
+        };
+        let verb =
+            |k: usize, one: &'static str, many: &'static str| if k == 1 { one } else { many };
+        write!(
+            f,
+            "On {} test images ({} misclassified, {:.1} %), {total} centrality scores were \
+             tested as detectors of the errors: ",
+            self.images,
+            self.errors,
+            100.0 * self.base_rate()
+        )?;
+        write!(
+            f,
+            "{above} {} better than chance, {includes} cannot be told from chance, and {below} \
+             {} the other way (the misclassified images have lower centrality than the \
+             correct ones). ",
+            verb(above, "does", "do"),
+            verb(below, "points", "point"),
+        )?;
+        let claim = "the claim that high-centrality images are the ones the network gets wrong";
+        match self.support {
+            Support::NotSupported => write!(f, "So {claim} is not supported here. ")?,
+            Support::Outweighed => write!(
+                f,
+                "So {claim} is not supported overall: more scores point the other way than \
+                 support it. "
+            )?,
+            Support::Partly => {}
+        }
+        if let (Some(best), Some(strength)) = (&self.best, self.strength) {
+            let strength = match strength {
+                Strength::Useful => "a useful",
+                Strength::Weak => "a weak",
+                Strength::VeryWeak => "a very weak",
+            };
+            write!(
+                f,
+                "Where it holds, centrality is {strength} detector: the best is {}. ",
+                auc(best)
+            )?;
+            if self.within_chance() {
+                write!(
+                    f,
+                    "With {total} intervals at {pct:.0} %, about {:.1} would exclude \
+                     0.5 by chance alone, so this is weak evidence. ",
+                    self.expected_by_chance()
+                )?;
+            }
+        }
+        if let Some(u) = &self.uncertainty {
+            write!(
+                f,
+                "For comparison, the model's own uncertainty reaches AUC {:.2} ({:.2}–{:.2})",
+                u.auc.estimate, u.auc.lower, u.auc.upper
+            )?;
+            match &self.knn_disagreement {
+                Some(k) => write!(
+                    f,
+                    " and kNN label disagreement in the {} {:.2} ({:.2}–{:.2}).",
+                    k.representation.map_or("", |r| r.label()),
+                    k.auc.estimate,
+                    k.auc.lower,
+                    k.auc.upper
+                )?,
+                None => f.write_str(".")?,
+            }
+            if self.far_below_uncertainty() {
+                f.write_str(
+                    " No centrality score comes close to the softmax baseline: a picture \
+                     of a graph is not a good way to find the errors.",
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for ClusteringSummary {
+    /// E.g. "Without labels, the classes are recovered best by k-means on the dense
+    /// embedding (adjusted Rand index 0.72, purity 0.80); k-means ARI by representation:
+    /// input pixels 0.33, …".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(best) = &self.best else {
+            return f.write_str("No clustering was run.");
+        };
+        let kmeans: Vec<String> = self
+            .kmeans_ari
+            .iter()
+            .map(|(rep, ari)| format!("{} {ari:.2}", rep.label()))
+            .collect();
+        write!(
+            f,
+            "Without labels, the classes are recovered best by {} on the {} (adjusted Rand \
+             index {:.2}, purity {:.2}); k-means ARI by representation: {}.",
+            best.method.name(),
+            best.representation.label(),
+            best.ari,
+            best.purity,
+            kmeans.join(", ")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{Detector, Interval};
+    use crate::features::Representation;
+
+    fn result(detector: Detector, estimate: f64, lower: f64, upper: f64) -> DetectorResult {
+        DetectorResult {
+            measure: Some("knn"),
+            representation: Some(Representation::Dense),
+            detector,
+            auc: Interval {
+                estimate,
+                lower,
+                upper,
+                level: 0.95,
+                resamples_used: 100,
+                skipped: 0,
+            },
+            average_precision: Interval {
+                estimate: 0.1,
+                lower: 0.05,
+                upper: 0.15,
+                level: 0.95,
+                resamples_used: 100,
+                skipped: 0,
+            },
+        }
+    }
+
+    fn verdict(above: usize, below: usize, best: f64, strength: Option<Strength>) -> Verdict {
+        Verdict {
+            images: 1000,
+            errors: 75,
+            level: 0.95,
+            above,
+            includes: 24 - above - below,
+            below,
+            support: if above == 0 {
+                Support::NotSupported
+            } else if below > above {
+                Support::Outweighed
+            } else {
+                Support::Partly
+            },
+            best: Some(result(
+                Detector::Betweenness,
+                best,
+                best - 0.05,
+                best + 0.05,
+            )),
+            strength,
+            uncertainty: Some(result(Detector::Uncertainty, 0.9, 0.88, 0.92)),
+            knn_disagreement: None,
+        }
+    }
+
+    #[test]
+    fn each_category_has_its_words_and_the_numbers_are_printed() {
+        let v = verdict(0, 12, 0.55, None);
+        let text = v.to_string();
+        assert!(text.starts_with("On 1000 test images (75 misclassified, 7.5 %), 24 centrality"));
+        assert!(
+            text.contains("0 do better than chance, 12 cannot be told from chance, and 12 point")
+        );
+        assert!(text.contains("is not supported here."));
+        assert!(!text.contains("Where it holds"));
+        assert!(text.contains("uncertainty reaches AUC 0.90 (0.88–0.92)."));
+        assert!(text.contains("No centrality score comes close"));
+
+        let v = verdict(3, 5, 0.65, Some(Strength::Weak));
+        let text = v.to_string();
+        assert!(text.contains("not supported overall"), "{text}");
+        assert!(text.contains("centrality is a weak detector"), "{text}");
+        // 5 % of 24 intervals is 1.2, rounded up 2 < 3: not flagged as chance level.
+        assert!(!text.contains("weak evidence"), "{text}");
+
+        let v = verdict(2, 0, 0.86, Some(Strength::Useful));
+        let text = v.to_string();
+        assert!(text.contains("centrality is a useful detector"), "{text}");
+        assert!(
+            text.contains("about 1.2 would exclude 0.5 by chance alone"),
+            "{text}"
+        );
+        assert!(!text.contains("not supported"), "{text}");
+        assert!(!text.contains("No centrality score comes close"), "{text}");
+    }
+
+    #[test]
+    fn empty_summaries_say_so() {
+        let c = ClusteringSummary {
+            best: None,
+            kmeans_ari: Vec::new(),
+        };
+        assert_eq!(c.to_string(), "No clustering was run.");
+        let s = Statement {
+            construction: "kNN, k = 5".into(),
+            same_class_share: None,
+            modularity: None,
+        };
+        assert_eq!(
+            s.to_string(),
+            "kNN, k = 5: no representation's graph has edges; nothing to compare."
+        );
+    }
+}
