@@ -166,10 +166,22 @@ pub struct FeatureParams {
     pub batch: usize,
 }
 
+/// Images per class of the drawn graphs (notebooks 04–06, `fashion graph`, the report's
+/// graphs): 10, the first of each class in test order — the original project's 100
+/// images.
+pub const GRAPH_PER_CLASS: usize = 10;
+
+/// Images per class of the centrality study and the clustering (notebook 07,
+/// `fashion report`): 100, drawn at random — 1 000 images, enough for ~75 errors.
+pub const STUDY_PER_CLASS: usize = 100;
+
+/// Seed drawing the study's images ([`FeatureParams::study`]).
+pub const STUDY_SAMPLE_SEED: u64 = 7;
+
 impl Default for FeatureParams {
     fn default() -> Self {
         FeatureParams {
-            per_class: 10,
+            per_class: GRAPH_PER_CLASS,
             sampling: Sampling::First,
             batch: 250,
         }
@@ -177,6 +189,20 @@ impl Default for FeatureParams {
 }
 
 impl FeatureParams {
+    /// The study's images: [`STUDY_PER_CLASS`] per class drawn with
+    /// [`STUDY_SAMPLE_SEED`], as notebook 07 and `fashion report` take them.
+    ///
+    /// ```
+    /// use fashion::features::{FeatureParams, Sampling};
+    /// let p = FeatureParams::study();
+    /// assert_eq!((p.per_class, p.sampling), (100, Sampling::Random { seed: 7 }));
+    /// ```
+    pub fn study() -> FeatureParams {
+        FeatureParams::default()
+            .per_class(STUDY_PER_CLASS)
+            .random(STUDY_SAMPLE_SEED)
+    }
+
     /// Sets the number of images per class.
     pub fn per_class(mut self, n: usize) -> Self {
         self.per_class = n;

@@ -22,15 +22,15 @@
 //! # Ok(()) }
 //! ```
 
-mod centrality;
 mod clusters;
+mod detection;
 
-pub use centrality::{
-    Against, CentralityStudy, Detector, DetectorResult, GraphStats, Strength, StudyParams, Support,
-    Verdict, USEFUL_AUC, WEAK_AUC,
-};
 pub use clusters::{
     pca, ClusterMethod, ClusteringParams, ClusteringResult, ClusteringStudy, ClusteringSummary,
+};
+pub use detection::{
+    Against, CentralityStudy, Detector, DetectorResult, GraphStats, Strength, StudyParams, Support,
+    Verdict, USEFUL_AUC, WEAK_AUC,
 };
 
 use std::collections::HashMap;

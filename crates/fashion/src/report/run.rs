@@ -13,7 +13,8 @@ use crate::analysis::{CentralityStudy, ClusteringParams, ClusteringStudy, StudyP
 use crate::data::FashionMnist;
 use crate::eval::TestResults;
 use crate::features::{
-    train_standardizer, Comparison, FeatureParams, ImageFeatures, Representation,
+    train_standardizer, Comparison, FeatureParams, ImageFeatures, Representation, GRAPH_PER_CLASS,
+    STUDY_PER_CLASS, STUDY_SAMPLE_SEED,
 };
 use crate::graph::{LayoutParams, Measure};
 use crate::plot::LearningCurves;
@@ -43,9 +44,9 @@ pub struct ReportOptions {
 impl Default for ReportOptions {
     fn default() -> Self {
         ReportOptions {
-            graph_per_class: 10,
-            study_per_class: 100,
-            sample_seed: 7,
+            graph_per_class: GRAPH_PER_CLASS,
+            study_per_class: STUDY_PER_CLASS,
+            sample_seed: STUDY_SAMPLE_SEED,
             study: StudyParams::default(),
             clustering: ClusteringParams::default(),
             measures: vec![Measure::correlation(), Measure::lasso(), Measure::knn()],
