@@ -14,7 +14,9 @@ CARGO         ?= cargo
 TARGET_DIR    := $(or $(CARGO_TARGET_DIR),target)
 FASHION       := $(CARGO) build --quiet --workspace --all-targets && "$(TARGET_DIR)/debug/fashion"
 # FASHION_MNIST_DIR if set, else the platform cache directory (what `fashion data dir` prints).
-WITH_DATA     := export FASHION_MNIST_DIR="$$($(FASHION) data dir)";
+# Assigned first, exported second: `export X="$$(cmd)"` would hide a failing cmd (export's
+# own status is 0), and the recipe would go on with an empty FASHION_MNIST_DIR.
+WITH_DATA     := FASHION_MNIST_DIR="$$($(FASHION) data dir)"; export FASHION_MNIST_DIR;
 
 .PHONY: help setup venv evcxr kernel build data notebooks report run test lint cargo-test pytest lab clean
 

@@ -184,6 +184,22 @@ def test_output_scan_ignores_compile_noise():
     assert rn.output_problems(_nb_with_outputs(noise, ok)) == []
 
 
+def test_output_scan_fails_on_an_error_returned_with_question_mark():
+    # evcxr prints a cell's `?` error as plain stderr text, after any build output.
+    build = new_output("stream", name="stderr", text="   Compiling fashion v0.1.0\n")
+    warn = new_output("stream", name="stderr",
+                      text="warning: unused variable: `x`\n --> src/lib.rs:1:5\n  |\n1 | let x = 1;\n"
+                           "  = note: `#[warn(unused_variables)]` on by default\n")
+    err = new_output("stream", name="stderr", text="/data/t10k-images.gz: missing data file\n")
+    problems = rn.output_problems(_nb_with_outputs(build, warn, err))
+    assert len(problems) == 1, problems
+    index, message = problems[0]
+    assert index == 2
+    assert message.startswith("stderr output"), message
+    assert "    | /data/t10k-images.gz: missing data file" in message.splitlines()
+    assert "Compiling" not in message and "unused variable" not in message
+
+
 def test_timeout_precedence(monkeypatch):
     monkeypatch.delenv("NOTEBOOK_TIMEOUT", raising=False)
     assert rn.parse_args([]).timeout == 1800
@@ -280,3 +296,26 @@ def test_timeout_fails_quickly(tmp_path, rust_kernel):
     assert out.rstrip().splitlines()[-1] == "notebooks: 0 passed, 1 failed"
     assert secs < 30, f"the timeout did not stop the run early ({secs:.0f} s)"
     assert (out_dir / "04-slow.ipynb").is_file()
+
+
+def test_a_cell_whose_question_mark_returns_err_fails(tmp_path, rust_kernel):
+    # A library call failing at run time (a missing file, a bad parameter) reaches the
+    # cell through `?`: evcxr reports the Err instead of a value. The run must fail with
+    # the cell index and the error's message, and the next cell must still have run
+    # (so only the runner's check of the outputs can have caught it).
+    nb_path = make_notebook(
+        tmp_path / "05-err.ipynb",
+        'fn load(p: &str) -> Result<u32, String> { Err(format!("{p}: missing data file")) }',
+        'let n = load("t10k-images.gz")?;\nn',
+        'println!("after the error");',
+    )
+    out_dir = tmp_path / "out"
+    rc, out, _ = run(nb_path, "--timeout", "600", "--out", out_dir)
+    print(out)
+    assert rc == 1, out
+    assert "05-err: FAILED" in out
+    assert "05-err: cell 1: " in out, out
+    assert "t10k-images.gz: missing data file" in out, out
+    assert out.rstrip().splitlines()[-1] == "notebooks: 0 passed, 1 failed"
+    executed = nbformat.read(str(out_dir / "05-err.ipynb"), as_version=4)
+    assert "after the error" in all_output_text(executed.cells[2])
