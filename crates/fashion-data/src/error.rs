@@ -181,7 +181,9 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    /// A failed read or write of `path` ([`Error::Io`]); the crates above convert it
+    /// into their own error with `?` or `.into()`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
             source,

@@ -1,8 +1,6 @@
 //! The errors of fashion-graph: invalid graph input and invalid parameters of the
 //! measures and the layout, plus fashion-data's errors (I/O) passed through unchanged.
 
-use std::path::PathBuf;
-
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -174,15 +172,6 @@ impl Error {
             Error::Data(e) => e.parameter(),
             _ => None,
         }
-    }
-
-    /// A failed read or write of `path`, as fashion-data's [`Io`](fashion_data::Error::Io).
-    #[allow(dead_code)]
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Data(fashion_data::Error::Io {
-            path: path.into(),
-            source,
-        })
     }
 
     pub(crate) fn invalid(

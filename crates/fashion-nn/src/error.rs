@@ -82,15 +82,6 @@ impl Error {
         }
     }
 
-    /// A failed read or write of `path`, as fashion-data's [`Io`](fashion_data::Error::Io).
-    #[allow(dead_code)]
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Data(fashion_data::Error::Io {
-            path: path.into(),
-            source,
-        })
-    }
-
     pub(crate) fn invalid(
         name: &'static str,
         expected: impl Into<String>,

@@ -465,14 +465,6 @@ impl TestResults {
     /// As [`evaluate`].
     pub fn compute(model: &Model, test: &Dataset) -> Result<TestResults> {
         let evaluation = evaluate(model, test, EVAL_BATCH)?;
-        TestResults::from_evaluation(evaluation)
-    }
-
-    /// The confusion matrix and misclassified images of an existing evaluation.
-    ///
-    /// # Errors
-    /// [`Error::InvalidParameter`] for an empty evaluation; a label outside 0–9.
-    pub fn from_evaluation(evaluation: Evaluation) -> Result<TestResults> {
         let confusion = ConfusionMatrix::new(&evaluation.labels, &evaluation.predicted)?;
         let misclassified = misclassified(
             &evaluation.labels,

@@ -2,8 +2,6 @@
 //! the crates below it (fashion-data, fashion-nn, fashion-graph), each passed through
 //! unchanged so messages read the same whichever layer reports them.
 
-use std::path::PathBuf;
-
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -85,15 +83,6 @@ impl Error {
             Error::Graph(e) => e.parameter(),
             _ => None,
         }
-    }
-
-    /// A failed read or write of `path`, as fashion-data's [`Io`](fashion_data::Error::Io).
-    #[allow(dead_code)]
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Data(fashion_data::Error::Io {
-            path: path.into(),
-            source,
-        })
     }
 
     pub(crate) fn invalid(

@@ -29,9 +29,10 @@ pub(super) fn save_weights_atomic(model: &Model, path: &Path) -> Result<()> {
     let tmp = tempfile::Builder::new()
         .suffix(".safetensors")
         .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
+        .map_err(|e| fashion_data::Error::io(dir, e))?;
     model.save_safetensors(tmp.path())?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    tmp.persist(path)
+        .map_err(|e| fashion_data::Error::io(path, e.error))?;
     Ok(())
 }
 

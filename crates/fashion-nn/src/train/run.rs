@@ -65,7 +65,7 @@ pub fn train(
     mut options: TrainOptions<'_>,
 ) -> Result<Trained> {
     config.check()?;
-    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    fs::create_dir_all(dir).map_err(|e| fashion_data::Error::io(dir, e))?;
     let (train_set, valid_set) = split(config, data)?;
 
     let mut model = Model::new(&config.model, config.seed)?;
@@ -163,7 +163,7 @@ pub fn train(
 
         // Checkpoint: resume dir first, best weights, history; state.json last.
         let rd = resume_dir(dir, epoch);
-        fs::create_dir_all(&rd).map_err(|e| Error::io(&rd, e))?;
+        fs::create_dir_all(&rd).map_err(|e| fashion_data::Error::io(&rd, e))?;
         save_weights_atomic(&model, &rd.join(WEIGHTS_FILE))?;
         write_atomic(rd.join(OPTIMIZER_FILE), &stepper.adam.to_bytes())?;
         if state.best_valid_loss.is_none_or(|b| record.valid_loss < b) {

@@ -471,22 +471,6 @@ impl CentralityStudy {
             .iter()
             .max_by(|a, b| a.auc.estimate.total_cmp(&b.auc.estimate))
             .map(|r| (*r).clone());
-        let support = if above == 0 {
-            Support::NotSupported
-        } else if below > above {
-            Support::Outweighed
-        } else {
-            Support::Partly
-        };
-        let strength = best.as_ref().filter(|_| above > 0).map(|b| {
-            if b.auc.estimate >= USEFUL_AUC {
-                Strength::Useful
-            } else if b.auc.estimate >= WEAK_AUC {
-                Strength::Weak
-            } else {
-                Strength::VeryWeak
-            }
-        });
         Verdict {
             images: self.images,
             errors: self.errors,
@@ -494,9 +478,7 @@ impl CentralityStudy {
             above,
             includes,
             below,
-            support,
             best,
-            strength,
             uncertainty: self.find(None, None, Detector::Uncertainty).cloned(),
             knn_disagreement: self
                 .results
@@ -548,12 +530,8 @@ pub struct Verdict {
     pub includes: usize,
     /// Centrality detectors whose interval lies entirely below 0.5.
     pub below: usize,
-    /// What that says about the claim.
-    pub support: Support,
     /// The centrality detector with the highest AUC (`None` without centrality results).
     pub best: Option<DetectorResult>,
-    /// The best detector's strength; only when at least one interval lies above chance.
-    pub strength: Option<Strength>,
     /// The model's own uncertainty (1 − max softmax) as a detector, if studied.
     pub uncertainty: Option<DetectorResult>,
     /// The best kNN label-disagreement detector, if studied.
@@ -561,6 +539,31 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// What the counts say about the claim: not supported without an interval above
+    /// chance, outweighed when more lie below than above, else partly supported.
+    pub fn support(&self) -> Support {
+        if self.above == 0 {
+            Support::NotSupported
+        } else if self.below > self.above {
+            Support::Outweighed
+        } else {
+            Support::Partly
+        }
+    }
+
+    /// The best detector's strength by [`USEFUL_AUC`] and [`WEAK_AUC`]; only when at least
+    /// one interval lies above chance.
+    pub fn strength(&self) -> Option<Strength> {
+        let best = self.best.as_ref().filter(|_| self.above > 0)?;
+        Some(if best.auc.estimate >= USEFUL_AUC {
+            Strength::Useful
+        } else if best.auc.estimate >= WEAK_AUC {
+            Strength::Weak
+        } else {
+            Strength::VeryWeak
+        })
+    }
+
     /// Centrality detectors tested.
     pub fn total(&self) -> usize {
         self.above + self.includes + self.below

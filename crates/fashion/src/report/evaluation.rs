@@ -50,7 +50,6 @@ impl Sink for Report {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirSink {
     dir: PathBuf,
-    written: Vec<PathBuf>,
 }
 
 impl DirSink {
@@ -58,29 +57,19 @@ impl DirSink {
     pub fn new(dir: impl AsRef<Path>) -> DirSink {
         DirSink {
             dir: dir.as_ref().to_path_buf(),
-            written: Vec::new(),
         }
-    }
-
-    /// The files written so far, in order.
-    pub fn written(&self) -> &[PathBuf] {
-        &self.written
     }
 }
 
 impl Sink for DirSink {
     fn table(&mut self, name: &str, _caption: &str, df: &DataFrame) -> Result<()> {
-        let path = self.dir.join(format!("{name}.csv"));
-        write_csv(df, &path)?;
-        self.written.push(path);
+        write_csv(df, self.dir.join(format!("{name}.csv")))?;
         Ok(())
     }
 
     fn figure<C: Chart>(&mut self, name: &str, _caption: &str, chart: &C) -> Result<()> {
         for ext in ["svg", "png"] {
-            let path = self.dir.join(format!("{name}.{ext}"));
-            save(chart, &path)?;
-            self.written.push(path);
+            save(chart, self.dir.join(format!("{name}.{ext}")))?;
         }
         Ok(())
     }

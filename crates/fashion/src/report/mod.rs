@@ -211,7 +211,7 @@ impl Report {
     pub fn write(&self, dir: &Path) -> Result<PathBuf> {
         for sub in ["tables", "figures"] {
             let d = dir.join(sub);
-            std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+            std::fs::create_dir_all(&d).map_err(|e| crate::data::Error::io(&d, e))?;
         }
         for (name, df) in &self.tables {
             write_csv(df, dir.join("tables").join(format!("{name}.csv")))?;

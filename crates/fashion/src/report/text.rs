@@ -88,7 +88,7 @@ impl fmt::Display for Verdict {
             verb(below, "points", "point"),
         )?;
         let claim = "the claim that high-centrality images are the ones the network gets wrong";
-        match self.support {
+        match self.support() {
             Support::NotSupported => write!(f, "So {claim} is not supported here. ")?,
             Support::Outweighed => write!(
                 f,
@@ -97,7 +97,7 @@ impl fmt::Display for Verdict {
             )?,
             Support::Partly => {}
         }
-        if let (Some(best), Some(strength)) = (&self.best, self.strength) {
+        if let (Some(best), Some(strength)) = (&self.best, self.strength()) {
             let strength = match strength {
                 Strength::Useful => "a useful",
                 Strength::Weak => "a weak",
@@ -202,30 +202,24 @@ mod tests {
     }
 
     fn verdict(above: usize, below: usize, best: f64, strength: Option<Strength>) -> Verdict {
-        Verdict {
+        let v = Verdict {
             images: 1000,
             errors: 75,
             level: 0.95,
             above,
             includes: 24 - above - below,
             below,
-            support: if above == 0 {
-                Support::NotSupported
-            } else if below > above {
-                Support::Outweighed
-            } else {
-                Support::Partly
-            },
             best: Some(result(
                 Detector::Betweenness,
                 best,
                 best - 0.05,
                 best + 0.05,
             )),
-            strength,
             uncertainty: Some(result(Detector::Uncertainty, 0.9, 0.88, 0.92)),
             knn_disagreement: None,
-        }
+        };
+        assert_eq!(v.strength(), strength);
+        v
     }
 
     #[test]
