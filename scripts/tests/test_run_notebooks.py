@@ -200,6 +200,58 @@ def test_output_scan_fails_on_an_error_returned_with_question_mark():
     assert "Compiling" not in message and "unused variable" not in message
 
 
+class _FakeIopub:
+    """Replays kernel messages; raises queue.Empty when they run out (as a quiet kernel)."""
+
+    def __init__(self, messages):
+        self.messages = list(messages)
+
+    def get_msg(self, timeout=None):
+        import queue
+        if not self.messages:
+            raise queue.Empty
+        return self.messages.pop(0)
+
+
+class _FakeKernelClient:
+    def __init__(self, messages):
+        self.iopub_channel = _FakeIopub(messages)
+
+
+def _msg(parent, msg_type, **content):
+    return {"parent_header": {"msg_id": parent}, "msg_type": msg_type,
+            "header": {"msg_type": msg_type}, "content": content, "metadata": {}}
+
+
+def test_stderr_arriving_after_its_cell_finished_is_kept():
+    # evcxr forwards stderr from another thread: the `?` error of cell 0 can arrive after
+    # cell 0's "idle" status, while cell 1 runs, and after the last cell has finished.
+    # nbclient alone drops such messages; the runner must put them back on their cell.
+    import asyncio
+    nb = new_notebook(cells=[new_code_cell("a()?;"), new_code_cell("b()?;")])
+    client = rn.LateOutputClient(nb, kernel_name=KERNEL, record_timing=False)
+    client.kc = _FakeKernelClient([
+        _msg("m0", "status", execution_state="idle"),
+        _msg("m0", "stream", name="stderr", text="a: missing data file\n"),
+        _msg("m1", "stream", name="stdout", text="b ran\n"),
+        _msg("m1", "status", execution_state="idle"),
+        _msg("m1", "stream", name="stderr", text="b: bad parameter\n"),
+    ])
+
+    async def run_cells():
+        await client._async_poll_output_msg("m0", nb.cells[0], 0)
+        await client._async_poll_output_msg("m1", nb.cells[1], 1)
+        await client.drain_late_output(0.01)
+
+    asyncio.run(run_cells())
+    assert client.late_outputs == 2
+    problems = rn.output_problems(nb)
+    assert [i for i, _ in problems] == [0, 1], problems
+    assert "a: missing data file" in problems[0][1]
+    assert "b: bad parameter" in problems[1][1]
+    assert [o["text"] for o in nb.cells[1].outputs] == ["b ran\n", "b: bad parameter\n"]
+
+
 def test_timeout_precedence(monkeypatch):
     monkeypatch.delenv("NOTEBOOK_TIMEOUT", raising=False)
     assert rn.parse_args([]).timeout == 1800
