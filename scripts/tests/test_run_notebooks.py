@@ -230,6 +230,9 @@ def test_stderr_arriving_after_its_cell_finished_is_kept():
     import asyncio
     nb = new_notebook(cells=[new_code_cell("a()?;"), new_code_cell("b()?;")])
     client = rn.LateOutputClient(nb, kernel_name=KERNEL, record_timing=False)
+    # What nbclient sets up before it runs a notebook and a cell.
+    client.reset_execution_trackers()
+    client.clear_before_next_output = False
     client.kc = _FakeKernelClient([
         _msg("m0", "status", execution_state="idle"),
         _msg("m0", "stream", name="stderr", text="a: missing data file\n"),
