@@ -113,6 +113,11 @@ struct TrainArgs {
     /// Continue the interrupted run in --out from its last completed epoch
     #[arg(long)]
     resume: bool,
+    /// Replace the run that --out holds (its weights, resume points, history and test
+    /// results are removed first); without it, training into a directory that holds a
+    /// run is refused
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
     /// Data directory [default: $FASHION_MNIST_DIR, else the platform cache dir]
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -404,6 +409,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
     };
     let options = TrainOptions {
         resume: args.resume,
+        overwrite: args.overwrite,
         on_batch: Some(&mut on_batch),
         on_epoch: Some(&mut on_epoch),
         ..TrainOptions::default()

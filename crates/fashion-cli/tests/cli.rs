@@ -448,3 +448,67 @@ fn report_writes_one_html_page_with_every_figure_and_table() {
     assert!(!o.status.success());
     assert!(!out.path().join("none").exists());
 }
+
+/// `fashion train` never trains over a run silently: a second run into the same
+/// directory is refused with the way out named, `--overwrite` replaces the run and its
+/// stale files, and `--resume` with `--overwrite` is a usage error.
+#[test]
+fn train_refuses_a_directory_holding_a_run_unless_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("run");
+    let train = |extra: &[&str]| {
+        let out = fashion()
+            .args([
+                "train", "--quiet", "--epochs", "1", "--subset", "200", "--dir",
+            ])
+            .arg(real_dir())
+            .arg("--out")
+            .arg(&out_dir)
+            .args(extra)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, text) = train(&[]);
+    assert!(ok, "{text}");
+    let best = std::fs::read(out_dir.join("best.safetensors")).unwrap();
+
+    let (ok, text) = train(&[]);
+    assert!(
+        !ok,
+        "a second run into the same directory must be refused: {text}"
+    );
+    assert!(
+        text.contains("holds a finished run (1 epoch) of the same configuration")
+            && text.contains("--overwrite")
+            && text.contains("--resume"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read(out_dir.join("best.safetensors")).unwrap(),
+        best
+    );
+
+    let (ok, text) = train(&["--resume", "--overwrite"]);
+    assert!(!ok && text.contains("cannot be used with"), "{text}");
+
+    std::fs::create_dir(out_dir.join("resume-009")).unwrap();
+    std::fs::write(out_dir.join("notes.txt"), "mine").unwrap();
+    let (ok, text) = train(&["--overwrite", "--seed", "9"]);
+    assert!(ok, "{text}");
+    assert!(
+        !out_dir.join("resume-009").exists(),
+        "stale resume point left"
+    );
+    assert!(
+        out_dir.join("notes.txt").exists(),
+        "a file not of the run was removed"
+    );
+    let config = std::fs::read_to_string(out_dir.join("config.json")).unwrap();
+    assert!(config.contains("\"seed\": 9"), "{config}");
+}

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::release::{hex, identify, DataFile, Release, KNOWN_RELEASES};
 use super::{locate, sha256_file};
-use crate::error::{Error, Result};
+use crate::error::{Error, ParamError, Result};
 
 /// The official download locations of the current release, tried in order.
 pub const OFFICIAL_MIRRORS: [&str; 3] = [
@@ -81,19 +81,19 @@ impl DownloadOptions {
     }
 
     /// Checks the options.
-    pub fn check(&self) -> Result<()> {
+    pub fn check(&self) -> Result<(), ParamError> {
         if self.mirrors.is_empty() {
-            return Err(Error::invalid("mirrors", "at least one base URL", "none"));
+            return Err(ParamError::new("mirrors", "at least one base URL", "none"));
         }
         if let Some(m) = self
             .mirrors
             .iter()
             .find(|m| !(m.starts_with("http://") || m.starts_with("https://")))
         {
-            return Err(Error::invalid("mirrors", "http:// or https:// URLs", m));
+            return Err(ParamError::new("mirrors", "http:// or https:// URLs", m));
         }
         if self.attempts_per_mirror == 0 {
-            return Err(Error::invalid("attempts_per_mirror", "at least 1", 0));
+            return Err(ParamError::new("attempts_per_mirror", "at least 1", 0));
         }
         Ok(())
     }

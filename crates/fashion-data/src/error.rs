@@ -2,11 +2,57 @@
 //! files can fail, each naming the file or parameter involved and saying what was expected
 //! and what was found. [`Io`](Error::Io) is the one I/O error of the whole workspace: the
 //! crates above wrap this enum rather than repeat it.
+//!
+//! Parameter errors are a type of their own, [`ParamError`] (as in linfa): every `check()`
+//! of the workspace returns it, so a caller knows from the type alone that nothing ran and
+//! nothing was read or written. Each crate's `Error` has a `Params` variant that carries it
+//! unchanged, for functions that check their arguments and then do the work.
 
 use std::path::PathBuf;
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A parameter with an invalid value, found before any work is done.
+///
+/// Returned by every `check()` of the workspace (`TrainConfig::check`, `KnnParams::check`,
+/// ...) and carried by each crate's `Error::Params` when a function checks its arguments.
+///
+/// ```
+/// use fashion_data::{ParamError, SplitConfig};
+///
+/// let err: ParamError = SplitConfig { valid_fraction: 1.5, seed: 0 }.check().unwrap_err();
+/// assert_eq!(err.name, "valid_fraction");
+/// assert_eq!(
+///     err.to_string(),
+///     "invalid parameter `valid_fraction`: expected a number strictly between 0 and 1, found 1.5"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid parameter `{name}`: expected {expected}, found {found}")]
+pub struct ParamError {
+    /// The parameter (field or argument) name.
+    pub name: &'static str,
+    /// What would have been valid.
+    pub expected: String,
+    /// What was given.
+    pub found: String,
+}
+
+impl ParamError {
+    /// `name` was `found`, where `expected` would have been valid.
+    pub fn new(
+        name: &'static str,
+        expected: impl Into<String>,
+        found: impl std::fmt::Display,
+    ) -> Self {
+        ParamError {
+            name,
+            expected: expected.into(),
+            found: found.to_string(),
+        }
+    }
+}
 
 /// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]
@@ -155,16 +201,9 @@ pub enum Error {
     #[error("no cache directory: set FASHION_MNIST_DIR to the directory holding the data set")]
     NoCacheDir,
 
-    /// A parameter has an invalid value.
-    #[error("invalid parameter `{name}`: expected {expected}, found {found}")]
-    InvalidParameter {
-        /// The parameter name.
-        name: &'static str,
-        /// What would have been valid.
-        expected: String,
-        /// What was given.
-        found: String,
-    },
+    /// A parameter has an invalid value (nothing was read or written).
+    #[error(transparent)]
+    Params(#[from] ParamError),
 
     /// A polars operation failed.
     #[error("table operation failed: {0}")]
@@ -176,7 +215,7 @@ impl Error {
     /// any work is done), `None` for a run-time error.
     pub fn parameter(&self) -> Option<&'static str> {
         match self {
-            Error::InvalidParameter { name, .. } => Some(name),
+            Error::Params(p) => Some(p.name),
             _ => None,
         }
     }
@@ -195,10 +234,6 @@ impl Error {
         expected: impl Into<String>,
         found: impl std::fmt::Display,
     ) -> Self {
-        Error::InvalidParameter {
-            name,
-            expected: expected.into(),
-            found: found.to_string(),
-        }
+        Error::Params(ParamError::new(name, expected, found))
     }
 }

@@ -33,7 +33,7 @@ pub use split::{
 };
 pub use stats::{class_counts_table, pixel_stats_table};
 
-pub use error::{Error, Result};
+pub use error::{Error, ParamError, Result};
 /// Re-exported so the crates above and notebooks use the same polars.
 pub use polars;
 

@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{Dataset, IMAGE_PIXELS, NUM_CLASSES};
-use crate::error::{Error, Result};
+use crate::error::{Error, ParamError, Result};
 
 /// Parameters of [`stratified_split`].
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -28,9 +28,12 @@ impl Default for SplitConfig {
 
 impl SplitConfig {
     /// Checks the parameters.
-    pub fn check(&self) -> Result<()> {
+    ///
+    /// # Errors
+    /// [`ParamError`] naming `valid_fraction` unless it lies strictly between 0 and 1.
+    pub fn check(&self) -> Result<(), ParamError> {
         if !(self.valid_fraction > 0.0 && self.valid_fraction < 1.0) {
-            return Err(Error::invalid(
+            return Err(ParamError::new(
                 "valid_fraction",
                 "a number strictly between 0 and 1",
                 self.valid_fraction,

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use super::{
     check_input, gram_block, standardise_rows, Construction, NodeInfo, SimilarityGraph, BLOCK,
 };
-use crate::error::{Error, Result};
+use crate::error::{bad_mean_degree, bad_threshold, ParamError, Result};
 
 /// Which pairs of images a [`correlation`] graph joins.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -57,19 +57,14 @@ impl CorrelationParams {
     }
 
     /// Checks the parameters: a threshold in `[-1, 1]`
-    /// ([`Error::InvalidThreshold`]), a finite mean degree `> 0`
-    /// ([`Error::InvalidMeanDegree`]; that it is at most `n − 1` is checked when the
+    /// ([`ParamError`]), a finite mean degree `> 0`
+    /// ([`ParamError`]; that it is at most `n − 1` is checked when the
     /// graph is built).
-    pub fn check(&self) -> Result<()> {
+    pub fn check(&self) -> Result<(), ParamError> {
         match self.mode {
-            CorrelationMode::Threshold(t) if !(-1.0..=1.0).contains(&t) => {
-                Err(Error::InvalidThreshold { found: t })
-            }
+            CorrelationMode::Threshold(t) if !(-1.0..=1.0).contains(&t) => Err(bad_threshold(t)),
             CorrelationMode::MeanDegree(m) if !(m > 0.0 && m.is_finite()) => {
-                Err(Error::InvalidMeanDegree {
-                    found: m,
-                    nodes: None,
-                })
+                Err(bad_mean_degree(m, None))
             }
             _ => Ok(()),
         }
@@ -100,7 +95,7 @@ fn by_strength(a: &(f64, usize, usize), b: &(f64, usize, usize)) -> Ordering {
 ///
 /// Errors: the parameters' ([`CorrelationParams::check`]), a mean degree above `n − 1`,
 /// fewer than 2 rows, a node count different from the row count, NaN or infinite
-/// values ([`Error::NonFiniteFeature`]), a constant row ([`Error::ConstantRow`]).
+/// values ([`Error::NonFiniteFeature`](crate::Error::NonFiniteFeature)), a constant row ([`Error::ConstantRow`](crate::Error::ConstantRow)).
 pub fn correlation(
     x: &Array2<f32>,
     nodes: &[NodeInfo],
@@ -111,10 +106,7 @@ pub fn correlation(
     let n = x.nrows();
     let wanted = match params.mode {
         CorrelationMode::MeanDegree(m) if m > (n - 1) as f64 => {
-            return Err(Error::InvalidMeanDegree {
-                found: m,
-                nodes: Some(n),
-            })
+            return Err(bad_mean_degree(m, Some(n)).into())
         }
         CorrelationMode::MeanDegree(m) => Some((m * n as f64 / 2.0).round() as usize),
         CorrelationMode::Threshold(_) => None,
@@ -183,6 +175,7 @@ fn keep_strongest(v: &mut Vec<(f64, usize, usize)>, e: usize) {
 
 #[cfg(test)]
 mod tests {
+    use crate::Error;
     use ndarray::array;
 
     use super::super::testdata::*;
@@ -317,18 +310,16 @@ mod tests {
         );
         let err =
             correlation(&x, &nodes, &CorrelationParams::default().mean_degree(2.5)).unwrap_err();
-        assert!(
-            matches!(err, Error::InvalidMeanDegree { nodes: Some(3), .. }),
-            "{err}"
-        );
+        assert_eq!(err.parameter(), Some("mean_degree"), "{err}");
+        assert!(err.to_string().contains("(n = 3 nodes)"), "{err}");
         for bad in [f64::NAN, 1.01, -2.0] {
             let err =
                 correlation(&x, &nodes, &CorrelationParams::default().threshold(bad)).unwrap_err();
-            assert!(matches!(err, Error::InvalidThreshold { .. }), "{err}");
+            assert_eq!(err.parameter(), Some("threshold"), "{err}");
         }
         for bad in [0.0, -1.0, f64::INFINITY] {
             let p = CorrelationParams::default().mean_degree(bad);
-            assert!(matches!(p.check(), Err(Error::InvalidMeanDegree { .. })));
+            assert_eq!(p.check().unwrap_err().name, "mean_degree");
         }
         let one = array![[1.0f32, 2.0]];
         assert!(matches!(

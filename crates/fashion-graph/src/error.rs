@@ -1,6 +1,8 @@
 //! The errors of fashion-graph: invalid graph input and invalid parameters of the
 //! measures and the layout, plus fashion-data's errors (I/O) passed through unchanged.
 
+pub use fashion_data::ParamError;
+
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -69,78 +71,9 @@ pub enum Error {
         value: u8,
     },
 
-    /// A correlation threshold outside [-1, 1] (or NaN).
-    #[error("invalid parameter `threshold`: expected a correlation in [-1, 1], found {found}")]
-    InvalidThreshold {
-        /// The value given.
-        found: f64,
-    },
-
-    /// A target mean degree that no graph on these nodes can have.
-    #[error("invalid parameter `mean_degree`: expected a value in (0, n - 1]{}, found {found}", nodes_note(.nodes))]
-    InvalidMeanDegree {
-        /// The value given.
-        found: f64,
-        /// Number of nodes, when known.
-        nodes: Option<usize>,
-    },
-
-    /// A lasso penalty that is not a positive finite number.
-    #[error("invalid parameter `alpha`: expected a finite lasso penalty > 0, found {found}")]
-    InvalidPenalty {
-        /// The value given.
-        found: f64,
-    },
-
-    /// A Meinshausen–Bühlmann level outside (0, 1).
-    #[error("invalid parameter `level`: expected a probability in (0, 1), found {found}")]
-    InvalidLevel {
-        /// The value given.
-        found: f64,
-    },
-
-    /// A lasso convergence tolerance that is not a positive finite number.
-    #[error("invalid parameter `tolerance`: expected a finite value > 0, found {found}")]
-    InvalidTolerance {
-        /// The value given.
-        found: f64,
-    },
-
-    /// An iteration or step count of zero.
-    #[error("invalid parameter `{name}`: expected at least 1, found {found}")]
-    InvalidIterations {
-        /// Which count: `max_iterations`, `bisection_steps` or `iterations`.
-        name: &'static str,
-        /// The value given.
-        found: usize,
-    },
-
-    /// A number of neighbours outside `1..n`.
-    #[error("invalid parameter `k`: expected 1 <= k <= n - 1 neighbours{}, found {found}", nodes_note(.nodes))]
-    InvalidNeighbours {
-        /// The value given.
-        found: usize,
-        /// Number of nodes, when known.
-        nodes: Option<usize>,
-    },
-
-    /// A layout's gravity that is not a finite number ≥ 0.
-    #[error("invalid parameter `gravity`: expected a finite value >= 0, found {found}")]
-    InvalidGravity {
-        /// The value given.
-        found: f64,
-    },
-
-    /// A parameter has an invalid value.
-    #[error("invalid parameter `{name}`: expected {expected}, found {found}")]
-    InvalidParameter {
-        /// The parameter name.
-        name: &'static str,
-        /// What would have been valid.
-        expected: String,
-        /// What was given.
-        found: String,
-    },
+    /// A parameter has an invalid value (found before any work was done).
+    #[error(transparent)]
+    Params(#[from] ParamError),
 
     /// A polars operation failed.
     #[error("table operation failed: {0}")]
@@ -148,7 +81,7 @@ pub enum Error {
 }
 
 /// ` (n = N nodes)` when the node count is known.
-fn nodes_note(nodes: &Option<usize>) -> String {
+pub(crate) fn nodes_note(nodes: &Option<usize>) -> String {
     nodes
         .map(|n| format!(" (n = {n} nodes)"))
         .unwrap_or_default()
@@ -160,15 +93,7 @@ impl Error {
     /// unusable input data.
     pub fn parameter(&self) -> Option<&'static str> {
         match self {
-            Error::InvalidParameter { name, .. } => Some(name),
-            Error::InvalidThreshold { .. } => Some("threshold"),
-            Error::InvalidMeanDegree { .. } => Some("mean_degree"),
-            Error::InvalidPenalty { .. } => Some("alpha"),
-            Error::InvalidLevel { .. } => Some("level"),
-            Error::InvalidTolerance { .. } => Some("tolerance"),
-            Error::InvalidIterations { name, .. } => Some(name),
-            Error::InvalidNeighbours { .. } => Some("k"),
-            Error::InvalidGravity { .. } => Some("gravity"),
+            Error::Params(p) => Some(p.name),
             Error::Data(e) => e.parameter(),
             _ => None,
         }
@@ -179,10 +104,51 @@ impl Error {
         expected: impl Into<String>,
         found: impl std::fmt::Display,
     ) -> Self {
-        Error::InvalidParameter {
-            name,
-            expected: expected.into(),
-            found: found.to_string(),
-        }
+        Error::Params(ParamError::new(name, expected, found))
     }
+}
+
+// The parameter errors of the measures and the layout, one constructor per kind, so each
+// is worded the same wherever it is raised (in `check()` or when a graph is built).
+
+/// `threshold` outside [-1, 1] (or NaN).
+pub(crate) fn bad_threshold(found: f64) -> ParamError {
+    ParamError::new("threshold", "a correlation in [-1, 1]", found)
+}
+
+/// A target mean degree that no graph on these nodes can have.
+pub(crate) fn bad_mean_degree(found: f64, nodes: Option<usize>) -> ParamError {
+    let expected = format!("a value in (0, n - 1]{}", nodes_note(&nodes));
+    ParamError::new("mean_degree", expected, found)
+}
+
+/// A lasso penalty that is not a positive finite number.
+pub(crate) fn bad_penalty(found: f64) -> ParamError {
+    ParamError::new("alpha", "a finite lasso penalty > 0", found)
+}
+
+/// A Meinshausen–Bühlmann level outside (0, 1).
+pub(crate) fn bad_level(found: f64) -> ParamError {
+    ParamError::new("level", "a probability in (0, 1)", found)
+}
+
+/// A lasso convergence tolerance that is not a positive finite number.
+pub(crate) fn bad_tolerance(found: f64) -> ParamError {
+    ParamError::new("tolerance", "a finite value > 0", found)
+}
+
+/// An iteration or step count of zero (`max_iterations`, `bisection_steps`, `iterations`).
+pub(crate) fn bad_iterations(name: &'static str, found: usize) -> ParamError {
+    ParamError::new(name, "at least 1", found)
+}
+
+/// A number of neighbours outside `1..n`.
+pub(crate) fn bad_neighbours(found: usize, nodes: Option<usize>) -> ParamError {
+    let expected = format!("1 <= k <= n - 1 neighbours{}", nodes_note(&nodes));
+    ParamError::new("k", expected, found)
+}
+
+/// A layout's gravity that is not a finite number ≥ 0.
+pub(crate) fn bad_gravity(found: f64) -> ParamError {
+    ParamError::new("gravity", "a finite value >= 0", found)
 }

@@ -4,7 +4,7 @@ use ndarray::{s, Array2, ArrayView1, Axis};
 use rayon::prelude::*;
 
 use super::{check_input, gram_block, Construction, NodeInfo, SimilarityGraph, BLOCK};
-use crate::error::{Error, Result};
+use crate::error::{bad_neighbours, ParamError, Result};
 
 /// Parameters of [`knn`]. Default: `k = 5`, plain (not mutual).
 ///
@@ -45,14 +45,11 @@ impl KnnParams {
         self
     }
 
-    /// Checks `k ≥ 1` ([`Error::InvalidNeighbours`]; `k ≤ n − 1` is checked when the
+    /// Checks `k ≥ 1` ([`ParamError`]; `k ≤ n − 1` is checked when the
     /// graph is built).
-    pub fn check(&self) -> Result<()> {
+    pub fn check(&self) -> Result<(), ParamError> {
         if self.k == 0 {
-            return Err(Error::InvalidNeighbours {
-                found: 0,
-                nodes: None,
-            });
+            return Err(bad_neighbours(0, None));
         }
         Ok(())
     }
@@ -73,10 +70,7 @@ pub fn nearest_neighbours(
     check_input(x, nodes)?;
     let n = x.nrows();
     if k == 0 || k >= n {
-        return Err(Error::InvalidNeighbours {
-            found: k,
-            nodes: Some(n),
-        });
+        return Err(bad_neighbours(k, Some(n)).into());
     }
     let xf = x.mapv(f64::from);
     let sq: Vec<f64> = xf.axis_iter(Axis(0)).map(|r| r.dot(&r)).collect();
@@ -129,7 +123,7 @@ fn distance(a: ArrayView1<f32>, b: ArrayView1<f32>) -> f64 {
 /// edge weight is the Euclidean distance (smaller = more similar). Neighbours are
 /// chosen as [`nearest_neighbours`] does (deterministic ties).
 ///
-/// Errors: `k = 0` or `k ≥ n` ([`Error::InvalidNeighbours`]), fewer than 2 rows, a node
+/// Errors: `k = 0` or `k ≥ n` ([`ParamError`]), fewer than 2 rows, a node
 /// count different from the row count, NaN or infinite values. Constant and duplicate
 /// rows are fine.
 pub fn knn(x: &Array2<f32>, nodes: &[NodeInfo], params: &KnnParams) -> Result<SimilarityGraph> {
@@ -167,6 +161,7 @@ pub fn knn(x: &Array2<f32>, nodes: &[NodeInfo], params: &KnnParams) -> Result<Si
 
 #[cfg(test)]
 mod tests {
+    use crate::Error;
     use std::collections::BTreeSet;
 
     use ndarray::array;
@@ -263,7 +258,7 @@ mod tests {
         for k in [0, 3, 10] {
             let err = knn(&x, &nodes, &KnnParams::default().k(k)).unwrap_err();
             assert!(
-                matches!(err, Error::InvalidNeighbours { found, .. } if found == k),
+                matches!(&err, Error::Params(p) if p.name == "k" && p.found == k.to_string()),
                 "{err}"
             );
         }

@@ -4,7 +4,9 @@ use ndarray::Array2;
 use rayon::prelude::*;
 
 use super::{check_input, gram_block, standardise_rows, Construction, NodeInfo, SimilarityGraph};
-use crate::error::{Error, Result};
+use crate::error::{
+    bad_iterations, bad_level, bad_mean_degree, bad_penalty, bad_tolerance, ParamError, Result,
+};
 
 /// A coefficient counts as non-zero above this magnitude.
 const NONZERO: f64 = 1e-10;
@@ -123,36 +125,29 @@ impl LassoParams {
         self
     }
 
-    /// Checks the parameters, one error per bad one: [`Error::InvalidPenalty`],
-    /// [`Error::InvalidMeanDegree`] (`n − 1` bound checked when building),
-    /// [`Error::InvalidLevel`], [`Error::InvalidTolerance`], [`Error::InvalidIterations`].
-    pub fn check(&self) -> Result<()> {
+    /// Checks the parameters, one error per bad one: [`ParamError`],
+    /// [`ParamError`] (`n − 1` bound checked when building),
+    /// [`ParamError`], [`ParamError`], [`ParamError`].
+    pub fn check(&self) -> Result<(), ParamError> {
         match self.penalty {
-            Penalty::Fixed(a) if !(a > 0.0 && a.is_finite()) => {
-                return Err(Error::InvalidPenalty { found: a })
-            }
+            Penalty::Fixed(a) if !(a > 0.0 && a.is_finite()) => return Err(bad_penalty(a)),
             Penalty::MeanDegree(m) if !(m > 0.0 && m.is_finite()) => {
-                return Err(Error::InvalidMeanDegree {
-                    found: m,
-                    nodes: None,
-                })
+                return Err(bad_mean_degree(m, None))
             }
             Penalty::MeinshausenBuhlmann { level } if !(level > 0.0 && level < 1.0) => {
-                return Err(Error::InvalidLevel { found: level })
+                return Err(bad_level(level))
             }
             _ => {}
         }
         if !(self.tolerance > 0.0 && self.tolerance.is_finite()) {
-            return Err(Error::InvalidTolerance {
-                found: self.tolerance,
-            });
+            return Err(bad_tolerance(self.tolerance));
         }
         for (name, found) in [
             ("max_iterations", self.max_iterations),
             ("bisection_steps", self.bisection_steps),
         ] {
             if found == 0 {
-                return Err(Error::InvalidIterations { name, found });
+                return Err(bad_iterations(name, found));
             }
         }
         Ok(())
@@ -497,17 +492,14 @@ fn round(g: &Array2<f64>, alpha: f64, params: &LassoParams) -> Round {
 ///
 /// Errors: the parameters' ([`LassoParams::check`]), a mean degree above `n − 1`,
 /// fewer than 2 rows, a node count different from the row count, NaN or infinite
-/// values, a constant row ([`Error::ConstantRow`]).
+/// values, a constant row ([`Error::ConstantRow`](crate::Error::ConstantRow)).
 pub fn lasso(x: &Array2<f32>, nodes: &[NodeInfo], params: &LassoParams) -> Result<SimilarityGraph> {
     params.check()?;
     check_input(x, nodes)?;
     let (n, d) = x.dim();
     if let Penalty::MeanDegree(m) = params.penalty {
         if m > (n - 1) as f64 {
-            return Err(Error::InvalidMeanDegree {
-                found: m,
-                nodes: Some(n),
-            });
+            return Err(bad_mean_degree(m, Some(n)).into());
         }
     }
     let z = standardise_rows(x, nodes, d as f64)?;
@@ -580,15 +572,13 @@ fn bisect(g: &Array2<f64>, m: f64, params: &LassoParams) -> Result<(Round, usize
     }
     match best {
         Some((_, r)) => Ok((r, rounds)),
-        None => Err(Error::InvalidIterations {
-            name: "bisection_steps",
-            found: 0,
-        }),
+        None => Err(bad_iterations("bisection_steps", 0).into()),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::Error;
     use linfa::traits::Fit as _;
     use linfa::Dataset;
     use linfa_elasticnet::ElasticNet;
@@ -888,48 +878,42 @@ mod tests {
             "{err}"
         );
         let good = array![[1.0f32, 2.0, 4.0], [3.0, 1.0, 3.0], [4.0, 2.0, 1.0]];
-        type Check = fn(&Error) -> bool;
-        let cases: [(LassoParams, Check); 8] = [
-            (LassoParams::default().alpha(0.0), |e| {
-                matches!(e, Error::InvalidPenalty { .. })
-            }),
-            (LassoParams::default().alpha(f64::NAN), |e| {
-                matches!(e, Error::InvalidPenalty { .. })
-            }),
-            (LassoParams::default().mean_degree(-1.0), |e| {
-                matches!(e, Error::InvalidMeanDegree { .. })
-            }),
-            (LassoParams::default().mean_degree(2.5), |e| {
-                matches!(e, Error::InvalidMeanDegree { nodes: Some(3), .. })
-            }),
-            (LassoParams::default().meinshausen_buhlmann(1.0), |e| {
-                matches!(e, Error::InvalidLevel { .. })
-            }),
-            (LassoParams::default().tolerance(0.0), |e| {
-                matches!(e, Error::InvalidTolerance { .. })
-            }),
-            (LassoParams::default().max_iterations(0), |e| {
-                matches!(
-                    e,
-                    Error::InvalidIterations {
-                        name: "max_iterations",
-                        ..
-                    }
-                )
-            }),
-            (LassoParams::default().bisection_steps(0), |e| {
-                matches!(
-                    e,
-                    Error::InvalidIterations {
-                        name: "bisection_steps",
-                        ..
-                    }
-                )
-            }),
+        // (parameters, the parameter named, text the message must hold)
+        let cases = [
+            (LassoParams::default().alpha(0.0), "alpha", "found 0"),
+            (LassoParams::default().alpha(f64::NAN), "alpha", "found NaN"),
+            (
+                LassoParams::default().mean_degree(-1.0),
+                "mean_degree",
+                "(0, n - 1], found -1",
+            ),
+            (
+                LassoParams::default().mean_degree(2.5),
+                "mean_degree",
+                "(n = 3 nodes)",
+            ),
+            (
+                LassoParams::default().meinshausen_buhlmann(1.0),
+                "level",
+                "(0, 1)",
+            ),
+            (LassoParams::default().tolerance(0.0), "tolerance", "> 0"),
+            (
+                LassoParams::default().max_iterations(0),
+                "max_iterations",
+                "at least 1",
+            ),
+            (
+                LassoParams::default().bisection_steps(0),
+                "bisection_steps",
+                "at least 1",
+            ),
         ];
-        for (p, ok) in cases {
+        for (p, name, text) in cases {
             let err = lasso(&good, &nodes, &p).unwrap_err();
-            assert!(ok(&err), "{p:?}: {err}");
+            assert_eq!(err.parameter(), Some(name), "{p:?}: {err}");
+            assert!(matches!(err, Error::Params(_)), "{p:?}: {err}");
+            assert!(err.to_string().contains(text), "{p:?}: {err}");
         }
         assert!(matches!(
             lasso(

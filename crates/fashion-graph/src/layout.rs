@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::SimilarityGraph;
-use crate::error::{Error, Result};
+use crate::error::{bad_gravity, bad_iterations, Error, ParamError, Result};
 
 /// Parameters of [`fruchterman_reingold`]. Default: 500 iterations, seed 0, gravity 1.
 ///
@@ -56,19 +56,14 @@ impl LayoutParams {
         self
     }
 
-    /// Checks `iterations ≥ 1` ([`Error::InvalidIterations`]) and a finite gravity
-    /// `≥ 0` ([`Error::InvalidGravity`]).
-    pub fn check(&self) -> Result<()> {
+    /// Checks `iterations ≥ 1` ([`ParamError`]) and a finite gravity
+    /// `≥ 0` ([`ParamError`]).
+    pub fn check(&self) -> Result<(), ParamError> {
         if self.iterations == 0 {
-            return Err(Error::InvalidIterations {
-                name: "iterations",
-                found: 0,
-            });
+            return Err(bad_iterations("iterations", 0));
         }
         if !(self.gravity >= 0.0 && self.gravity.is_finite()) {
-            return Err(Error::InvalidGravity {
-                found: self.gravity,
-            });
+            return Err(bad_gravity(self.gravity));
         }
         Ok(())
     }
@@ -311,19 +306,10 @@ mod tests {
         let l = fruchterman_reingold(&graph(2, &[(0, 1)]), &LayoutParams::default()).unwrap();
         assert!(dist(l.positions()[0], l.positions()[1]) > 0.5);
         let err = fruchterman_reingold(&one, &LayoutParams::default().iterations(0)).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::InvalidIterations {
-                    name: "iterations",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_eq!(err.parameter(), Some("iterations"), "{err}");
         for g in [f64::NAN, -0.5, f64::INFINITY] {
             let err = fruchterman_reingold(&one, &LayoutParams::default().gravity(g)).unwrap_err();
-            assert!(matches!(err, Error::InvalidGravity { .. }), "{err}");
+            assert_eq!(err.parameter(), Some("gravity"), "{err}");
         }
         assert!(Layout::from_positions(vec![(0.0, f64::NAN)]).is_err());
         let l = Layout::from_positions(vec![(0.0, 0.0), (2.0, 1.0)]).unwrap();

@@ -66,7 +66,7 @@ pub use lasso::{inverse_normal_cdf, lasso, LassoParams, LassoReport, Penalty, Sy
 pub use layout::{fruchterman_reingold, Layout, LayoutParams};
 pub use measure::Measure;
 
-pub use error::{Error, Result};
+pub use error::{Error, ParamError, Result};
 use fashion_data::{CLASS_NAMES, NUM_CLASSES};
 
 /// What a graph node stands for: one image.

@@ -6,7 +6,7 @@ use ndarray::Array2;
 use super::{
     correlation, knn, lasso, CorrelationParams, KnnParams, LassoParams, NodeInfo, SimilarityGraph,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, ParamError, Result};
 
 /// A similarity measure with its parameters: which builder makes the graph.
 ///
@@ -64,7 +64,7 @@ impl Measure {
     }
 
     /// Checks the parameters (the builder's `check`).
-    pub fn check(&self) -> Result<()> {
+    pub fn check(&self) -> Result<(), ParamError> {
         match self {
             Measure::Correlation(p) => p.check(),
             Measure::Lasso(p) => p.check(),

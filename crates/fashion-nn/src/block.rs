@@ -873,7 +873,7 @@ impl Pass {
 ///
 /// # Errors
 /// As [`ConvBlock::forward`], for the first block whose input does not fit (checked
-/// before any work); [`Error::InvalidParameter`] for an empty list of blocks.
+/// before any work); [`Error::Params`] for an empty list of blocks.
 pub fn conv_stack<T: Tape<f32, Cpu>>(
     blocks: &[ConvBlock<'_>],
     x: Tensor<Shape4, f32, Cpu, T>,

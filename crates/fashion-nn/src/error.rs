@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub use fashion_data::ParamError;
+
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -14,16 +16,9 @@ pub enum Error {
     #[error(transparent)]
     Data(#[from] fashion_data::Error),
 
-    /// A parameter has an invalid value.
-    #[error("invalid parameter `{name}`: expected {expected}, found {found}")]
-    InvalidParameter {
-        /// The parameter name.
-        name: &'static str,
-        /// What would have been valid.
-        expected: String,
-        /// What was given.
-        found: String,
-    },
+    /// A parameter has an invalid value (found before any work was done).
+    #[error(transparent)]
+    Params(#[from] ParamError),
 
     /// The shapes of the tensors handed to a tensor operation do not fit together.
     #[error("{op}: shape mismatch: expected {expected}, found {found}")]
@@ -66,6 +61,38 @@ pub enum Error {
         loss: f32,
     },
 
+    /// A NaN or an infinity appeared at the end of an epoch, in the weights or the
+    /// validation loss. Nothing of that epoch was saved: the checkpoint of the epoch
+    /// before (and `best.safetensors`) are unchanged and loadable.
+    #[error("training diverged: {what} is {value} after epoch {epoch}; nothing of epoch {epoch} was saved (try a lower learning rate)")]
+    NonFinite {
+        /// Epoch (1-based).
+        epoch: usize,
+        /// What held the value, e.g. `the validation loss` or `parameter tensor 3 of 12`.
+        what: String,
+        /// The value.
+        value: f64,
+    },
+
+    /// The checkpoint directory already holds a run, and the call asked neither to
+    /// resume it nor to overwrite it.
+    #[error("{dir}: holds {what}; resume it or overwrite it (CLI: --resume or --overwrite), or train into another directory")]
+    RunExists {
+        /// The checkpoint directory.
+        dir: PathBuf,
+        /// The run found there, e.g. `a finished run (2 of 2 epochs) of the same configuration`.
+        what: String,
+    },
+
+    /// Another process is training into the same checkpoint directory.
+    #[error("{path}: the checkpoint directory is in use by another training run ({holder}); wait for it to end, or train into another directory")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it, as it wrote itself into the lock file (process id and host).
+        holder: String,
+    },
+
     /// A polars operation failed.
     #[error("table operation failed: {0}")]
     Polars(#[from] polars::error::PolarsError),
@@ -76,7 +103,7 @@ impl Error {
     /// any work is done, here or in fashion-data), `None` for a run-time error.
     pub fn parameter(&self) -> Option<&'static str> {
         match self {
-            Error::InvalidParameter { name, .. } => Some(name),
+            Error::Params(p) => Some(p.name),
             Error::Data(e) => e.parameter(),
             _ => None,
         }
@@ -87,10 +114,6 @@ impl Error {
         expected: impl Into<String>,
         found: impl std::fmt::Display,
     ) -> Self {
-        Error::InvalidParameter {
-            name,
-            expected: expected.into(),
-            found: found.to_string(),
-        }
+        Error::Params(ParamError::new(name, expected, found))
     }
 }

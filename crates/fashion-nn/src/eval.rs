@@ -498,7 +498,7 @@ pub struct Evaluation {
 /// Runs `model` in inference mode over all of `data` (`batch` images at a time).
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] for an empty data set or `batch` 0; tensor errors.
+/// [`Error::Params`] for an empty data set or `batch` 0; tensor errors.
 pub fn evaluate(model: &Model, data: &Dataset, batch: usize) -> Result<Evaluation> {
     if data.is_empty() {
         return Err(Error::invalid(
@@ -812,7 +812,7 @@ mod tests {
     fn bad_input_is_an_error() {
         let err = ConfusionMatrix::new(&[], &[]).unwrap_err();
         assert!(
-            matches!(err, Error::InvalidParameter { name: "labels", .. }),
+            matches!(err, Error::Params(crate::ParamError { name: "labels", .. })),
             "{err}"
         );
         let err = ConfusionMatrix::new(&[1, 2], &[1]).unwrap_err();

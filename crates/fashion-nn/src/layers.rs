@@ -390,7 +390,7 @@ const DROPOUT_CHUNK: usize = 1 << 14;
 /// backward pass, run on rayon's pool.
 ///
 /// # Errors
-/// [`Error::InvalidParameter`](crate::Error::InvalidParameter) unless `0 ≤ p < 1`;
+/// [`Error::Params`](crate::Error::Params) unless `0 ≤ p < 1`;
 /// [`Error::Tensor`](crate::Error::Tensor) if dfdx cannot allocate.
 pub fn dropout<S: Shape, T: Tape<f32, Cpu>>(
     x: Tensor<S, f32, Cpu, T>,

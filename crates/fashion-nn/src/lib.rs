@@ -109,7 +109,7 @@ pub use ops::{
 };
 pub use pool::max_pool2d;
 
-pub use error::{Error, Result};
+pub use error::{Error, ParamError, Result};
 
 use std::cell::RefCell;
 

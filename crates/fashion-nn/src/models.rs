@@ -20,7 +20,7 @@ use super::layers::{
 };
 use super::ops::{activate, Activation, BatchStats};
 use super::{tensor_err, to_vec, Shape4};
-use crate::{Error, Result};
+use crate::{Error, ParamError, Result};
 use fashion_data::{IMAGE_PIXELS, NUM_CLASSES};
 
 /// Logits of a batch: `(N, 10)`.
@@ -509,10 +509,10 @@ impl ModelConfig {
     /// Checks the dropout probability.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] naming `dropout` unless it lies in `[0, 1)`.
-    pub fn check(&self) -> Result<()> {
+    /// [`ParamError`] naming `dropout` unless it lies in `[0, 1)`.
+    pub fn check(&self) -> Result<(), ParamError> {
         if !(0.0..1.0).contains(&self.dropout) {
-            return Err(Error::invalid(
+            return Err(ParamError::new(
                 "dropout",
                 "a probability in [0, 1)",
                 self.dropout,

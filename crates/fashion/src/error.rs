@@ -2,6 +2,8 @@
 //! the crates below it (fashion-data, fashion-nn, fashion-graph), each passed through
 //! unchanged so messages read the same whichever layer reports them.
 
+pub use fashion_data::ParamError;
+
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -21,16 +23,9 @@ pub enum Error {
     #[error(transparent)]
     Graph(#[from] fashion_graph::Error),
 
-    /// A parameter has an invalid value.
-    #[error("invalid parameter `{name}`: expected {expected}, found {found}")]
-    InvalidParameter {
-        /// The parameter name.
-        name: &'static str,
-        /// What would have been valid.
-        expected: String,
-        /// What was given.
-        found: String,
-    },
+    /// A parameter has an invalid value (found before any work was done).
+    #[error(transparent)]
+    Params(#[from] ParamError),
 
     /// The shapes of the tensors handed to a tensor operation do not fit together.
     #[error("{op}: shape mismatch: expected {expected}, found {found}")]
@@ -77,7 +72,7 @@ impl Error {
     /// any work is done, here or in a crate below), `None` for a run-time error.
     pub fn parameter(&self) -> Option<&'static str> {
         match self {
-            Error::InvalidParameter { name, .. } => Some(name),
+            Error::Params(p) => Some(p.name),
             Error::Data(e) => e.parameter(),
             Error::Nn(e) => e.parameter(),
             Error::Graph(e) => e.parameter(),
@@ -90,10 +85,6 @@ impl Error {
         expected: impl Into<String>,
         found: impl std::fmt::Display,
     ) -> Self {
-        Error::InvalidParameter {
-            name,
-            expected: expected.into(),
-            found: found.to_string(),
-        }
+        Error::Params(ParamError::new(name, expected, found))
     }
 }

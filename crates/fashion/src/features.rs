@@ -48,7 +48,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::data::{
     stratified_split, Dataset, FashionMnist, SplitConfig, Standardizer, CLASS_NAMES, NUM_CLASSES,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, ParamError, Result};
 use crate::graph::{
     fruchterman_reingold, Centrality, Layout, LayoutParams, Measure, NodeInfo, SimilarityGraph,
 };
@@ -227,14 +227,18 @@ impl FeatureParams {
         self
     }
 
-    /// Checks `per_class ≥ 1` and `batch ≥ 1` ([`Error::InvalidParameter`]); that
+    /// Checks `per_class ≥ 1` and `batch ≥ 1` ([`ParamError`]); that
     /// every class has `per_class` images is checked by [`select_images`].
-    pub fn check(&self) -> Result<()> {
+    pub fn check(&self) -> Result<(), ParamError> {
         if self.per_class == 0 {
-            return Err(Error::invalid("per_class", "at least 1 image per class", 0));
+            return Err(ParamError::new(
+                "per_class",
+                "at least 1 image per class",
+                0,
+            ));
         }
         if self.batch == 0 {
-            return Err(Error::invalid("batch", "at least 1", 0));
+            return Err(ParamError::new("batch", "at least 1", 0));
         }
         Ok(())
     }
@@ -244,7 +248,7 @@ impl FeatureParams {
 /// class 1's, …, each class's in ascending index order.
 ///
 /// Errors: the parameters' ([`FeatureParams::check`]); a class with fewer than
-/// `per_class` images ([`Error::InvalidParameter`] naming `per_class` and the class).
+/// `per_class` images ([`Error::Params`] naming `per_class` and the class).
 pub fn select_images(test: &Dataset, params: &FeatureParams) -> Result<Vec<usize>> {
     params.check()?;
     let mut rng = match params.sampling {
@@ -752,7 +756,7 @@ mod tests {
         ] {
             let err = select_images(&test, &p).unwrap_err();
             assert!(
-                matches!(&err, Error::InvalidParameter { name: n, .. } if *n == name),
+                matches!(&err, Error::Params(crate::ParamError { name: n, .. }) if *n == name),
                 "{name}: {err}"
             );
         }

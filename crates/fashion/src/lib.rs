@@ -54,8 +54,8 @@
 //! - `…Config`: saved with a run and read back (for example
 //!   [`TrainConfig`](train::TrainConfig) in `config.json`);
 //! - `…Params`: checked hyper-parameters of an algorithm, with `Default`, by-value
-//!   setters and a `check()` that names the bad field (for example
-//!   [`KnnParams`](graph::KnnParams));
+//!   setters and a `check()` that returns a [`ParamError`] naming the bad field (for
+//!   example [`KnnParams`](graph::KnnParams));
 //! - `…Options`: how a call behaves, not what it computes (for example
 //!   [`TrainOptions`](train::TrainOptions): resume, callbacks).
 //!
@@ -64,7 +64,11 @@
 //! Each crate has its own error enum naming the file or parameter involved;
 //! [`Error`] here passes those of the crates below through unchanged
 //! ([`Error::Data`], [`Error::Nn`], [`Error::Graph`]), so messages read the same
-//! whichever layer reports them. Every random step takes a seed.
+//! whichever layer reports them. Parameter errors are separate from run-time errors (as
+//! in linfa): every `check()` returns the one [`ParamError`] type (nothing ran, nothing
+//! was read or written), and each crate's `Error::Params` carries it when a function
+//! checks its own arguments; `Error::parameter()` names the bad parameter through every
+//! layer. Every random step takes a seed.
 
 #![warn(missing_docs)]
 
@@ -74,7 +78,7 @@ pub mod features;
 pub mod plot;
 pub mod report;
 
-pub use error::{Error, Result};
+pub use error::{Error, ParamError, Result};
 
 /// Fashion-MNIST data (crate `fashion-data`).
 pub use fashion_data as data;

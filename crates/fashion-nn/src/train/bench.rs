@@ -27,7 +27,7 @@ pub enum BenchMode {
 /// peer script `bench/pytorch_peer.py` does.
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] for `batch` or `steps` of 0 or an invalid model
+/// [`Error::Params`] for `batch` or `steps` of 0 or an invalid model
 /// configuration; tensor errors.
 pub fn bench(
     model: &ModelConfig,

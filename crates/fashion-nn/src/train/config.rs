@@ -1,6 +1,7 @@
 //! [`TrainConfig`]: everything that determines a run, saved as `config.json`.
 
 use super::*;
+use crate::ParamError;
 
 /// Everything that determines a training run.
 ///
@@ -8,6 +9,7 @@ use super::*;
 /// use fashion_nn::train::TrainConfig;
 /// let config = TrainConfig { epochs: 0, ..TrainConfig::default() };
 /// let err = config.check().unwrap_err();
+/// assert_eq!(err.name, "epochs");
 /// assert!(err.to_string().contains("`epochs`"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,26 +57,26 @@ impl TrainConfig {
     /// Checks every field.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] naming the first invalid field: `epochs` or
+    /// [`ParamError`] naming the first invalid field: `epochs` or
     /// `batch_size` of 0, `learning_rate` not finite and > 0, `weight_decay` negative or
     /// not finite, `valid_fraction` outside (0, 1), `train_subset` of 0, `dropout`
     /// outside [0, 1).
-    pub fn check(&self) -> Result<()> {
+    pub fn check(&self) -> Result<(), ParamError> {
         if self.epochs == 0 {
-            return Err(Error::invalid("epochs", "at least 1", 0));
+            return Err(ParamError::new("epochs", "at least 1", 0));
         }
         if self.batch_size == 0 {
-            return Err(Error::invalid("batch_size", "at least 1", 0));
+            return Err(ParamError::new("batch_size", "at least 1", 0));
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return Err(Error::invalid(
+            return Err(ParamError::new(
                 "learning_rate",
                 "a finite number > 0",
                 self.learning_rate,
             ));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return Err(Error::invalid(
+            return Err(ParamError::new(
                 "weight_decay",
                 "a finite number ≥ 0",
                 self.weight_decay,
@@ -86,7 +88,7 @@ impl TrainConfig {
         }
         .check()?;
         if self.train_subset == Some(0) {
-            return Err(Error::invalid("train_subset", "at least 1 image", 0));
+            return Err(ParamError::new("train_subset", "at least 1 image", 0));
         }
         self.model.check()
     }

@@ -11,10 +11,13 @@
 //! | `resume-NNN/` | after every epoch | last weights + optimiser state of epoch NNN |
 //! | `state.json` | after every epoch | epochs done, best epoch, history, finished flag |
 //! | `test_predictions.csv`, `test_metrics.json` | by [`Evaluation::save`](crate::eval::Evaluation::save) | test results |
+//! | `train.lock` | at the start | who trains into the directory (pid, host); an OS lock is held on it while training |
 //!
 //! Every file is written to a temporary name in the same directory and renamed, so an
 //! interrupted run never leaves a half-written file; `state.json` is renamed last and
 //! names the `resume-NNN` directory to continue from, so the set is always consistent.
+//! An epoch that ends with non-finite weights or validation loss is not saved at all.
+//! [`train`] refuses a directory that holds a run unless told to resume or overwrite it.
 //!
 //! # Determinism
 //!

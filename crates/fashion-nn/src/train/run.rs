@@ -25,6 +25,10 @@ pub struct TrainOptions<'a> {
     /// Continue from the last completed epoch found in the directory (its saved
     /// configuration must equal the one given).
     pub resume: bool,
+    /// Replace a run found in the directory: its state, weights, resume points, history
+    /// and test results are removed first. Without it (and without `resume`), a
+    /// directory holding a run is an error ([`Error::RunExists`]).
+    pub overwrite: bool,
     /// Stop after this epoch as if interrupted (the checkpoint stays resumable); for
     /// tests and for splitting a long run.
     pub stop_after: Option<usize>,
@@ -53,11 +57,19 @@ pub struct Trained {
 ///
 /// Returns the network with the weights of the epoch with the lowest validation loss.
 ///
+/// A process training into `dir` holds an OS lock on `dir/train.lock` until it returns
+/// (released by the kernel whatever way the process ends), so two runs never write into
+/// one directory. An epoch whose weights or validation loss are not finite is not saved:
+/// the checkpoint of the epoch before stays as it was.
+///
 /// # Errors
-/// An invalid configuration ([`TrainConfig::check`]); with `resume`, a directory
-/// without a resumable run or with another configuration ([`Error::Checkpoint`]);
-/// [`Error::NonFiniteLoss`] naming epoch and batch if the loss becomes NaN or infinite;
-/// I/O errors naming the file.
+/// An invalid configuration ([`TrainConfig::check`]); [`Error::Locked`] naming the
+/// holder if another process trains into `dir`; [`Error::RunExists`] if `dir` holds a run
+/// and neither `resume` nor `overwrite` is set; with `resume`, a directory without a
+/// resumable run or with another configuration ([`Error::Checkpoint`]);
+/// [`Error::NonFiniteLoss`] naming epoch and batch if the training loss becomes NaN or
+/// infinite, [`Error::NonFinite`] if the weights or the validation loss do at the end of
+/// an epoch; I/O errors naming the file.
 pub fn train(
     config: &TrainConfig,
     data: &FashionMnist,
@@ -66,6 +78,7 @@ pub fn train(
 ) -> Result<Trained> {
     config.check()?;
     fs::create_dir_all(dir).map_err(|e| fashion_data::Error::io(dir, e))?;
+    let _lock = RunLock::acquire(dir)?;
     let (train_set, valid_set) = split(config, data)?;
 
     let mut model = Model::new(&config.model, config.seed)?;
@@ -99,6 +112,15 @@ pub fn train(
             adam = Adam::from_bytes(&bytes, &opt_path)?;
         }
     } else {
+        if let Some(what) = existing_run(dir, config) {
+            if !options.overwrite {
+                return Err(Error::RunExists {
+                    dir: dir.to_path_buf(),
+                    what,
+                });
+            }
+            remove_run(dir)?;
+        }
         config.save(&dir.join(CONFIG_FILE))?;
         // A fresh run: forget any state of an earlier one in this directory.
         write_state(dir, &state)?;
@@ -149,7 +171,23 @@ pub fn train(
             }
         }
         let train_secs = started.elapsed().as_secs_f64();
+        // A NaN or an infinity must never reach a checkpoint: it would become the "best"
+        // (no loss compares below NaN) and poison every later epoch.
+        if let Some((what, value)) = non_finite_weight(&mut model)? {
+            return Err(Error::NonFinite {
+                epoch,
+                what,
+                value: value.into(),
+            });
+        }
         let valid = evaluate(&model, &valid_set, EVAL_BATCH)?;
+        if !valid.loss.is_finite() {
+            return Err(Error::NonFinite {
+                epoch,
+                what: "the validation loss".into(),
+                value: valid.loss,
+            });
+        }
         let record = EpochRecord {
             epoch,
             train_loss: loss_sum / seen as f64,
@@ -190,42 +228,64 @@ pub fn train(
 }
 
 /// Loads the finished run in `dir` if its saved configuration equals `config`;
-/// otherwise trains (resuming an unfinished run of the same configuration).
+/// otherwise trains: it resumes an unfinished run of the same configuration, and replaces
+/// a run of another configuration (so a directory named for a purpose, like the shared
+/// run's, always ends up holding a run of the configuration asked for).
+///
+/// It never trains over a run it cannot read: a `config.json` or `state.json` that
+/// exists but is unreadable, or a run's files without them, are an error, and the
+/// directory is left as it is.
 ///
 /// # Errors
-/// As [`train`]; [`Error::Checkpoint`] if a finished run's files are corrupt.
+/// As [`train`]; [`Error::Checkpoint`] naming the file if the run in `dir` cannot be
+/// read, or if a finished run's weights are corrupt.
 pub fn train_or_load(
     config: &TrainConfig,
     data: &FashionMnist,
     dir: &Path,
     options: TrainOptions<'_>,
 ) -> Result<Trained> {
-    let same_config = TrainConfig::load(&dir.join(CONFIG_FILE)).is_ok_and(|c| &c == config);
-    if same_config {
-        if let Ok(state) = read_state(dir) {
-            if state.finished {
-                return load_checkpoint(dir);
-            }
-            if state.epochs_done > 0 {
-                return train(
-                    config,
-                    data,
-                    dir,
-                    TrainOptions {
-                        resume: true,
-                        ..options
-                    },
-                );
-            }
+    let unreadable = |path: PathBuf, e: Error| Error::Checkpoint {
+        path,
+        reason: format!(
+            "holds a run that cannot be read ({e}); not training over it: remove the \
+             directory, or train into another one"
+        ),
+    };
+    let config_path = dir.join(CONFIG_FILE);
+    let state_path = dir.join(STATE_FILE);
+    let fresh = TrainOptions {
+        resume: false,
+        overwrite: true,
+        ..options
+    };
+    if !config_path.exists() {
+        if state_path.exists() || dir.join(BEST_FILE).exists() {
+            let e = Error::Checkpoint {
+                path: config_path.clone(),
+                reason: "missing".into(),
+            };
+            return Err(unreadable(config_path, e));
         }
+        return train(config, data, dir, fresh);
     }
+    let saved = TrainConfig::load(&config_path).map_err(|e| unreadable(config_path.clone(), e))?;
+    if &saved != config {
+        return train(config, data, dir, fresh);
+    }
+    let state = read_state(dir).map_err(|e| unreadable(state_path, e))?;
+    if state.finished {
+        return load_checkpoint(dir);
+    }
+    let resume = state.epochs_done > 0;
     train(
         config,
         data,
         dir,
         TrainOptions {
-            resume: false,
-            ..options
+            resume,
+            overwrite: !resume,
+            ..fresh
         },
     )
 }

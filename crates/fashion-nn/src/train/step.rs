@@ -125,3 +125,49 @@ impl Stepper {
         Ok((value, correct))
     }
 }
+
+/// Visits every parameter and buffer, remembering the first NaN or infinity.
+struct FiniteCheck {
+    tensors: usize,
+    found: Option<(usize, f32)>,
+}
+
+impl TensorVisitor<f32, Cpu> for FiniteCheck {
+    type Viewer = ViewTensorMut;
+    type Err = CpuError;
+    type E2 = f32;
+    type D2 = Cpu;
+
+    fn visit<S: Shape>(
+        &mut self,
+        _opts: TensorOptions<S, f32, Cpu>,
+        p: &mut Tensor<S, f32, Cpu>,
+    ) -> std::result::Result<Option<Tensor<S, f32, Cpu>>, CpuError> {
+        if self.found.is_none() {
+            if let Some(&v) = p.as_vec().iter().find(|v| !v.is_finite()) {
+                self.found = Some((self.tensors, v));
+            }
+        }
+        self.tensors += 1;
+        Ok(None)
+    }
+}
+
+/// The first parameter or buffer value of `model` that is NaN or infinite, with where
+/// it is (`parameter tensor 3 of 12`, in the order of the safetensors file).
+pub(super) fn non_finite_weight(model: &mut Model) -> Result<Option<(String, f32)>> {
+    let mut check = FiniteCheck {
+        tensors: 0,
+        found: None,
+    };
+    model.walk_mut(&mut check).map_err(|source| Error::Tensor {
+        op: "finite check",
+        source,
+    })?;
+    Ok(check.found.map(|(i, v)| {
+        (
+            format!("parameter tensor {} of {}", i + 1, check.tensors),
+            v,
+        )
+    }))
+}

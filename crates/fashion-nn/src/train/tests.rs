@@ -125,7 +125,7 @@ fn invalid_configurations_name_the_field() {
     ];
     for (config, field) in cases {
         let err = config.check().unwrap_err();
-        assert!(err.parameter() == Some(field), "{field}: {err}");
+        assert_eq!(err.name, field, "{err}");
     }
     base.check().unwrap();
 }
@@ -430,4 +430,263 @@ fn checkpoints_root_search_order() {
         (2, Some(4000))
     );
     assert_eq!(shared_run_in(&root, false).dir, root.join("small-default"));
+}
+
+/// One batch per epoch: the step's loss is computed before the update, so a blow-up in
+/// the last update of an epoch only shows in the weights and the validation loss.
+fn one_batch_per_epoch(epochs: usize) -> TrainConfig {
+    TrainConfig {
+        batch_size: 64,
+        ..tiny(epochs)
+    }
+}
+
+fn state_text(dir: &Path) -> String {
+    fs::read_to_string(dir.join(STATE_FILE)).unwrap()
+}
+
+#[test]
+fn an_epoch_ending_in_non_finite_values_is_not_saved() {
+    let d = data();
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainConfig {
+        learning_rate: 1e30,
+        ..one_batch_per_epoch(2)
+    };
+    let err = train(&config, &d, dir.path(), TrainOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::NonFinite { epoch: 1, .. }), "{err}");
+    assert!(
+        err.to_string().contains("nothing of epoch 1 was saved"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join(BEST_FILE).exists(),
+        "non-finite weights saved as best"
+    );
+    assert!(!resume_dir(dir.path(), 1).exists());
+    let state = state_text(dir.path());
+    assert!(!state.contains("null"), "{state}");
+    assert_eq!(read_state(dir.path()).unwrap().epochs_done, 0);
+}
+
+#[test]
+fn a_later_non_finite_epoch_leaves_the_last_good_checkpoint_loadable() {
+    let d = data();
+    let dir = tempfile::tempdir().unwrap();
+    let config = one_batch_per_epoch(2);
+    let stopped = TrainOptions {
+        stop_after: Some(1),
+        ..TrainOptions::default()
+    };
+    train(&config, &d, dir.path(), stopped).unwrap();
+    let best = fs::read(dir.path().join(BEST_FILE)).unwrap();
+    let history = fs::read(dir.path().join(HISTORY_FILE)).unwrap();
+    // Poison the optimiser's moments: epoch 2's only update turns every weight to NaN
+    // after its (finite) loss was computed.
+    let opt = resume_dir(dir.path(), 1).join(OPTIMIZER_FILE);
+    let mut adam = Adam::from_bytes(&fs::read(&opt).unwrap(), &opt).unwrap();
+    adam.m.iter_mut().flatten().for_each(|m| *m = f32::NAN);
+    fs::write(&opt, adam.to_bytes()).unwrap();
+
+    let resumed = TrainOptions {
+        resume: true,
+        ..TrainOptions::default()
+    };
+    let err = train(&config, &d, dir.path(), resumed).unwrap_err();
+    match &err {
+        Error::NonFinite { epoch, what, value } => {
+            assert_eq!(*epoch, 2);
+            assert!(what.starts_with("parameter tensor "), "{what}");
+            assert!(value.is_nan());
+        }
+        e => panic!("expected NonFinite, got {e}"),
+    }
+    assert_eq!(fs::read(dir.path().join(BEST_FILE)).unwrap(), best);
+    assert_eq!(fs::read(dir.path().join(HISTORY_FILE)).unwrap(), history);
+    let state = read_state(dir.path()).unwrap();
+    assert_eq!((state.epochs_done, state.best_epoch), (1, Some(1)));
+    assert!(!resume_dir(dir.path(), 2).exists());
+    assert!(!state_text(dir.path()).contains("null"));
+    let loaded = load_checkpoint(dir.path()).unwrap();
+    assert_eq!(loaded.history.epochs.len(), 1);
+}
+
+#[test]
+fn a_state_with_a_non_finite_number_is_never_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = RunState {
+        epochs_done: 0,
+        best_epoch: None,
+        best_valid_loss: None,
+        finished: false,
+        history: History::default(),
+    };
+    write_state(dir.path(), &state).unwrap();
+    assert!(!state_text(dir.path()).contains("null"));
+    state.best_valid_loss = Some(f64::NAN);
+    let err = write_state(dir.path(), &state).unwrap_err();
+    assert!(
+        matches!(&err, Error::Checkpoint { path, .. } if path.ends_with(STATE_FILE)),
+        "{err}"
+    );
+    // The previous file is untouched.
+    assert_eq!(read_state(dir.path()).unwrap().best_valid_loss, None);
+}
+
+#[test]
+fn training_into_a_directory_holding_a_run_needs_resume_or_overwrite() {
+    let d = data();
+    let dir = tempfile::tempdir().unwrap();
+    train(&tiny(1), &d, dir.path(), TrainOptions::default()).unwrap();
+    let best = fs::read(dir.path().join(BEST_FILE)).unwrap();
+    let err = train(&tiny(1), &d, dir.path(), TrainOptions::default()).unwrap_err();
+    match &err {
+        Error::RunExists { dir: d, what } => {
+            assert_eq!(d, dir.path());
+            assert_eq!(what, "a finished run (1 epoch) of the same configuration");
+        }
+        e => panic!("expected RunExists, got {e}"),
+    }
+    let other = TrainConfig { seed: 8, ..tiny(1) };
+    let err = train(&other, &d, dir.path(), TrainOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("of another configuration"),
+        "{err}"
+    );
+    assert_eq!(fs::read(dir.path().join(BEST_FILE)).unwrap(), best);
+
+    // Overwriting removes the old run's files, stale ones included, and nothing else.
+    fs::create_dir(resume_dir(dir.path(), 7)).unwrap();
+    fs::write(dir.path().join("test_predictions.csv"), "stale").unwrap();
+    fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let stopped = TrainOptions {
+        overwrite: true,
+        stop_after: Some(0),
+        ..TrainOptions::default()
+    };
+    train(&other, &d, dir.path(), stopped).unwrap();
+    assert!(!resume_dir(dir.path(), 7).exists());
+    assert!(!dir.path().join("test_predictions.csv").exists());
+    assert!(!dir.path().join(BEST_FILE).exists());
+    assert!(dir.path().join("notes.txt").exists());
+    assert_eq!(
+        TrainConfig::load(&dir.path().join(CONFIG_FILE)).unwrap(),
+        other
+    );
+}
+
+#[test]
+fn train_or_load_never_trains_over_a_run_it_cannot_read() {
+    let d = data();
+    let dir = tempfile::tempdir().unwrap();
+    train(&tiny(1), &d, dir.path(), TrainOptions::default()).unwrap();
+    let best = fs::read(dir.path().join(BEST_FILE)).unwrap();
+    for (file, text) in [(CONFIG_FILE, "{ \"epochs\": "), (STATE_FILE, "not json")] {
+        let path = dir.path().join(file);
+        let good = fs::read(&path).unwrap();
+        fs::write(&path, text).unwrap();
+        let err = train_or_load(&tiny(1), &d, dir.path(), TrainOptions::default()).unwrap_err();
+        assert!(
+            matches!(&err, Error::Checkpoint { path: p, .. } if p == &path),
+            "{file}: {err}"
+        );
+        assert!(err.to_string().contains("not training over it"), "{err}");
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            text,
+            "{file} was replaced"
+        );
+        assert_eq!(fs::read(dir.path().join(BEST_FILE)).unwrap(), best);
+        fs::write(&path, good).unwrap();
+    }
+    fs::remove_file(dir.path().join(CONFIG_FILE)).unwrap();
+    let err = train_or_load(&tiny(1), &d, dir.path(), TrainOptions::default()).unwrap_err();
+    assert!(err.to_string().contains(CONFIG_FILE), "{err}");
+    assert_eq!(fs::read(dir.path().join(BEST_FILE)).unwrap(), best);
+}
+
+#[test]
+fn a_second_writer_is_refused_naming_the_holder_and_a_stale_lock_is_taken_over() {
+    let d = data();
+    let dir = tempfile::tempdir().unwrap();
+    let lock = RunLock::acquire(dir.path()).unwrap();
+    let err = train(&tiny(1), &d, dir.path(), TrainOptions::default()).unwrap_err();
+    match &err {
+        Error::Locked { path, holder } => {
+            assert_eq!(path, &dir.path().join(LOCK_FILE));
+            assert!(
+                holder.starts_with(&format!("pid {} on host ", std::process::id())),
+                "{holder}"
+            );
+        }
+        e => panic!("expected Locked, got {e}"),
+    }
+    assert!(
+        !dir.path().join(CONFIG_FILE).exists(),
+        "the refused run wrote files"
+    );
+    drop(lock);
+    // A lock file left behind by a process that died holds no lock: it is stale.
+    fs::write(
+        dir.path().join(LOCK_FILE),
+        "pid 4000000 on host elsewhere\n",
+    )
+    .unwrap();
+    train(&tiny(1), &d, dir.path(), TrainOptions::default()).unwrap();
+}
+
+/// Every `.tmp` file under `dir`, recursively.
+fn temporaries(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            found.extend(temporaries(&p));
+        } else if p.extension().is_some_and(|x| x == "tmp") {
+            found.push(p);
+        }
+    }
+    found
+}
+
+#[test]
+fn a_full_disk_during_a_checkpoint_names_the_file_and_the_run_resumes_intact() {
+    use fashion_data::io::fault::fail_writes_after;
+    let d = data();
+    let full = tempfile::tempdir().unwrap();
+    train(&tiny(2), &d, full.path(), TrainOptions::default()).unwrap();
+    let stopped = || TrainOptions {
+        stop_after: Some(1),
+        ..TrainOptions::default()
+    };
+    let resumed = || TrainOptions {
+        resume: true,
+        ..TrainOptions::default()
+    };
+    let probe = tempfile::tempdir().unwrap();
+    train(&tiny(2), &d, probe.path(), stopped()).unwrap();
+    let weights_len = fs::read(probe.path().join(BEST_FILE)).unwrap().len();
+    // Epoch 2 writes its weights, then the optimiser state (twice their size): each of
+    // these budgets runs out inside one of the two, before best weights and state.
+    for after in [0, weights_len / 2, weights_len + 10, 2 * weights_len] {
+        let dir = tempfile::tempdir().unwrap();
+        train(&tiny(2), &d, dir.path(), stopped()).unwrap();
+        let best = fs::read(dir.path().join(BEST_FILE)).unwrap();
+        let guard = fail_writes_after(after);
+        let err = train(&tiny(2), &d, dir.path(), resumed()).unwrap_err();
+        drop(guard);
+        let Error::Data(fashion_data::Error::Io { path, source }) = &err else {
+            panic!("{after}: expected an I/O error, got {err}");
+        };
+        assert_eq!(source.kind(), std::io::ErrorKind::StorageFull, "{err}");
+        assert!(path.starts_with(dir.path()), "{err}");
+        assert!(err.to_string().contains(&path.display().to_string()));
+        assert_eq!(temporaries(dir.path()), Vec::<PathBuf>::new(), "{after}");
+        assert_eq!(read_state(dir.path()).unwrap().epochs_done, 1, "{after}");
+        assert_eq!(fs::read(dir.path().join(BEST_FILE)).unwrap(), best);
+        // With space again, the run resumes and ends exactly as an uninterrupted one.
+        let t = train(&tiny(2), &d, dir.path(), resumed()).unwrap();
+        assert!(t.finished);
+        assert_eq!(weights(dir.path(), 2), weights(full.path(), 2), "{after}");
+    }
 }

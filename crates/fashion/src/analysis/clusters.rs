@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use super::{adjusted_rand_index, check_finite, gaussian_mixture, kmeans, purity};
-use crate::error::{Error, Result};
+use crate::error::{Error, ParamError, Result};
 use crate::features::{ImageFeatures, Representation};
 
 /// Extra directions drawn beyond the requested ones in [`pca`] (improves accuracy).
@@ -33,7 +33,7 @@ const POWER_ITERATIONS: usize = 4;
 /// all `min(n, d)` components instead.
 ///
 /// Errors: `dims == 0`, an empty matrix, a NaN or infinite value, or a numerical failure
-/// ([`Error::InvalidParameter`] naming `x`).
+/// ([`Error::Params`] naming `x`).
 ///
 /// ```
 /// use fashion::analysis::pca;
@@ -176,12 +176,12 @@ impl Default for ClusteringParams {
 
 impl ClusteringParams {
     /// Checks the parameters: `k` and `mixture_dims` at least 1.
-    pub fn check(&self) -> Result<()> {
+    pub fn check(&self) -> Result<(), ParamError> {
         if self.k == 0 {
-            return Err(Error::invalid("k", "at least 1 cluster", 0));
+            return Err(ParamError::new("k", "at least 1 cluster", 0));
         }
         if self.mixture_dims == 0 {
-            return Err(Error::invalid("mixture_dims", "at least 1 component", 0));
+            return Err(ParamError::new("mixture_dims", "at least 1 component", 0));
         }
         Ok(())
     }

@@ -43,7 +43,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use super::{average_precision, bootstrap_ci, knn_label_disagreement, roc_auc, Interval};
-use crate::error::{Error, Result};
+use crate::error::{Error, ParamError, Result};
 use crate::features::{ImageFeatures, Representation};
 use crate::graph::{Centrality, Measure};
 
@@ -166,12 +166,12 @@ impl StudyParams {
     /// Checks every parameter, naming the first bad one: no measures, no
     /// representations, a measure's own parameters, `resamples` 0, `level` outside
     /// (0, 1), `disagreement_k` 0.
-    pub fn check(&self) -> Result<()> {
+    pub fn check(&self) -> Result<(), ParamError> {
         if self.measures.is_empty() {
-            return Err(Error::invalid("measures", "at least one measure", "none"));
+            return Err(ParamError::new("measures", "at least one measure", "none"));
         }
         if self.representations.is_empty() {
-            return Err(Error::invalid(
+            return Err(ParamError::new(
                 "representations",
                 "at least one representation",
                 "none",
@@ -181,17 +181,17 @@ impl StudyParams {
             m.check()?;
         }
         if self.resamples == 0 {
-            return Err(Error::invalid("resamples", "at least 1", 0));
+            return Err(ParamError::new("resamples", "at least 1", 0));
         }
         if !(self.level > 0.0 && self.level < 1.0) {
-            return Err(Error::invalid(
+            return Err(ParamError::new(
                 "level",
                 "a confidence level in (0, 1), e.g. 0.95",
                 self.level,
             ));
         }
         if self.disagreement_k == 0 {
-            return Err(Error::invalid("disagreement_k", "at least 1 neighbour", 0));
+            return Err(ParamError::new("disagreement_k", "at least 1 neighbour", 0));
         }
         Ok(())
     }

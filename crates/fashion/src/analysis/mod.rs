@@ -659,7 +659,7 @@ mod tests {
         for level in [0.0, 1.0, f64::NAN, 1.5] {
             let err = bootstrap_ci(&scores, &pos, roc_auc, 10, level, 5).unwrap_err();
             assert!(
-                matches!(err, Error::InvalidParameter { name: "level", .. }),
+                matches!(err, Error::Params(crate::ParamError { name: "level", .. })),
                 "{err}"
             );
         }
@@ -756,8 +756,8 @@ mod tests {
     fn knn_errors() {
         let x = array![[0.0f32], [1.0], [2.0]];
         let name = |r: Result<Vec<f64>>| match r {
-            Err(Error::InvalidParameter { name, .. }) => name,
-            other => panic!("expected InvalidParameter, got {other:?}"),
+            Err(Error::Params(crate::ParamError { name, .. })) => name,
+            other => panic!("expected a ParamError, got {other:?}"),
         };
         assert_eq!(name(knn_label_disagreement(&x, &[0, 1, 0], 0)), "k");
         assert_eq!(name(knn_label_disagreement(&x, &[0, 1, 0], 3)), "k");
@@ -790,7 +790,7 @@ mod tests {
         assert_eq!(kmeans(&x, 3, 0).unwrap(), clusters, "seeded");
         let err = kmeans(&x, 0, 0).unwrap_err();
         assert!(
-            matches!(err, Error::InvalidParameter { name: "k", .. }),
+            matches!(err, Error::Params(crate::ParamError { name: "k", .. })),
             "{err}"
         );
         assert!(kmeans(&x, 91, 0).is_err());

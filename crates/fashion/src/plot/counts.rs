@@ -347,12 +347,12 @@ mod tests {
         let data = synthetic(10);
         let err = ClassCounts::new(&[]).unwrap_err();
         assert!(
-            matches!(err, Error::InvalidParameter { name: "splits", .. }),
+            matches!(err, Error::Params(crate::ParamError { name: "splits", .. })),
             "{err}"
         );
         let err = ClassCounts::new(&[("train", &data), ("empty", &empty())]).unwrap_err();
         assert!(
-            matches!(err, Error::InvalidParameter { name: "splits", .. }),
+            matches!(err, Error::Params(crate::ParamError { name: "splits", .. })),
             "{err}"
         );
         let nine: Vec<(&str, &Dataset)> = (0..9).map(|_| ("x", &data)).collect();

@@ -46,7 +46,7 @@ impl LearningCurves {
     /// Curves of a training history.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] if the history has no epoch.
+    /// [`Error::Params`] if the history has no epoch.
     pub fn new(history: &History) -> Result<LearningCurves> {
         let Some(best) = history.best() else {
             return Err(Error::invalid("history", "at least one epoch", "none"));

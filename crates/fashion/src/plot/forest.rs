@@ -132,7 +132,7 @@ impl ForestPlot {
     /// labelled "chance", no title and an x range fitted to the data.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] (`rows`) if there is no row, a value is not finite, or
+    /// [`Error::Params`] (`rows`) if there is no row, a value is not finite, or
     /// a row's estimate lies outside its interval (`lower <= estimate <= upper` must hold).
     pub fn new(rows: Vec<ForestRow>) -> Result<ForestPlot> {
         if rows.is_empty() {
@@ -683,7 +683,7 @@ mod tests {
             bad(ForestRow::new("g", "swapped", 0.5, 0.9, 0.1)),
         ] {
             assert!(
-                matches!(err, Error::InvalidParameter { name: "rows", .. }),
+                matches!(err, Error::Params(crate::ParamError { name: "rows", .. })),
                 "{err}"
             );
         }
@@ -705,10 +705,10 @@ mod tests {
             assert!(
                 matches!(
                     err,
-                    Error::InvalidParameter {
+                    Error::Params(crate::ParamError {
                         name: "x_range",
                         ..
-                    }
+                    })
                 ),
                 "{err}"
             );
@@ -717,10 +717,10 @@ mod tests {
         assert!(
             matches!(
                 err,
-                Error::InvalidParameter {
+                Error::Params(crate::ParamError {
                     name: "reference",
                     ..
-                }
+                })
             ),
             "{err}"
         );

@@ -826,7 +826,7 @@ mod tests {
         let l = fruchterman_reingold(&small, &LayoutParams::default()).unwrap();
         let err = GraphChart::new(&g, &l).unwrap_err();
         assert!(
-            matches!(err, Error::InvalidParameter { name: "layout", .. }),
+            matches!(err, Error::Params(crate::ParamError { name: "layout", .. })),
             "{err}"
         );
         let ok = GraphChart::new(&small, &l).unwrap();

@@ -318,7 +318,7 @@ mod tests {
         assert!(texts.contains(&"Coat".to_string()), "{texts:?}");
         let err = MeanImages::new(&empty()).unwrap_err();
         assert!(
-            matches!(err, Error::InvalidParameter { name: "data", .. }),
+            matches!(err, Error::Params(crate::ParamError { name: "data", .. })),
             "{err}"
         );
         let err = MeanImages::from_means(Array3::zeros((10, 28, 27)), [1; 10]).unwrap_err();

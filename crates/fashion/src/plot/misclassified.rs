@@ -324,8 +324,8 @@ mod tests {
         let data = synthetic(10);
         let ok = [mistake(3, 3, 1, 0.9)];
         let name = |r: Result<MisclassifiedGallery>| match r {
-            Err(Error::InvalidParameter { name, .. }) => name,
-            other => panic!("expected InvalidParameter, got {other:?}"),
+            Err(Error::Params(crate::ParamError { name, .. })) => name,
+            other => panic!("expected a ParamError, got {other:?}"),
         };
         assert_eq!(name(MisclassifiedGallery::new(&data, &ok, 0)), "max");
         assert_eq!(name(MisclassifiedGallery::new(&data, &ok, 201)), "max");

@@ -401,7 +401,7 @@ mod tests {
             let path = dir.path().join(bad);
             let err = save(&Square, &path).unwrap_err();
             assert!(
-                matches!(err, Error::InvalidParameter { name: "path", .. }),
+                matches!(err, Error::Params(crate::ParamError { name: "path", .. })),
                 "{err}"
             );
             assert!(

@@ -410,8 +410,8 @@ mod tests {
     fn bad_parameters_are_errors() {
         let data = synthetic(30);
         let name = |r: Result<SampleGrid>| match r {
-            Err(Error::InvalidParameter { name, .. }) => name,
-            other => panic!("expected InvalidParameter, got {other:?}"),
+            Err(Error::Params(crate::ParamError { name, .. })) => name,
+            other => panic!("expected a ParamError, got {other:?}"),
         };
         assert_eq!(name(SampleGrid::new(&data, 0)), "per_class");
         assert_eq!(name(SampleGrid::new(&data, 101)), "per_class");

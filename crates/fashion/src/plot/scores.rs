@@ -77,7 +77,7 @@ impl ScoreBars {
     /// Adds a panel titled `title` with `values[series][category]`, right of the others.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`]: `categories` or `series` empty, or more than 8
+    /// [`Error::Params`]: `categories` or `series` empty, or more than 8
     /// series (`series`); `values` not one row per series of one value per category, or a
     /// value not finite (`values`).
     pub fn panel(mut self, title: impl Into<String>, values: Vec<Vec<f64>>) -> Result<ScoreBars> {
@@ -421,7 +421,7 @@ mod tests {
         let err = |r: Result<ScoreBars>, name: &str| {
             let e = r.unwrap_err();
             assert!(
-                matches!(&e, Error::InvalidParameter { name: n, .. } if *n == name),
+                matches!(&e, Error::Params(crate::ParamError { name: n, .. }) if *n == name),
                 "{e}"
             );
         };
@@ -450,7 +450,7 @@ mod tests {
         );
         let e = render_svg(&base()).unwrap_err();
         assert!(
-            matches!(e, Error::InvalidParameter { name: "panels", .. }),
+            matches!(e, Error::Params(crate::ParamError { name: "panels", .. })),
             "{e}"
         );
         let ok = base()
@@ -461,10 +461,10 @@ mod tests {
             assert!(
                 matches!(
                     e,
-                    Error::InvalidParameter {
+                    Error::Params(crate::ParamError {
                         name: "y_range",
                         ..
-                    }
+                    })
                 ),
                 "{e}"
             );

@@ -82,7 +82,7 @@ impl Sink for DirSink {
 /// misclassified image. `test` is the data set the results were computed on.
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] if `test` does not hold as many images as were
+/// [`Error::Params`] if `test` does not hold as many images as were
 /// evaluated; whatever the sink or a chart fails with.
 pub fn emit_evaluation(results: &TestResults, test: &Dataset, sink: &mut impl Sink) -> Result<()> {
     if test.len() != results.evaluation.labels.len() {

@@ -327,6 +327,64 @@ mod tests {
         assert_eq!(anchor("3. Centrality & errors!"), "3-centrality-errors");
     }
 
+    /// Every file name under `dir`, recursively, relative to it.
+    fn files_under(dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p.strip_prefix(dir).unwrap_or(&p).display().to_string());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_full_disk_names_the_file_leaves_no_temporary_and_keeps_the_old_page() {
+        use crate::data::io::fault::fail_writes_after;
+        let dir = tempfile::tempdir().unwrap();
+        let mut old = Report::new("Old");
+        old.paragraph("old");
+        old.figure("counts", "Class counts", &counts_chart())
+            .unwrap();
+        let old_html = std::fs::read(old.write(dir.path()).unwrap()).unwrap();
+        let mut new = Report::new("New");
+        new.paragraph("new");
+        let df = df!("a" => (0..5000u32).collect::<Vec<_>>()).unwrap();
+        new.table("numbers", "Numbers", &df).unwrap();
+        new.figure("counts", "Class counts", &counts_chart())
+            .unwrap();
+        let png_len = std::fs::read(dir.path().join("figures/counts.png"))
+            .unwrap()
+            .len();
+        // Fail in the table, in the figure, and in the page itself.
+        for after in [0, 30_000, 24_000 + png_len] {
+            let guard = fail_writes_after(after);
+            let err = new.write(dir.path()).unwrap_err();
+            drop(guard);
+            let Error::Data(crate::data::Error::Io { path, source }) = &err else {
+                panic!("expected an I/O error, got {err}");
+            };
+            assert_eq!(source.kind(), std::io::ErrorKind::StorageFull, "{err}");
+            assert!(path.starts_with(dir.path()), "{err}");
+            assert!(err.to_string().contains(&path.display().to_string()));
+            assert_eq!(
+                std::fs::read(dir.path().join("report.html")).unwrap(),
+                old_html
+            );
+            let files = files_under(dir.path());
+            assert!(
+                files.iter().all(|f| !f.ends_with(".tmp")),
+                "{after}: {files:?}"
+            );
+        }
+        new.write(dir.path()).unwrap();
+        let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+        assert!(html.contains("<title>New</title>"));
+    }
+
     #[test]
     fn unwritable_directory_names_the_path() {
         let dir = tempfile::tempdir().unwrap();
