@@ -63,6 +63,10 @@ struct EvaluateArgs {
     /// Data directory [default: $FASHION_MNIST_DIR, else the platform cache dir]
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Accept data files that match no known release, e.g. uncompressed copies (mixed
+    /// releases are still refused) [env: FASHION_MNIST_ALLOW_UNVERIFIED=1]
+    #[arg(long)]
+    allow_unverified: bool,
 }
 
 #[derive(clap::Args)]
@@ -121,6 +125,10 @@ struct TrainArgs {
     /// Data directory [default: $FASHION_MNIST_DIR, else the platform cache dir]
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Accept data files that match no known release, e.g. uncompressed copies (mixed
+    /// releases are still refused) [env: FASHION_MNIST_ALLOW_UNVERIFIED=1]
+    #[arg(long)]
+    allow_unverified: bool,
     /// Hide the progress bar
     #[arg(long, short)]
     quiet: bool,
@@ -153,6 +161,10 @@ struct GraphArgs {
     /// Data directory [default: $FASHION_MNIST_DIR, else the platform cache dir]
     #[arg(long, visible_alias = "data")]
     dir: Option<PathBuf>,
+    /// Accept data files that match no known release, e.g. uncompressed copies (mixed
+    /// releases are still refused) [env: FASHION_MNIST_ALLOW_UNVERIFIED=1]
+    #[arg(long)]
+    allow_unverified: bool,
     /// Output directory (created if needed)
     #[arg(long)]
     out: PathBuf,
@@ -190,6 +202,10 @@ struct ReportArgs {
     /// Data directory [default: $FASHION_MNIST_DIR, else the platform cache dir]
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Accept data files that match no known release, e.g. uncompressed copies (mixed
+    /// releases are still refused) [env: FASHION_MNIST_ALLOW_UNVERIFIED=1]
+    #[arg(long)]
+    allow_unverified: bool,
 }
 
 /// A benchmark mode, as named on the command line.
@@ -234,7 +250,8 @@ struct VerifyArgs {
     /// Data directory [default: $FASHION_MNIST_DIR, else the platform cache dir]
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Accept files that match no known release (mixed releases are still refused).
+    /// Accept files that match no known release, e.g. uncompressed copies (mixed
+    /// releases are still refused) [env: FASHION_MNIST_ALLOW_UNVERIFIED=1]
     #[arg(long)]
     allow_unverified: bool,
 }
@@ -319,7 +336,9 @@ fn verify(args: VerifyArgs) -> Result<()> {
         allow_unverified,
     } = args;
     let dir = data_dir(dir)?;
-    let options = LoadOptions { allow_unverified };
+    let options = LoadOptions {
+        allow_unverified: allow_unverified || LoadOptions::from_env().allow_unverified,
+    };
     let data = FashionMnist::load_with(&dir, &options)
         .with_context(|| format!("verifying {}", dir.display()))?;
     for f in &data.files {
@@ -348,9 +367,14 @@ fn verify(args: VerifyArgs) -> Result<()> {
     Ok(())
 }
 
-fn load_data(dir: Option<PathBuf>) -> Result<FashionMnist> {
+/// Loads the data set; files of no known release are accepted with `allow_unverified` or
+/// `FASHION_MNIST_ALLOW_UNVERIFIED=1`.
+fn load_data(dir: Option<PathBuf>, allow_unverified: bool) -> Result<FashionMnist> {
     let dir = data_dir(dir)?;
-    FashionMnist::load(&dir).with_context(|| {
+    let options = LoadOptions {
+        allow_unverified: allow_unverified || LoadOptions::from_env().allow_unverified,
+    };
+    FashionMnist::load_with(&dir, &options).with_context(|| {
         format!(
             "loading Fashion-MNIST from {} (run `fashion data download` first)",
             dir.display()
@@ -376,7 +400,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
     config.train_subset = args.subset;
     config.augment = !args.no_augment;
     config.check()?;
-    let data = load_data(args.dir)?;
+    let data = load_data(args.dir, args.allow_unverified)?;
     let bar = if args.quiet {
         ProgressBar::hidden()
     } else {
@@ -451,7 +475,7 @@ fn evaluate_and_save(
 
 fn run_evaluate(args: EvaluateArgs) -> Result<()> {
     let trained = train::load_checkpoint(&args.checkpoint)?;
-    let data = load_data(args.dir)?;
+    let data = load_data(args.dir, args.allow_unverified)?;
     let results = evaluate_and_save(&trained.model, &data, &args.checkpoint)?;
     println!(
         "model: {} ({} parameters)",
@@ -480,7 +504,7 @@ fn run_graph(args: GraphArgs) -> Result<()> {
     }
     params.check()?;
     let trained = train::load_checkpoint(&args.checkpoint)?;
-    let data = load_data(args.dir)?;
+    let data = load_data(args.dir, args.allow_unverified)?;
     let features = ImageFeatures::for_run(&trained, &data, &params)?;
     let r = args.representation;
     let g = features
@@ -529,7 +553,7 @@ fn run_report(args: ReportArgs) -> Result<()> {
     };
     options.study = options.study.resamples(args.resamples).seed(args.seed);
     options.study.check()?;
-    let data = load_data(args.dir)?;
+    let data = load_data(args.dir, args.allow_unverified)?;
     let trained = match (&args.checkpoint, args.shared_run) {
         (Some(dir), _) => train::load_checkpoint(dir)?,
         (None, _) => {
@@ -585,12 +609,13 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     let threads = rayon::current_num_threads();
     let r = train::bench(&config, m, batch, steps, warmup, 0)?;
     println!(
-        "model: {model}  mode: {}  batch: {batch}  steps: {steps}  threads: {threads}",
+        "model: {model}  mode: {}  batch: {batch}  steps: {steps}  threads: {threads}  simd: {}",
         if m == BenchMode::Train {
             "train"
         } else {
             "infer"
-        }
+        },
+        fashion::nn::simd_level()
     );
     println!("seconds: {:.3}", r.seconds);
     match peak_rss() {

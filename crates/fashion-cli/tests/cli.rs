@@ -512,3 +512,257 @@ fn train_refuses_a_directory_holding_a_run_unless_told() {
     let config = std::fs::read_to_string(out_dir.join("config.json")).unwrap();
     assert!(config.contains("\"seed\": 9"), "{config}");
 }
+
+/// Uncompressed IDX files (no published checksums) work end to end with
+/// `--allow-unverified` or `FASHION_MNIST_ALLOW_UNVERIFIED=1`, in every subcommand that
+/// reads the data set, and are refused without, naming the file and both ways out.
+#[test]
+fn uncompressed_files_work_everywhere_once_unverified_data_is_allowed() {
+    let raw = tempfile::tempdir().unwrap();
+    for name in [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ] {
+        let gz = std::path::Path::new(&real_dir()).join(format!("{name}.gz"));
+        let out = std::process::Command::new("gzip")
+            .arg("-dc")
+            .arg(&gz)
+            .output()
+            .expect("gzip runs");
+        assert!(out.status.success(), "gzip -dc {}", gz.display());
+        std::fs::write(raw.path().join(name), out.stdout).unwrap();
+    }
+    let work = tempfile::tempdir().unwrap();
+    let ckpt = work.path().join("run");
+    let run = |args: &[&str], env_allow: bool| {
+        let mut cmd = fashion();
+        cmd.args(args)
+            .arg("--dir")
+            .arg(raw.path())
+            .env_remove("FASHION_MNIST_ALLOW_UNVERIFIED");
+        if env_allow {
+            cmd.env("FASHION_MNIST_ALLOW_UNVERIFIED", "1");
+        }
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let ckpt_s = ckpt.to_str().unwrap();
+    let train = [
+        "train", "--quiet", "--epochs", "1", "--subset", "200", "--out", ckpt_s,
+    ];
+
+    let (ok, text) = run(&train, false);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("train-images-idx3-ubyte")
+            && text.contains("--allow-unverified")
+            && text.contains("FASHION_MNIST_ALLOW_UNVERIFIED=1"),
+        "{text}"
+    );
+
+    let (ok, text) = run(&[&train[..], &["--allow-unverified"]].concat(), false);
+    assert!(ok, "{text}");
+    assert!(text.contains("test accuracy: "), "{text}");
+    let (ok, text) = run(&["evaluate", "--checkpoint", ckpt_s], true);
+    assert!(ok && text.contains("test accuracy: "), "{text}");
+    let graph_out = work.path().join("graph");
+    let graph = [
+        "graph",
+        "--checkpoint",
+        ckpt_s,
+        "--measure",
+        "knn",
+        "--repr",
+        "fc",
+        "--n-per-class",
+        "3",
+        "--allow-unverified",
+        "--out",
+        graph_out.to_str().unwrap(),
+    ];
+    let (ok, text) = run(&graph, false);
+    assert!(ok && graph_out.join("graph.graphml").is_file(), "{text}");
+    let report_out = work.path().join("report");
+    let report = [
+        "report",
+        "--checkpoint",
+        ckpt_s,
+        "--per-class",
+        "10",
+        "--resamples",
+        "20",
+        "--graph-per-class",
+        "3",
+        "--out",
+        report_out.to_str().unwrap(),
+    ];
+    let (ok, text) = run(&report, true);
+    assert!(ok && report_out.join("report.html").is_file(), "{text}");
+    let (ok, text) = run(&["data", "verify"], true);
+    assert!(
+        ok && text.contains("UNVERIFIED (unknown checksum)"),
+        "{text}"
+    );
+}
+
+/// What is bit-identical across CPUs, checked on this one by capping the kernels'
+/// vector instructions with FASHION_SIMD (on an AVX2-only CPU the AVX-512 run is the
+/// AVX2 run, and the check still holds): SmallCnn trains to the same weights on the
+/// AVX-512, AVX2 and baseline paths; SeedCnn too between AVX2 and baseline (its direct
+/// 1-D convolution kernels, AVX-512 only, sum in another order).
+#[test]
+fn training_is_bit_identical_across_vector_instruction_sets() {
+    let work = tempfile::tempdir().unwrap();
+    let train = |model: &str, simd: Option<&str>| {
+        let out = work
+            .path()
+            .join(format!("{model}-{}", simd.unwrap_or("cpu")));
+        let mut cmd = fashion();
+        cmd.args([
+            "train", "--quiet", "--epochs", "1", "--subset", "300", "--model", model,
+        ])
+        .args(["--dir", &real_dir()])
+        .arg("--out")
+        .arg(&out)
+        .env_remove("FASHION_SIMD");
+        if let Some(level) = simd {
+            cmd.env("FASHION_SIMD", level);
+        }
+        let run = cmd.output().unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        std::fs::read(out.join("best.safetensors")).unwrap()
+    };
+    let small = train("small", None);
+    assert_eq!(
+        small,
+        train("small", Some("avx2")),
+        "SmallCnn: AVX2 path differs"
+    );
+    assert_eq!(
+        small,
+        train("small", Some("baseline")),
+        "SmallCnn: baseline differs"
+    );
+    assert_eq!(
+        train("seed", Some("avx2")),
+        train("seed", Some("baseline")),
+        "SeedCnn: AVX2 and baseline paths differ"
+    );
+
+    let bench = fashion()
+        .args([
+            "bench", "infer", "--steps", "1", "--warmup", "0", "--batch", "8",
+        ])
+        .env("FASHION_SIMD", "baseline")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&bench.stdout);
+    assert!(stdout.contains("simd: baseline"), "{stdout}");
+}
+
+/// History rows without the timing columns (`seconds`, `images_per_sec`), which
+/// legitimately differ between runs.
+fn untimed_history(dir: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("history.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| !["seconds", "images_per_sec"].contains(&header[i]))
+        .collect();
+    assert!(keep.len() < header.len(), "no timing columns in {header:?}");
+    text.lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            keep.iter().map(|&i| f[i]).collect::<Vec<_>>().join(",")
+        })
+        .collect()
+}
+
+/// The number after `"key": ` in a JSON file, if any.
+fn json_number(path: &std::path::Path, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let rest = &text[text.find(&format!("\"{key}\": "))? + key.len() + 4..];
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// `fashion train` killed with SIGKILL in the middle of an epoch, then resumed, ends
+/// with the same best weights, best epoch and history as a run never interrupted.
+#[test]
+fn a_run_killed_mid_epoch_resumes_to_the_uninterrupted_result() {
+    let work = tempfile::tempdir().unwrap();
+    let cmd = |out: &std::path::Path| {
+        let mut c = fashion();
+        c.args([
+            "train", "--quiet", "--epochs", "3", "--subset", "3000", "--dir",
+        ])
+        .arg(real_dir())
+        .arg("--out")
+        .arg(out);
+        c
+    };
+    let full = work.path().join("full");
+    let run = cmd(&full).output().unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    let killed = work.path().join("killed");
+    let started = std::time::Instant::now();
+    let mut child = cmd(&killed)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = killed.join("state.json");
+    while json_number(&state, "epochs_done").unwrap_or(0) < 1 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(started.elapsed().as_secs() < 600, "epoch 1 never finished");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // About a third into epoch 2.
+    std::thread::sleep(started.elapsed() / 3);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended before it could be killed"
+    );
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    let done = json_number(&state, "epochs_done").unwrap();
+    assert!((1..3).contains(&done), "killed after {done} epochs");
+
+    let run = cmd(&killed).arg("--resume").output().unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        std::fs::read(killed.join("best.safetensors")).unwrap(),
+        std::fs::read(full.join("best.safetensors")).unwrap(),
+        "best weights differ"
+    );
+    assert_eq!(
+        json_number(&state, "best_epoch"),
+        json_number(&full.join("state.json"), "best_epoch")
+    );
+    assert_eq!(untimed_history(&killed), untimed_history(&full));
+}

@@ -162,7 +162,7 @@ pub enum Error {
 
     /// A file's SHA-256 belongs to no known Fashion-MNIST release.
     #[error("{file}: unknown file (SHA-256 {sha256}) matches no known Fashion-MNIST release; \
-             expected one of: {known}. Pass allow_unverified (CLI: --allow-unverified) to use it anyway")]
+             expected one of: {known}. Pass allow_unverified (CLI: --allow-unverified, or FASHION_MNIST_ALLOW_UNVERIFIED=1) to use it anyway")]
     UnknownRelease {
         /// The file.
         file: String,

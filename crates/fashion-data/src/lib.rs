@@ -14,6 +14,7 @@ mod error;
 pub mod io;
 
 pub mod download;
+pub mod fuzz;
 pub mod idx;
 mod release;
 mod split;
@@ -190,12 +191,28 @@ pub struct FileReport {
     pub release: Option<Release>,
 }
 
+/// The environment variable that, set to `1`, accepts data files of no known release
+/// wherever the data set is loaded ([`LoadOptions::from_env`]): the notebooks, and every
+/// `fashion` subcommand (which also take `--allow-unverified`).
+pub const ALLOW_UNVERIFIED_ENV: &str = "FASHION_MNIST_ALLOW_UNVERIFIED";
+
 /// Options for [`FashionMnist::load_with`].
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
-    /// Accept files whose checksum matches no known release. Mixing two known
+    /// Accept files whose checksum matches no known release (uncompressed copies, for
+    /// instance: only the `.gz` files have published checksums). Mixing two known
     /// releases is refused even then, since their indexes do not pair.
     pub allow_unverified: bool,
+}
+
+impl LoadOptions {
+    /// The options the environment asks for: `allow_unverified` if
+    /// `FASHION_MNIST_ALLOW_UNVERIFIED=1` ([`ALLOW_UNVERIFIED_ENV`]).
+    pub fn from_env() -> Self {
+        LoadOptions {
+            allow_unverified: std::env::var(ALLOW_UNVERIFIED_ENV).is_ok_and(|v| v == "1"),
+        }
+    }
 }
 
 /// The whole data set: train and test sets plus where they came from.
@@ -218,9 +235,10 @@ impl FashionMnist {
     }
 
     /// Loads and verifies the four files in `dir`: each must match a known release,
-    /// all the same one.
+    /// all the same one, unless `FASHION_MNIST_ALLOW_UNVERIFIED=1`
+    /// ([`LoadOptions::from_env`]) lets files of no known release through.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
-        Self::load_with(dir, &LoadOptions::default())
+        Self::load_with(dir, &LoadOptions::from_env())
     }
 
     /// Loads the four files in `dir` with explicit options.

@@ -76,6 +76,26 @@ fn take_spare(n: usize) -> Vec<f32> {
     found.unwrap_or_else(|| par_zeros(n))
 }
 
+/// Puts `v` first in line for the next [`take_spare`] of its length (ahead of the
+/// spares earlier passes gave back), for the test that plants NaN-filled buffers.
+#[cfg(test)]
+pub(super) fn plant_spare(v: Vec<f32>) {
+    let mut s = spares();
+    s.bytes += 4 * v.len();
+    s.bufs.push_front(v);
+}
+
+/// How many spare buffers of length `n` hold nothing but NaN (for the test that plants
+/// such buffers and checks that the passes took them).
+#[cfg(test)]
+pub(super) fn nan_spares(n: usize) -> usize {
+    spares()
+        .bufs
+        .iter()
+        .filter(|v| v.len() == n && v.iter().all(|x| x.is_nan()))
+        .count()
+}
+
 /// Keeps `v` for a later [`take_spare`] of its length.
 pub(super) fn give_spare(v: Vec<f32>) {
     let bytes = 4 * v.len();

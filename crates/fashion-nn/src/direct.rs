@@ -70,16 +70,10 @@ pub(super) fn suits(g: &Geom) -> bool {
         && g.c_in * g.kh * g.kw < g.h * g.w
 }
 
-/// Whether this CPU runs the direct kernels.
+/// Whether the direct kernels run: the CPU has AVX-512F and `FASHION_SIMD` does not cap
+/// the kernels below it ([`simd_level`](crate::simd_level)).
 pub(super) fn cpu_has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    crate::simd_level() == crate::SimdLevel::Avx512
 }
 
 impl Direct {

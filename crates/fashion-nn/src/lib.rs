@@ -207,7 +207,83 @@ pub fn keep_freed_memory() {
     }
 }
 
-/// Runs `f` compiled for the widest vector unit of this CPU (AVX-512, else AVX2, else the
+/// The environment variable that caps the vector instructions the kernels use: `avx2`
+/// runs the code path of a CPU without AVX-512 (AMD Zen 3, for instance) on any CPU that
+/// has AVX2, `baseline` the build's baseline (SSE2 on x86-64); unset, the widest the CPU
+/// has. Read once per process. Use it to measure or check the AVX2 path on an AVX-512
+/// machine (`FASHION_SIMD=avx2 fashion bench train`).
+pub const SIMD_ENV: &str = "FASHION_SIMD";
+
+/// A level of vector instructions, narrowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SimdLevel {
+    /// The build's baseline (SSE2 on x86-64; anything on other architectures).
+    Baseline,
+    /// AVX2 (256-bit vectors).
+    Avx2,
+    /// AVX-512F (512-bit vectors; also enables the direct 1-D convolution kernels).
+    Avx512,
+}
+
+impl SimdLevel {
+    /// The name [`SIMD_ENV`] takes for this level.
+    pub fn name(self) -> &'static str {
+        match self {
+            SimdLevel::Baseline => "baseline",
+            SimdLevel::Avx2 => "avx2",
+            SimdLevel::Avx512 => "avx512",
+        }
+    }
+}
+
+impl std::fmt::Display for SimdLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The widest vector instructions this CPU has.
+fn cpu_simd_level() -> SimdLevel {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return SimdLevel::Avx512;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return SimdLevel::Avx2;
+        }
+    }
+    SimdLevel::Baseline
+}
+
+/// The vector instructions the kernels use in this process: the widest the CPU has,
+/// capped by [`SIMD_ENV`] (`avx2` or `baseline`; `avx512` asks for no cap). A value it
+/// does not know is reported once on stderr, naming the variable, and ignored.
+pub fn simd_level() -> SimdLevel {
+    static LEVEL: std::sync::OnceLock<SimdLevel> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        let cpu = cpu_simd_level();
+        let asked = match std::env::var(SIMD_ENV) {
+            Err(_) => return cpu,
+            Ok(v) => v,
+        };
+        match [SimdLevel::Baseline, SimdLevel::Avx2, SimdLevel::Avx512]
+            .into_iter()
+            .find(|l| l.name() == asked.trim().to_ascii_lowercase())
+        {
+            Some(cap) => cap.min(cpu),
+            None => {
+                eprintln!(
+                    "warning: {SIMD_ENV}={asked:?} ignored: expected avx512, avx2 or baseline; \
+                     using {cpu}"
+                );
+                cpu
+            }
+        }
+    })
+}
+
+/// Runs `f` compiled for the vector unit [`simd_level`] chose (AVX-512, AVX2, or the
 /// build's baseline, SSE2 on x86-64).
 ///
 /// The crate is built for the baseline CPU, so its element-wise loops would otherwise
@@ -221,13 +297,12 @@ pub fn keep_freed_memory() {
 fn simd<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F, checked just above.
-            return unsafe { simd_avx512(f) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { simd_avx2(f) };
+        match simd_level() {
+            // SAFETY: simd_level() never exceeds what the CPU has (cpu_simd_level()).
+            SimdLevel::Avx512 => return unsafe { simd_avx512(f) },
+            // SAFETY: as above: the CPU has AVX2.
+            SimdLevel::Avx2 => return unsafe { simd_avx2(f) },
+            SimdLevel::Baseline => {}
         }
     }
     f()

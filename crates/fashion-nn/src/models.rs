@@ -756,16 +756,52 @@ impl Model {
     /// Loads weights written by [`save_safetensors`](Self::save_safetensors) into this
     /// network (which must be of the same kind).
     ///
+    /// The file is checked first against what this network writes: every tensor by name,
+    /// element type, shape and byte length (dfdx's own loader would panic on some
+    /// mismatches), so no file, however damaged, can make loading panic.
+    ///
     /// # Errors
     /// [`Error::Checkpoint`] naming the file if it is missing, corrupt, or holds
-    /// tensors of other names or shapes.
+    /// tensors of other names, types or shapes.
     pub fn load_safetensors(&mut self, path: &std::path::Path) -> Result<()> {
         use dfdx::nn::LoadFromSafetensors;
+        let refuse = |reason: String| Error::Checkpoint {
+            path: path.to_path_buf(),
+            reason,
+        };
         if !path.is_file() {
-            return Err(Error::Checkpoint {
-                path: path.to_path_buf(),
-                reason: "weights file not found".into(),
-            });
+            return Err(refuse("weights file not found".into()));
+        }
+        let bytes = std::fs::read(path).map_err(|e| refuse(format!("cannot read weights: {e}")))?;
+        let file = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
+            refuse(format!(
+                "cannot load {} weights: not a safetensors file ({e:?})",
+                self.kind()
+            ))
+        })?;
+        for t in self.weights_layout()? {
+            let found = file.tensor(&t.name).map_err(|_| {
+                refuse(format!(
+                    "cannot load {} weights (another model's file, or corrupt): no tensor `{}`",
+                    self.kind(),
+                    t.name
+                ))
+            })?;
+            if found.dtype() != t.dtype || found.shape() != t.shape || found.data().len() != t.bytes
+            {
+                return Err(refuse(format!(
+                    "cannot load {} weights (another model's file, or corrupt): tensor `{}` is \
+                     {:?} {:?} in {} bytes, expected {:?} {:?} in {} bytes",
+                    self.kind(),
+                    t.name,
+                    found.dtype(),
+                    found.shape(),
+                    found.data().len(),
+                    t.dtype,
+                    t.shape,
+                    t.bytes
+                )));
+            }
         }
         let res = match self {
             Model::Small(m) => m.load_safetensors(path),
@@ -778,6 +814,52 @@ impl Model {
                 self.kind()
             ),
         })
+    }
+}
+
+/// One tensor of a weights file: what [`Model::load_safetensors`] requires of it.
+#[derive(Debug, Clone)]
+struct TensorLayout {
+    name: String,
+    dtype: safetensors::Dtype,
+    shape: Vec<usize>,
+    bytes: usize,
+}
+
+impl Model {
+    /// The tensors this kind of network writes, read back from a file it wrote (once per
+    /// kind and process).
+    fn weights_layout(&self) -> Result<Vec<TensorLayout>> {
+        static LAYOUTS: std::sync::Mutex<Vec<(ModelKind, Vec<TensorLayout>)>> =
+            std::sync::Mutex::new(Vec::new());
+        let kind = self.kind();
+        let mut cache = LAYOUTS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, layout)) = cache.iter().find(|(k, _)| *k == kind) {
+            return Ok(layout.clone());
+        }
+        let scratch = tempfile::NamedTempFile::new()
+            .map_err(|e| fashion_data::Error::io(std::env::temp_dir(), e))?;
+        self.save_safetensors(scratch.path())?;
+        let bytes = std::fs::read(scratch.path())
+            .map_err(|e| fashion_data::Error::io(scratch.path(), e))?;
+        let file =
+            safetensors::SafeTensors::deserialize(&bytes).map_err(|e| Error::Checkpoint {
+                path: scratch.path().to_path_buf(),
+                reason: format!("cannot read back the weights just written: {e:?}"),
+            })?;
+        let mut layout: Vec<TensorLayout> = file
+            .tensors()
+            .into_iter()
+            .map(|(name, t)| TensorLayout {
+                name,
+                dtype: t.dtype(),
+                shape: t.shape().to_vec(),
+                bytes: t.data().len(),
+            })
+            .collect();
+        layout.sort_by(|a, b| a.name.cmp(&b.name));
+        cache.push((kind, layout.clone()));
+        Ok(layout)
     }
 }
 

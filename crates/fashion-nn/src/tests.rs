@@ -1317,17 +1317,28 @@ fn conv_stack_is_bit_identical_to_blocks_one_by_one() {
     }
     // Spare buffers left by earlier passes are written over, never read: with NaNs
     // waiting in every length this stack uses (inputs, outputs, convolution outputs,
-    // gradients), the same output and gradients, bit for bit.
+    // gradients), planted first in line ahead of the spares the first pass gave back,
+    // the same output and gradients, bit for bit.
+    let lengths = [432, 864, 648, 144, 54];
     for _ in 0..3 {
-        for len in [432, 864, 648, 144, 54] {
-            super::block::give_spare(vec![f32::NAN; len]);
+        for len in lengths {
+            super::block::plant_spare(vec![f32::NAN; len]);
         }
     }
+    let planted = lengths.map(super::block::nan_spares);
     let (y2, _) = conv_stack(&blocks, x.leaky_trace()).unwrap();
     assert_eq!(y2.as_vec(), out);
     let g2 = loss(y2);
     for t in [&x, &w1, &w2, &w3] {
         assert_eq!(g2.get(t).as_vec(), g.get(t).as_vec());
+    }
+    // ... and the passes did take the planted buffers: of every length, fewer are left.
+    let left = lengths.map(super::block::nan_spares);
+    for ((len, p), l) in lengths.iter().zip(planted).zip(left) {
+        assert!(
+            l < p,
+            "length {len}: {p} NaN spares planted, {l} left: none was taken"
+        );
     }
     // Untaped: the same output. No blocks: an error naming the parameter.
     assert_eq!(conv_stack(&blocks, x.clone()).unwrap().0.as_vec(), out);

@@ -60,6 +60,7 @@ mod augment;
 mod bench;
 mod checkpoint;
 mod config;
+pub mod fuzzing;
 mod history;
 mod optim;
 mod run;

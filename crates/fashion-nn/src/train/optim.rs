@@ -115,9 +115,12 @@ impl Adam {
             reason: format!("corrupt optimiser state: {reason}"),
         };
         let mut pos = 0usize;
+        // Every length read from the file is checked against the bytes left before it is
+        // used, so no input can overflow an index or allocate more than the file holds.
         let mut take = |n: usize| -> Result<&[u8]> {
-            let s = bytes
-                .get(pos..pos + n)
+            let s = pos
+                .checked_add(n)
+                .and_then(|end| bytes.get(pos..end))
                 .ok_or_else(|| bad("file too short"))?;
             pos += n;
             Ok(s)
@@ -134,14 +137,15 @@ impl Adam {
             v: Vec::new(),
         };
         for _ in 0..count {
-            let len = u64_at(take(8)?) as usize;
+            let len = usize::try_from(u64_at(take(8)?)).map_err(|_| bad("bad length"))?;
             let floats = |s: &[u8]| {
                 s.chunks_exact(4)
                     .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
                     .collect::<Vec<f32>>()
             };
-            let m = floats(take(len.checked_mul(4).ok_or_else(|| bad("bad length"))?)?);
-            let v = floats(take(len * 4)?);
+            let n = len.checked_mul(4).ok_or_else(|| bad("bad length"))?;
+            let m = floats(take(n)?);
+            let v = floats(take(n)?);
             adam.m.push(m);
             adam.v.push(v);
         }
@@ -149,5 +153,26 @@ impl Adam {
             return Err(bad("trailing bytes"));
         }
         Ok(adam)
+    }
+
+    /// Checks that the moments fit a model whose trainable tensors have `lengths`
+    /// elements (in order): one pair per tensor of the same length, or none at all
+    /// before the first step.
+    pub(super) fn check_fits(&self, lengths: &[usize], path: &Path) -> Result<()> {
+        let have: Vec<usize> = self.m.iter().map(Vec::len).collect();
+        if (self.step == 0 && have.is_empty()) || have == lengths {
+            return Ok(());
+        }
+        Err(Error::Checkpoint {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the optimiser state does not fit the model: it holds {} moment vectors \
+                 ({} values), the model has {} trainable tensors ({} values)",
+                have.len(),
+                have.iter().sum::<usize>(),
+                lengths.len(),
+                lengths.iter().sum::<usize>()
+            ),
+        })
     }
 }

@@ -110,6 +110,7 @@ pub fn train(
                 reason: format!("cannot read optimiser state: {e}"),
             })?;
             adam = Adam::from_bytes(&bytes, &opt_path)?;
+            adam.check_fits(&trainable_lengths(&mut model)?, &opt_path)?;
         }
     } else {
         if let Some(what) = existing_run(dir, config) {

@@ -2,6 +2,7 @@
 //! the epoch's generator, the train/validation split, batches as tensors.
 
 use super::*;
+use dfdx::shapes::HasShape;
 
 /// The generator of epoch `epoch` of a run seeded with `seed`.
 pub(super) fn epoch_rng(seed: u64, epoch: usize) -> ChaCha8Rng {
@@ -170,4 +171,38 @@ pub(super) fn non_finite_weight(model: &mut Model) -> Result<Option<(String, f32
             v,
         )
     }))
+}
+
+/// Counts the elements of every trainable tensor, in the optimiser's order.
+struct TrainableLengths(Vec<usize>);
+
+impl TensorVisitor<f32, Cpu> for TrainableLengths {
+    type Viewer = ViewTensorMut;
+    type Err = CpuError;
+    type E2 = f32;
+    type D2 = Cpu;
+
+    fn visit<S: Shape>(
+        &mut self,
+        opts: TensorOptions<S, f32, Cpu>,
+        p: &mut Tensor<S, f32, Cpu>,
+    ) -> std::result::Result<Option<Tensor<S, f32, Cpu>>, CpuError> {
+        if opts.do_gradient_update {
+            self.0.push(p.shape().num_elements());
+        }
+        Ok(None)
+    }
+}
+
+/// The number of elements of each trainable tensor of `model`, in the order the
+/// optimiser keeps its moments.
+pub(super) fn trainable_lengths(model: &mut Model) -> Result<Vec<usize>> {
+    let mut lengths = TrainableLengths(Vec::new());
+    model
+        .walk_mut(&mut lengths)
+        .map_err(|source| Error::Tensor {
+            op: "trainable lengths",
+            source,
+        })?;
+    Ok(lengths.0)
 }

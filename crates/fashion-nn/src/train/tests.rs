@@ -690,3 +690,86 @@ fn a_full_disk_during_a_checkpoint_names_the_file_and_the_run_resumes_intact() {
         assert_eq!(weights(dir.path(), 2), weights(full.path(), 2), "{after}");
     }
 }
+
+#[test]
+fn a_training_epoch_is_bit_identical_with_one_and_two_threads() {
+    let d = data();
+    for kind in [ModelKind::Small, ModelKind::Seed] {
+        let config = TrainConfig {
+            model: ModelConfig {
+                kind,
+                ..ModelConfig::default()
+            },
+            ..tiny(1)
+        };
+        let run = |threads: usize| {
+            let dir = tempfile::tempdir().unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let t = pool
+                .install(|| train(&config, &d, dir.path(), TrainOptions::default()))
+                .unwrap();
+            (
+                fs::read(dir.path().join(BEST_FILE)).unwrap(),
+                untimed(&t.history),
+            )
+        };
+        let (one, two) = (run(1), run(2));
+        assert_eq!(one.1, two.1, "{kind}: history differs");
+        assert!(
+            one.0 == two.0,
+            "{kind}: weights differ between 1 and 2 threads"
+        );
+    }
+}
+
+#[test]
+fn the_checkpoint_readers_never_panic_and_name_the_file() {
+    use fashion_data::fuzz::{fuzz, Budget};
+    use fuzzing::CheckpointReaders;
+    let mut readers = CheckpointReaders::new().unwrap();
+    for (i, target) in CheckpointReaders::TARGETS.into_iter().enumerate() {
+        let seed = readers.seed(target).to_vec();
+        readers.read(target, &seed).unwrap();
+        let file = CheckpointReaders::file_name(target);
+        let n = if target == "weights" { 400 } else { 2000 };
+        let r = fuzz(target, &[seed], file, Budget::inputs(n), i as u64, |b| {
+            readers.read(target, b)
+        });
+        assert_eq!(r.inputs, n);
+        assert!(r.refused > n / 4, "{r}");
+    }
+}
+
+#[test]
+fn optimiser_state_of_another_shape_is_refused() {
+    let d = data();
+    let dir = tempfile::tempdir().unwrap();
+    let stopped = TrainOptions {
+        stop_after: Some(1),
+        ..TrainOptions::default()
+    };
+    train(&tiny(2), &d, dir.path(), stopped).unwrap();
+    let opt = resume_dir(dir.path(), 1).join(OPTIMIZER_FILE);
+    let mut adam = Adam::from_bytes(&fs::read(&opt).unwrap(), &opt).unwrap();
+    adam.m[0].pop();
+    adam.v[0].pop();
+    fs::write(&opt, adam.to_bytes()).unwrap();
+    let resumed = TrainOptions {
+        resume: true,
+        ..TrainOptions::default()
+    };
+    let err = train(&tiny(2), &d, dir.path(), resumed).unwrap_err();
+    assert!(
+        matches!(&err, Error::Checkpoint { path, .. } if path == &opt),
+        "{err}"
+    );
+    assert!(err.to_string().contains("does not fit the model"), "{err}");
+    // A length field claiming more than the file holds, or than usize can hold.
+    let mut bytes = Adam::default().to_bytes();
+    bytes[16..24].copy_from_slice(&1u64.to_le_bytes());
+    bytes.extend_from_slice(&u64::MAX.to_le_bytes());
+    assert!(Adam::from_bytes(&bytes, &opt).is_err());
+}
