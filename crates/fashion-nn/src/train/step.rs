@@ -2,7 +2,6 @@
 //! the epoch's generator, the train/validation split, batches as tensors.
 
 use super::*;
-use dfdx::shapes::HasShape;
 
 /// The generator of epoch `epoch` of a run seeded with `seed`.
 pub(super) fn epoch_rng(seed: u64, epoch: usize) -> ChaCha8Rng {
@@ -127,56 +126,11 @@ impl Stepper {
     }
 }
 
-/// Visits every parameter and buffer, remembering the first NaN or infinity.
-struct FiniteCheck {
-    tensors: usize,
-    found: Option<(usize, f32)>,
-}
+/// Reads every parameter and buffer of a model in order, handing `f` whether the
+/// optimiser updates it and its values.
+struct ReadEach<F>(F);
 
-impl TensorVisitor<f32, Cpu> for FiniteCheck {
-    type Viewer = ViewTensorMut;
-    type Err = CpuError;
-    type E2 = f32;
-    type D2 = Cpu;
-
-    fn visit<S: Shape>(
-        &mut self,
-        _opts: TensorOptions<S, f32, Cpu>,
-        p: &mut Tensor<S, f32, Cpu>,
-    ) -> std::result::Result<Option<Tensor<S, f32, Cpu>>, CpuError> {
-        if self.found.is_none() {
-            if let Some(&v) = p.as_vec().iter().find(|v| !v.is_finite()) {
-                self.found = Some((self.tensors, v));
-            }
-        }
-        self.tensors += 1;
-        Ok(None)
-    }
-}
-
-/// The first parameter or buffer value of `model` that is NaN or infinite, with where
-/// it is (`parameter tensor 3 of 12`, in the order of the safetensors file).
-pub(super) fn non_finite_weight(model: &mut Model) -> Result<Option<(String, f32)>> {
-    let mut check = FiniteCheck {
-        tensors: 0,
-        found: None,
-    };
-    model.walk_mut(&mut check).map_err(|source| Error::Tensor {
-        op: "finite check",
-        source,
-    })?;
-    Ok(check.found.map(|(i, v)| {
-        (
-            format!("parameter tensor {} of {}", i + 1, check.tensors),
-            v,
-        )
-    }))
-}
-
-/// Counts the elements of every trainable tensor, in the optimiser's order.
-struct TrainableLengths(Vec<usize>);
-
-impl TensorVisitor<f32, Cpu> for TrainableLengths {
+impl<F: FnMut(bool, Vec<f32>)> TensorVisitor<f32, Cpu> for ReadEach<F> {
     type Viewer = ViewTensorMut;
     type Err = CpuError;
     type E2 = f32;
@@ -187,22 +141,42 @@ impl TensorVisitor<f32, Cpu> for TrainableLengths {
         opts: TensorOptions<S, f32, Cpu>,
         p: &mut Tensor<S, f32, Cpu>,
     ) -> std::result::Result<Option<Tensor<S, f32, Cpu>>, CpuError> {
-        if opts.do_gradient_update {
-            self.0.push(p.shape().num_elements());
-        }
+        (self.0)(opts.do_gradient_update, p.as_vec());
         Ok(None)
     }
+}
+
+/// Runs `f` on every parameter and buffer of `model` (see [`ReadEach`]).
+fn read_each(model: &mut Model, op: &'static str, f: impl FnMut(bool, Vec<f32>)) -> Result<()> {
+    model
+        .walk_mut(&mut ReadEach(f))
+        .map_err(|source| Error::Tensor { op, source })
+}
+
+/// The first parameter or buffer value of `model` that is NaN or infinite, with where
+/// it is (`parameter tensor 3 of 12`, in the order of the safetensors file).
+pub(super) fn non_finite_weight(model: &mut Model) -> Result<Option<(String, f32)>> {
+    let (mut tensors, mut found) = (0, None);
+    read_each(model, "finite check", |_, values| {
+        if found.is_none() {
+            found = values
+                .iter()
+                .find(|v| !v.is_finite())
+                .map(|&v| (tensors, v));
+        }
+        tensors += 1;
+    })?;
+    Ok(found.map(|(i, v)| (format!("parameter tensor {} of {tensors}", i + 1), v)))
 }
 
 /// The number of elements of each trainable tensor of `model`, in the order the
 /// optimiser keeps its moments.
 pub(super) fn trainable_lengths(model: &mut Model) -> Result<Vec<usize>> {
-    let mut lengths = TrainableLengths(Vec::new());
-    model
-        .walk_mut(&mut lengths)
-        .map_err(|source| Error::Tensor {
-            op: "trainable lengths",
-            source,
-        })?;
-    Ok(lengths.0)
+    let mut lengths = Vec::new();
+    read_each(model, "trainable lengths", |trained, values| {
+        if trained {
+            lengths.push(values.len());
+        }
+    })?;
+    Ok(lengths)
 }

@@ -41,6 +41,22 @@ fn untimed(h: &History) -> Vec<[f64; 6]> {
         .collect()
 }
 
+/// Options that stop a run after `epochs` epochs, as if interrupted.
+fn stop_after<'a>(epochs: usize) -> TrainOptions<'a> {
+    TrainOptions {
+        stop_after: Some(epochs),
+        ..TrainOptions::default()
+    }
+}
+
+/// Options that resume the run in the directory.
+fn resuming<'a>() -> TrainOptions<'a> {
+    TrainOptions {
+        resume: true,
+        ..TrainOptions::default()
+    }
+}
+
 fn weights(dir: &Path, epoch: usize) -> Vec<u8> {
     fs::read(resume_dir(dir, epoch).join(WEIGHTS_FILE)).unwrap()
 }
@@ -172,18 +188,10 @@ fn resumed_run_ends_where_an_uninterrupted_one_does() {
     let t_full = train(&tiny(3), &d, full.path(), TrainOptions::default()).unwrap();
 
     let part = tempfile::tempdir().unwrap();
-    let stopped = TrainOptions {
-        stop_after: Some(1),
-        ..TrainOptions::default()
-    };
-    let t1 = train(&tiny(3), &d, part.path(), stopped).unwrap();
+    let t1 = train(&tiny(3), &d, part.path(), stop_after(1)).unwrap();
     assert!(!t1.finished);
     assert_eq!(t1.history.epochs.len(), 1);
-    let resumed = TrainOptions {
-        resume: true,
-        ..TrainOptions::default()
-    };
-    let t2 = train(&tiny(3), &d, part.path(), resumed).unwrap();
+    let t2 = train(&tiny(3), &d, part.path(), resuming()).unwrap();
     assert!(t2.finished);
     assert_eq!(untimed(&t_full.history), untimed(&t2.history));
     assert_eq!(weights(full.path(), 3), weights(part.path(), 3));
@@ -195,20 +203,12 @@ fn resumed_run_ends_where_an_uninterrupted_one_does() {
 fn resume_refuses_another_configuration() {
     let d = data();
     let dir = tempfile::tempdir().unwrap();
-    let stopped = TrainOptions {
-        stop_after: Some(1),
-        ..TrainOptions::default()
-    };
-    train(&tiny(2), &d, dir.path(), stopped).unwrap();
-    let resumed = TrainOptions {
-        resume: true,
-        ..TrainOptions::default()
-    };
+    train(&tiny(2), &d, dir.path(), stop_after(1)).unwrap();
     let other = TrainConfig {
         batch_size: 4,
         ..tiny(2)
     };
-    let err = train(&other, &d, dir.path(), resumed).unwrap_err();
+    let err = train(&other, &d, dir.path(), resuming()).unwrap_err();
     assert!(
         matches!(&err, Error::Checkpoint { path, .. } if path.ends_with(CONFIG_FILE)),
         "{err}"
@@ -474,11 +474,7 @@ fn a_later_non_finite_epoch_leaves_the_last_good_checkpoint_loadable() {
     let d = data();
     let dir = tempfile::tempdir().unwrap();
     let config = one_batch_per_epoch(2);
-    let stopped = TrainOptions {
-        stop_after: Some(1),
-        ..TrainOptions::default()
-    };
-    train(&config, &d, dir.path(), stopped).unwrap();
+    train(&config, &d, dir.path(), stop_after(1)).unwrap();
     let best = fs::read(dir.path().join(BEST_FILE)).unwrap();
     let history = fs::read(dir.path().join(HISTORY_FILE)).unwrap();
     // Poison the optimiser's moments: epoch 2's only update turns every weight to NaN
@@ -488,11 +484,7 @@ fn a_later_non_finite_epoch_leaves_the_last_good_checkpoint_loadable() {
     adam.m.iter_mut().flatten().for_each(|m| *m = f32::NAN);
     fs::write(&opt, adam.to_bytes()).unwrap();
 
-    let resumed = TrainOptions {
-        resume: true,
-        ..TrainOptions::default()
-    };
-    let err = train(&config, &d, dir.path(), resumed).unwrap_err();
+    let err = train(&config, &d, dir.path(), resuming()).unwrap_err();
     match &err {
         Error::NonFinite { epoch, what, value } => {
             assert_eq!(*epoch, 2);
@@ -655,25 +647,17 @@ fn a_full_disk_during_a_checkpoint_names_the_file_and_the_run_resumes_intact() {
     let d = data();
     let full = tempfile::tempdir().unwrap();
     train(&tiny(2), &d, full.path(), TrainOptions::default()).unwrap();
-    let stopped = || TrainOptions {
-        stop_after: Some(1),
-        ..TrainOptions::default()
-    };
-    let resumed = || TrainOptions {
-        resume: true,
-        ..TrainOptions::default()
-    };
     let probe = tempfile::tempdir().unwrap();
-    train(&tiny(2), &d, probe.path(), stopped()).unwrap();
+    train(&tiny(2), &d, probe.path(), stop_after(1)).unwrap();
     let weights_len = fs::read(probe.path().join(BEST_FILE)).unwrap().len();
     // Epoch 2 writes its weights, then the optimiser state (twice their size): each of
     // these budgets runs out inside one of the two, before best weights and state.
     for after in [0, weights_len / 2, weights_len + 10, 2 * weights_len] {
         let dir = tempfile::tempdir().unwrap();
-        train(&tiny(2), &d, dir.path(), stopped()).unwrap();
+        train(&tiny(2), &d, dir.path(), stop_after(1)).unwrap();
         let best = fs::read(dir.path().join(BEST_FILE)).unwrap();
         let guard = fail_writes_after(after);
-        let err = train(&tiny(2), &d, dir.path(), resumed()).unwrap_err();
+        let err = train(&tiny(2), &d, dir.path(), resuming()).unwrap_err();
         drop(guard);
         let Error::Data(fashion_data::Error::Io { path, source }) = &err else {
             panic!("{after}: expected an I/O error, got {err}");
@@ -685,7 +669,7 @@ fn a_full_disk_during_a_checkpoint_names_the_file_and_the_run_resumes_intact() {
         assert_eq!(read_state(dir.path()).unwrap().epochs_done, 1, "{after}");
         assert_eq!(fs::read(dir.path().join(BEST_FILE)).unwrap(), best);
         // With space again, the run resumes and ends exactly as an uninterrupted one.
-        let t = train(&tiny(2), &d, dir.path(), resumed()).unwrap();
+        let t = train(&tiny(2), &d, dir.path(), resuming()).unwrap();
         assert!(t.finished);
         assert_eq!(weights(dir.path(), 2), weights(full.path(), 2), "{after}");
     }
@@ -747,21 +731,13 @@ fn the_checkpoint_readers_never_panic_and_name_the_file() {
 fn optimiser_state_of_another_shape_is_refused() {
     let d = data();
     let dir = tempfile::tempdir().unwrap();
-    let stopped = TrainOptions {
-        stop_after: Some(1),
-        ..TrainOptions::default()
-    };
-    train(&tiny(2), &d, dir.path(), stopped).unwrap();
+    train(&tiny(2), &d, dir.path(), stop_after(1)).unwrap();
     let opt = resume_dir(dir.path(), 1).join(OPTIMIZER_FILE);
     let mut adam = Adam::from_bytes(&fs::read(&opt).unwrap(), &opt).unwrap();
     adam.m[0].pop();
     adam.v[0].pop();
     fs::write(&opt, adam.to_bytes()).unwrap();
-    let resumed = TrainOptions {
-        resume: true,
-        ..TrainOptions::default()
-    };
-    let err = train(&tiny(2), &d, dir.path(), resumed).unwrap_err();
+    let err = train(&tiny(2), &d, dir.path(), resuming()).unwrap_err();
     assert!(
         matches!(&err, Error::Checkpoint { path, .. } if path == &opt),
         "{err}"
