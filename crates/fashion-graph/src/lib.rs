@@ -60,7 +60,7 @@ pub use centrality::{
     Centrality,
 };
 pub use correlation::{correlation, correlation_matrix, CorrelationMode, CorrelationParams};
-pub use export::{graphml_string, write_edge_csv, write_graphml, write_node_csv};
+pub use export::{graphml_string, write_edge_csv, write_graphml, write_node_csv, GraphExport};
 pub use knn::{knn, nearest_neighbours, KnnParams};
 pub use lasso::{inverse_normal_cdf, lasso, LassoParams, LassoReport, Penalty, Symmetrise};
 pub use layout::{fruchterman_reingold, Layout, LayoutParams};

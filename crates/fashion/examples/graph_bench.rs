@@ -198,8 +198,8 @@ fn draw(dir: &std::path::Path) -> fashion::Result<()> {
     save(&chart, dir.join("graph_knn.svg"))?;
     let chart = GraphChart::new(&lasso, &layouts[1])?
         .with_title("Lasso neighbourhood selection")
-        .size_by(&lasso, NodeSize::Betweenness);
-    save(&chart, dir.join("graph_lasso_betweenness.png"))?;
+        .size_by(NodeSize::Degree);
+    save(&chart, dir.join("graph_lasso_degree.png"))?;
     let panel = GraphPanel::new([
         ("Pearson correlation", &corr, &layouts[0]),
         ("Lasso (AND)", &lasso, &layouts[1]),

@@ -24,6 +24,7 @@
 
 mod clusters;
 mod detection;
+mod nodes;
 
 pub use clusters::{
     pca, ClusterMethod, ClusteringParams, ClusteringResult, ClusteringStudy, ClusteringSummary,
@@ -32,6 +33,7 @@ pub use detection::{
     Against, CentralityStudy, Detector, DetectorResult, GraphStats, Strength, StudyParams, Support,
     Verdict, USEFUL_AUC, WEAK_AUC,
 };
+pub use nodes::{hypergeometric_tail, NodeClaim, RankBy, TopNode, TopNodes};
 
 use std::collections::HashMap;
 use std::hash::Hash;

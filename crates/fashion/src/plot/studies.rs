@@ -1,11 +1,14 @@
 //! The charts of the studies: the studies ([`Comparison`], [`CentralityStudy`],
 //! [`ClusteringStudy`]) compute and return data; their drawing methods live here.
 
-use crate::analysis::{CentralityStudy, ClusterMethod, ClusteringResult, ClusteringStudy};
-use crate::features::{measure_title, Comparison, Representation, RepresentationGraph};
+use crate::analysis::{
+    CentralityStudy, ClusterMethod, ClusteringResult, ClusteringStudy, TopNodes,
+};
+use crate::data::Dataset;
+use crate::features::{measure_title, Comparison, Representation};
 use crate::{Error, Result};
 
-use super::{ForestPlot, ForestRow, GraphPanel, ScoreBars};
+use super::{ForestPlot, ForestRow, GraphChart, GraphPanel, SampleGrid, ScoreBars};
 
 impl Comparison {
     /// The 2×2 panel (input, scaled / map, dense), titled with the measure.
@@ -19,21 +22,42 @@ impl Comparison {
                 self.graphs.len(),
             ));
         }
-        let titles: Vec<String> = self.graphs.iter().map(RepresentationGraph::title).collect();
-        let cell = |k: usize| {
-            (
-                titles[k].as_str(),
-                &self.graphs[k].graph,
-                &self.graphs[k].layout,
-            )
+        let chart = |k: usize| {
+            let g = &self.graphs[k];
+            GraphChart::measured(&g.graph, &g.layout, &g.centrality)
+                .map(|c| c.with_title(g.title()))
         };
         let n = self.graphs[0].graph.node_count();
         Ok(
-            GraphPanel::new([cell(0), cell(1), cell(2), cell(3)])?.with_title(format!(
-                "{} graphs of {n} test images in four representations",
-                measure_title(&self.measure)
-            )),
+            GraphPanel::from_charts([chart(0)?, chart(1)?, chart(2)?, chart(3)?]).with_title(
+                format!(
+                    "{} graphs of {n} test images in four representations",
+                    measure_title(&self.measure)
+                ),
+            ),
         )
+    }
+}
+
+impl TopNodes {
+    /// The top nodes' images, highest first, five per row, each captioned with its rank,
+    /// test index and true → predicted class when wrong; `test` is the data set the
+    /// indices point into (the official test set).
+    ///
+    /// # Errors
+    /// Indices outside `test`.
+    pub fn gallery(&self, test: &Dataset) -> Result<SampleGrid> {
+        SampleGrid::from_indices(test, &self.indices(), 5)?
+            .with_scale(4)?
+            .with_captions(self.captions())
+            .map(|g| {
+                g.with_title(format!(
+                    "Highest {}: {}, {}",
+                    self.by.name(),
+                    self.representation_title,
+                    self.construction
+                ))
+            })
     }
 }
 

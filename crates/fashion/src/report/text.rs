@@ -7,7 +7,9 @@
 
 use std::fmt;
 
-use crate::analysis::{ClusteringSummary, DetectorResult, Strength, Support, Verdict};
+use crate::analysis::{
+    ClusteringSummary, DetectorResult, NodeClaim, Strength, Support, TopNodes, Verdict,
+};
 use crate::features::{Ranking, Statement};
 
 /// `"same-class edge share 0.912 (input pixels 0.604, scaled pixels no edges, …)"`.
@@ -140,6 +142,43 @@ impl fmt::Display for Verdict {
                      of a graph is not a good way to find the errors.",
                 )?;
             }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for TopNodes {
+    /// E.g. "dense embedding (128), kNN, k = 5: 3 of the 10 images with the highest
+    /// betweenness are misclassified, where a random draw of 10 would hold 1.9 on
+    /// average (19 of the 100 images are misclassified); at least 3 by chance: P = 0.29
+    /// (hypergeometric)."
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (k, wrong) = (self.nodes.len(), self.misclassified());
+        write!(
+            f,
+            "{}, {}: {wrong} of the {k} images with the highest {} {} misclassified, \
+             where a random draw of {k} would hold {:.1} on average ({} of the {} images \
+             are misclassified); at least {wrong} by chance: P = {:.2} (hypergeometric).",
+            self.representation_title,
+            self.construction,
+            self.by.name(),
+            if wrong == 1 { "is" } else { "are" },
+            self.expected(),
+            self.errors,
+            self.images,
+            self.p_value()
+        )
+    }
+}
+
+impl fmt::Display for NodeClaim {
+    /// One sentence per ranking ([`TopNodes`]'s `Display`), one per line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, t) in self.tops.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{t}")?;
         }
         Ok(())
     }
