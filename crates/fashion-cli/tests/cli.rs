@@ -311,6 +311,64 @@ fn graph_writes_the_files_with_the_library_s_edges() {
     let written: Vec<&str> = edges.lines().skip(1).collect();
     assert!(!written.is_empty());
     assert_eq!(written, expected);
+
+    // Every node's centralities, confidence and position, as the library computes them.
+    assert_eq!(
+        nodes.lines().next().unwrap(),
+        "node,id,class,class_name,predicted,correct,confidence,degree,betweenness,component,x,y"
+    );
+    let c = fashion::graph::Centrality::compute(&g);
+    for (k, row) in rows.iter().enumerate() {
+        assert_eq!(row[6], features.confidence[k].to_string(), "confidence {k}");
+        assert_eq!(row[7], c.degree[k].to_string(), "degree {k}");
+        assert_eq!(row[8], c.betweenness[k].to_string(), "betweenness {k}");
+        assert_eq!(row[9], c.component[k].to_string(), "component {k}");
+        for xy in &row[10..12] {
+            let v: f64 = xy.parse().unwrap();
+            assert!((0.0..=1.0).contains(&v), "{xy}");
+        }
+    }
+    let graphml = std::fs::read_to_string(out_dir.join("graph.graphml")).unwrap();
+    assert_eq!(graphml.matches("<data key=\"betweenness\">").count(), 40);
+    // The SVG is explorable: one tooltip per node, a thumbnail to show on hover.
+    let svg = std::fs::read_to_string(out_dir.join("graph.svg")).unwrap();
+    assert_eq!(svg.matches("<title>test image ").count(), 40);
+    assert_eq!(svg.matches("<g class=\"fm-thumb\">").count(), 40);
+    assert!(svg.contains("size: betweenness"));
+
+    // Glyphs, sized by degree, without labels.
+    let glyphs = out.path().join("glyphs");
+    let run = fashion()
+        .args([
+            "graph",
+            "--measure",
+            "knn",
+            "--repr",
+            "fc",
+            "--n-per-class",
+            "4",
+        ])
+        .args(["--glyphs", "--size", "degree", "--labels", "off"])
+        .args(["--dir", &real_dir(), "--checkpoint"])
+        .arg(ckpt.path())
+        .arg("--out")
+        .arg(&glyphs)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let svg = std::fs::read_to_string(glyphs.join("graph.svg")).unwrap();
+    // 40 glyphs drawn, 40 hover thumbnails.
+    assert_eq!(svg.matches("<image").count(), 80);
+    assert!(svg.contains("size: degree"));
+    assert_eq!(
+        std::fs::read_to_string(glyphs.join("edges.csv")).unwrap(),
+        edges,
+        "drawing options change no number"
+    );
 }
 
 #[test]
@@ -348,6 +406,11 @@ fn graph_refuses_bad_arguments_with_a_reason() {
     );
     let err = run("logits", &[]);
     assert!(err.contains("input, scaled, map or fc"), "{err}");
+    let err = run("map", &["--size", "closeness"]);
+    assert!(
+        err.contains("betweenness, degree or uniform") && err.contains("closeness"),
+        "{err}"
+    );
     let missing = fashion()
         .args([
             "graph",
@@ -434,6 +497,21 @@ fn report_writes_one_html_page_with_every_figure_and_table() {
     for t in ["clustering", "per_class", "history", "graph_knn", "timings"] {
         assert!(dir.join(format!("tables/{t}.csv")).exists(), "{t}");
     }
+    // The node-level claim and the scorecard.
+    for m in ["correlation", "lasso", "knn"] {
+        let top = std::fs::read_to_string(dir.join(format!("tables/top_nodes_{m}.csv"))).unwrap();
+        assert!(top.starts_with("representation,ranked_by,top,misclassified,expected,p_value"));
+        assert_eq!(top.lines().count(), 1 + 4, "{top}");
+        assert!(figures.contains(&format!("top_betweenness_{m}.png")));
+    }
+    let card = std::fs::read_to_string(dir.join("tables/scorecard.csv")).unwrap();
+    assert!(
+        card.starts_with("original_claim,measured,verdict\n"),
+        "{card}"
+    );
+    assert_eq!(card.lines().count(), 1 + 5, "{card}");
+    assert!(card.contains("original: its CNN reaches 89.1 % test accuracy"));
+    assert!(html.contains("Reproduction scorecard"));
     assert!(
         html.contains("better than chance"),
         "the verdict is in the page"

@@ -264,6 +264,13 @@ pub struct GraphStats {
     pub mean_degree: f64,
     /// Connected components.
     pub components: usize,
+    /// Share of edges joining two images of the same class (`None` without edges).
+    pub same_class_share: Option<f64>,
+    /// Newman modularity of the true-class partition (`None` without edges).
+    pub modularity: Option<f64>,
+    /// Share of edges joining two images of the same garment type
+    /// ([`garment_type`](super::garment_type); `None` without edges).
+    pub same_type_share: Option<f64>,
     /// Seconds to build the graph and its centralities.
     pub seconds: f64,
 }
@@ -285,6 +292,7 @@ pub struct CentralityStudy {
     pub graphs: Vec<GraphStats>,
     /// Seconds for the whole study (graphs, baselines, bootstrap).
     pub seconds: f64,
+    same_type_chance: f64,
 }
 
 impl CentralityStudy {
@@ -332,6 +340,9 @@ impl CentralityStudy {
                     edges: g.edge_count(),
                     mean_degree: g.mean_degree(),
                     components: c.components,
+                    same_class_share: c.same_class_share,
+                    modularity: c.modularity,
+                    same_type_share: super::same_type_share(&g),
                     seconds: t.elapsed().as_secs_f64(),
                 });
                 let degree = c.degree.iter().map(|&d| d as f64).collect();
@@ -388,6 +399,7 @@ impl CentralityStudy {
             results,
             graphs,
             seconds: start.elapsed().as_secs_f64(),
+            same_type_chance: super::same_type_chance(&features.labels),
         })
     }
 
@@ -439,8 +451,15 @@ impl CentralityStudy {
         )?)
     }
 
+    /// Share of pairs of distinct studied images of the same garment type: what
+    /// [`GraphStats::same_type_share`] would be for edges drawn at random.
+    pub fn same_type_chance(&self) -> f64 {
+        self.same_type_chance
+    }
+
     /// One row per graph: `measure`, `representation`, `construction`, `edges`,
-    /// `mean_degree`, `components`, `seconds`.
+    /// `mean_degree`, `components`, `same_class_share`, `modularity`,
+    /// `same_type_share`, `seconds`.
     pub fn graph_table(&self) -> Result<DataFrame> {
         let g = &self.graphs;
         Ok(df!(
@@ -450,6 +469,9 @@ impl CentralityStudy {
             "edges" => g.iter().map(|x| x.edges as u64).collect::<Vec<_>>(),
             "mean_degree" => g.iter().map(|x| x.mean_degree).collect::<Vec<_>>(),
             "components" => g.iter().map(|x| x.components as u64).collect::<Vec<_>>(),
+            "same_class_share" => g.iter().map(|x| x.same_class_share).collect::<Vec<_>>(),
+            "modularity" => g.iter().map(|x| x.modularity).collect::<Vec<_>>(),
+            "same_type_share" => g.iter().map(|x| x.same_type_share).collect::<Vec<_>>(),
             "seconds" => g.iter().map(|x| x.seconds).collect::<Vec<_>>(),
         )?)
     }

@@ -25,6 +25,8 @@
 mod clusters;
 mod detection;
 mod nodes;
+pub mod original;
+mod scorecard;
 
 pub use clusters::{
     pca, ClusterMethod, ClusteringParams, ClusteringResult, ClusteringStudy, ClusteringSummary,
@@ -34,6 +36,72 @@ pub use detection::{
     Verdict, USEFUL_AUC, WEAK_AUC,
 };
 pub use nodes::{hypergeometric_tail, NodeClaim, RankBy, TopNode, TopNodes};
+pub use scorecard::{ClassRecall, Outcome, Scorecard, Separation, TypeGrouping};
+
+/// Garment types: a grouping of the ten classes by kind of article (our grouping, used
+/// to test the original project's reading that correlation groups clothes by type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GarmentType {
+    /// Worn on the upper body: T-shirt/top, Pullover, Coat, Shirt.
+    Top,
+    /// Trouser.
+    Bottom,
+    /// Dress.
+    Dress,
+    /// Sandal, Sneaker, Ankle boot.
+    Footwear,
+    /// Bag.
+    Bag,
+}
+
+/// The [`GarmentType`] of a class label; `None` for a label outside `0..=9`.
+///
+/// ```
+/// use fashion::analysis::{garment_type, GarmentType};
+/// assert_eq!(garment_type(6), Some(GarmentType::Top)); // Shirt
+/// assert_eq!(garment_type(9), Some(GarmentType::Footwear)); // Ankle boot
+/// assert_eq!(garment_type(10), None);
+/// ```
+pub fn garment_type(class: u8) -> Option<GarmentType> {
+    Some(match class {
+        0 | 2 | 4 | 6 => GarmentType::Top,
+        1 => GarmentType::Bottom,
+        3 => GarmentType::Dress,
+        5 | 7 | 9 => GarmentType::Footwear,
+        8 => GarmentType::Bag,
+        _ => return None,
+    })
+}
+
+/// Share of a graph's edges joining two images of the same [`GarmentType`]; `None`
+/// without edges.
+pub fn same_type_share(g: &crate::graph::SimilarityGraph) -> Option<f64> {
+    let nodes = g.nodes();
+    let edges = g.edge_list();
+    if edges.is_empty() {
+        return None;
+    }
+    let same = edges
+        .iter()
+        .filter(|&&(i, j, _)| garment_type(nodes[i].class) == garment_type(nodes[j].class))
+        .count();
+    Some(same as f64 / edges.len() as f64)
+}
+
+/// Share of pairs of distinct images (of these labels) that have the same
+/// [`GarmentType`]: `Σ_t n_t (n_t − 1) / (n (n − 1))`, the expected
+/// [`same_type_share`] of edges drawn at random. 0 for fewer than two images.
+pub fn same_type_chance(labels: &[u8]) -> f64 {
+    let n = labels.len() as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    for &l in labels {
+        *counts.entry(garment_type(l)).or_insert(0.0f64) += 1.0;
+    }
+    counts.values().map(|c| c * (c - 1.0)).sum::<f64>() / (n * (n - 1.0))
+}
 
 use std::collections::HashMap;
 use std::hash::Hash;

@@ -52,10 +52,10 @@ impl TopNodes {
             .with_captions(self.captions())
             .map(|g| {
                 g.with_title(format!(
-                    "Highest {}: {}, {}",
+                    "Top {} by {}, {}",
+                    self.nodes.len(),
                     self.by.name(),
-                    self.representation_title,
-                    self.construction
+                    self.representation_title
                 ))
             })
     }

@@ -75,6 +75,7 @@ pub fn html_table_with(df: &DataFrame, options: &TableOptions) -> Html {
          .{CLASS} tbody tr:hover {{ background: #e8f0fb; }}\n\
          .{CLASS} .num {{ text-align: right; font-variant-numeric: tabular-nums; }}\n\
          .{CLASS} .null {{ color: #999; font-style: italic; }}\n\
+         .{CLASS} td.long {{ white-space: normal; min-width: 16em; max-width: 34em; }}\n\
          .{CLASS} .more td {{ color: #777; text-align: center; }}\n\
          .{CLASS} caption {{ caption-side: bottom; text-align: left; color: #555; \
          font-size: 12px; padding-top: 4px; }}\n"
@@ -141,14 +142,24 @@ fn is_numeric(col: &Column) -> bool {
     col.dtype().is_primitive_numeric()
 }
 
+/// Text cells longer than this many characters wrap (the others stay on one line).
+const LONG_TEXT: usize = 60;
+
 fn push_row(h: &mut String, df: &DataFrame, row: usize, options: &TableOptions) {
     h.push_str("<tr>");
     for col in df.columns() {
         let (class, text) = match col.get(row) {
             Ok(AnyValue::Null) => ("null", "null".to_string()),
             Ok(v) => {
-                let class = if is_numeric(col) { "num" } else { "" };
-                (class, cell_text(&v, options.float_decimals))
+                let text = cell_text(&v, options.float_decimals);
+                let class = if is_numeric(col) {
+                    "num"
+                } else if text.chars().count() > LONG_TEXT {
+                    "long"
+                } else {
+                    ""
+                };
+                (class, text)
             }
             Err(e) => ("null", format!("error: {e}")),
         };

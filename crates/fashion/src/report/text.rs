@@ -7,9 +7,14 @@
 
 use std::fmt;
 
+use polars::prelude::*;
+
+use crate::analysis::original::{self, Claim};
 use crate::analysis::{
-    ClusteringSummary, DetectorResult, NodeClaim, Strength, Support, TopNodes, Verdict,
+    ClusteringSummary, DetectorResult, NodeClaim, Outcome, Scorecard, Strength, Support, TopNodes,
+    Verdict,
 };
+use crate::data::CLASS_NAMES;
 use crate::features::{Ranking, Statement};
 
 /// `"same-class edge share 0.912 (input pixels 0.604, scaled pixels no edges, …)"`.
@@ -144,6 +149,140 @@ impl fmt::Display for Verdict {
             }
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for Outcome {
+    /// "reproduced", "partly reproduced", "not reproduced".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Reproduced => "reproduced",
+            Outcome::Partly => "partly reproduced",
+            Outcome::NotReproduced => "not reproduced",
+        })
+    }
+}
+
+impl Scorecard {
+    /// What this run measured for one claim, in words with its numbers.
+    fn measured(&self, claim: Claim) -> String {
+        let name = |c: u8| CLASS_NAMES.get(c as usize).copied().unwrap_or("?");
+        match claim {
+            Claim::TestAccuracy => format!(
+                "this run: {:.2} % on the 10 000 official test images",
+                100.0 * self.test_accuracy
+            ),
+            Claim::WeakestClass => {
+                let parts: Vec<String> = self
+                    .weakest
+                    .iter()
+                    .map(|c| format!("{} {:.3}", name(c.class), c.recall))
+                    .collect();
+                format!("lowest recall: {}", parts.join(", "))
+            }
+            Claim::DenseSeparatesBest => {
+                let parts: Vec<String> = self
+                    .separation
+                    .iter()
+                    .map(|s| {
+                        let dense = match (s.best, s.dense) {
+                            (crate::features::Representation::Dense, _) | (_, None) => {
+                                String::new()
+                            }
+                            (_, Some(d)) => format!(", dense {d:.3}"),
+                        };
+                        format!(
+                            "{}: {} {:.3}{dense}",
+                            s.measure,
+                            s.best.label(),
+                            s.modularity
+                        )
+                    })
+                    .collect();
+                format!(
+                    "highest class modularity (study graphs) — {}",
+                    parts.join("; ")
+                )
+            }
+            Claim::CorrelationGroupsByType => {
+                let parts: Vec<String> = self
+                    .type_grouping
+                    .iter()
+                    .map(|t| format!("{} {:.3}", t.representation.label(), t.share))
+                    .collect();
+                format!(
+                    "same-garment-type share of correlation edges: {}; random edges {:.3}",
+                    parts.join(", "),
+                    self.type_chance
+                )
+            }
+            Claim::CentralityMarksErrors => {
+                let v = &self.verdict;
+                let mut s = match &v.best {
+                    Some(b) => format!(
+                        "best centrality ROC-AUC {:.2} [{:.2}, {:.2}] ({}); ",
+                        b.auc.estimate,
+                        b.auc.lower,
+                        b.auc.upper,
+                        b.label()
+                    ),
+                    None => String::new(),
+                };
+                s.push_str(&format!(
+                    "{} / {} / {} of {} intervals above / around / below chance",
+                    v.above,
+                    v.includes,
+                    v.below,
+                    v.total()
+                ));
+                if let Some(u) = &v.uncertainty {
+                    s.push_str(&format!(
+                        "; 1 − max softmax {:.2} [{:.2}, {:.2}]",
+                        u.auc.estimate, u.auc.lower, u.auc.upper
+                    ));
+                }
+                s
+            }
+        }
+    }
+
+    /// The verdict cell of one claim.
+    fn verdict_text(&self, claim: Claim) -> String {
+        match (claim, self.outcome(claim)) {
+            (Claim::TestAccuracy, _) => {
+                let diff = 100.0 * (self.test_accuracy - original::TEST_ACCURACY);
+                format!(
+                    "{} by {:.1} points (another network and training: compared, not reproduced)",
+                    if diff >= 0.0 { "higher" } else { "lower" },
+                    diff.abs()
+                )
+            }
+            (Claim::DenseSeparatesBest, Some(o)) => format!(
+                "{o}: the dense embedding is best under {} of {} measures",
+                self.dense_wins(),
+                self.separation.len()
+            ),
+            (Claim::CorrelationGroupsByType, Some(o)) => format!(
+                "{o}: above random edges in {} of {} representations",
+                self.types_above_chance(),
+                self.type_grouping.len()
+            ),
+            (_, Some(o)) => o.to_string(),
+            (_, None) => "no data in this run".to_string(),
+        }
+    }
+
+    /// The scorecard as a table, one row per claim of
+    /// [`original::CLAIMS`](crate::analysis::original::CLAIMS): `original_claim` (our
+    /// paraphrase; the original's own numbers are labelled as such), `measured` (this
+    /// run), `verdict`. Every number in `measured` and `verdict` is computed from the run.
+    pub fn table(&self) -> PolarsResult<DataFrame> {
+        let claims = original::CLAIMS;
+        df!(
+            "original_claim" => claims.iter().map(|(_, text)| format!("original: {text}")).collect::<Vec<_>>(),
+            "measured" => claims.iter().map(|&(c, _)| self.measured(c)).collect::<Vec<_>>(),
+            "verdict" => claims.iter().map(|&(c, _)| self.verdict_text(c)).collect::<Vec<_>>(),
+        )
     }
 }
 
