@@ -129,12 +129,34 @@ def test_missing_notebook_is_a_usage_error(tmp_path):
     assert rc == 2 and "notebook not found" in out, out
 
 
-def test_default_selection_is_numeric_and_in_repo():
-    for p in rn.default_notebooks():
-        assert p.parent == REPO_ROOT / "notebooks"
-        assert rn.NOTEBOOK_RE.match(p.name)
-    nums = [int(p.name[:2]) for p in rn.default_notebooks()]
-    assert nums == sorted(nums)
+def test_default_selection_is_numeric_and_in_repo_solutions_last():
+    paths = rn.default_notebooks()
+    main = [p for p in paths if p.parent == REPO_ROOT / "notebooks"]
+    solutions = [p for p in paths if p.parent == REPO_ROOT / "notebooks" / "solutions"]
+    assert main and solutions and paths == main + solutions
+    for group in (main, solutions):
+        for p in group:
+            assert rn.NOTEBOOK_RE.match(p.name)
+        nums = [int(p.name[:2]) for p in group]
+        assert nums == sorted(nums)
+    # Every solution notebook answers a course notebook of the same number.
+    assert {p.name[:2] for p in solutions} <= {p.name[:2] for p in main}
+
+
+def test_runtimes_are_merged_into_one_table(tmp_path):
+    target = tmp_path / "docs" / "runtimes.md"
+    row = {"notebook": "04-x", "seconds": 12.34, "status": "passed", "mode": "default run",
+           "cache": "warm", "cpu": "Some CPU", "avx512": False, "date": "2026-01-01 00:00"}
+    rn.record_runtimes(target, [row, dict(row, notebook="solutions/04-x-solutions")])
+    rn.record_runtimes(target, [dict(row, notebook="02-y", seconds=99.0, avx512=True)])
+    text = target.read_text()
+    lines = [l for l in text.splitlines() if l.startswith("| [")]
+    # Merged, course notebooks first in name order, solutions last.
+    assert [l.split("]")[0] for l in lines] == ["| [02-y", "| [04-x", "| [solutions/04-x-solutions"]
+    assert "| 12 | passed | default run | warm | Some CPU | no |" in lines[1]
+    assert "| 99 |" in lines[0] and "| yes |" in lines[0]
+    assert "Do not edit by hand" in text
+    assert (tmp_path / "docs" / "runtimes.json").is_file()
 
 
 def _nb_with_outputs(*outputs):

@@ -5,7 +5,8 @@ use rayon::prelude::*;
 
 use super::{check_input, gram_block, standardise_rows, Construction, NodeInfo, SimilarityGraph};
 use crate::error::{
-    bad_iterations, bad_level, bad_mean_degree, bad_penalty, bad_tolerance, ParamError, Result,
+    bad_iterations, bad_level, bad_mean_degree, bad_penalty, bad_tolerance, Error, ParamError,
+    Result,
 };
 
 /// A coefficient counts as non-zero above this magnitude.
@@ -535,6 +536,49 @@ pub fn lasso(x: &Array2<f32>, nodes: &[NodeInfo], params: &LassoParams) -> Resul
     )
 }
 
+/// The coefficients of one neighbourhood regression: row `i` of `x` regressed on all other
+/// rows at penalty `alpha`, after standardising every row as [`lasso`] does (mean 0,
+/// squared norm `d`), by the same coordinate descent (`params`' tolerance and iteration
+/// limit). One coefficient per row, `0` for row `i` itself; image `i` selects image `j`
+/// when `|coefficient j|` exceeds `1e-10`, as in [`lasso`]. For checking a fit by hand (notebook 05).
+///
+/// ```
+/// use fashion_graph::{lasso_coefficients, LassoParams, NodeInfo};
+/// use ndarray::array;
+///
+/// # fn main() -> fashion_graph::Result<()> {
+/// // Row 0 is row 1 plus a little of row 2; row 3 is unrelated.
+/// let x = array![[1.0f32, 2.0, 3.0, 5.0], [1.0, 2.0, 3.0, 4.0], [0.0, 1.0, 0.0, 1.0], [4.0, 1.0, 3.0, 2.0]];
+/// let nodes: Vec<NodeInfo> = (0..4).map(|i| NodeInfo::new(i, 0)).collect();
+/// let beta = lasso_coefficients(&x, &nodes, 0, 0.05, &LassoParams::default())?;
+/// assert_eq!(beta[0], 0.0);
+/// assert!(beta[1] > 0.5);
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// As [`lasso`]; `i` out of range or a negative or non-finite `alpha` (naming `i` or
+/// `alpha`).
+pub fn lasso_coefficients(
+    x: &Array2<f32>,
+    nodes: &[NodeInfo],
+    i: usize,
+    alpha: f64,
+    params: &LassoParams,
+) -> Result<Vec<f64>> {
+    params.check()?;
+    check_input(x, nodes)?;
+    if i >= x.nrows() {
+        return Err(Error::invalid("i", format!("a row below {}", x.nrows()), i));
+    }
+    if !(alpha.is_finite() && alpha >= 0.0) {
+        return Err(bad_penalty(alpha).into());
+    }
+    let z = standardise_rows(x, nodes, x.ncols() as f64)?;
+    let g = scaled_gram(&z);
+    Ok(regress(&g, i, alpha, params.tolerance, params.max_iterations).beta)
+}
+
 /// Bisection on `log α` for mean degree `m`; returns the closest round and the number
 /// of rounds run.
 fn bisect(g: &Array2<f64>, m: f64, params: &LassoParams) -> Result<(Round, usize)> {
@@ -923,5 +967,49 @@ mod tests {
             ),
             Err(Error::TooFewNodes { .. })
         ));
+    }
+
+    #[test]
+    fn one_regression_selects_what_the_graph_links() {
+        let (x, nodes) = clusters(30, 12, 0.6, 4);
+        let alpha = 0.15;
+        let and = lasso(&x, &nodes, &LassoParams::default().alpha(alpha)).unwrap();
+        let or = lasso(
+            &x,
+            &nodes,
+            &LassoParams::default()
+                .alpha(alpha)
+                .symmetrise(Symmetrise::Or),
+        )
+        .unwrap();
+        let mut selections = 0;
+        for i in 0..30 {
+            let beta = lasso_coefficients(&x, &nodes, i, alpha, &LassoParams::default()).unwrap();
+            assert_eq!(beta.len(), 30);
+            assert_eq!(beta[i], 0.0);
+            let chosen: Vec<usize> = (0..30).filter(|&j| beta[j].abs() > NONZERO).collect();
+            selections += chosen.len();
+            let linked = |g: &SimilarityGraph, j: usize| {
+                g.edge_list()
+                    .iter()
+                    .any(|&(a, b, _)| (a, b) == (i.min(j), i.max(j)))
+            };
+            // AND edges need i's selection; i's selections are OR edges.
+            for j in (0..30).filter(|&j| j != i) {
+                if linked(&and, j) {
+                    assert!(chosen.contains(&j), "AND edge {i}-{j} not selected by {i}");
+                }
+                if chosen.contains(&j) {
+                    assert!(linked(&or, j), "{i} selects {j} but no OR edge");
+                }
+            }
+        }
+        match and.construction() {
+            Construction::Lasso { report, .. } => assert_eq!(report.selections, selections),
+            other => panic!("{other:?}"),
+        }
+        let err = lasso_coefficients(&x, &nodes, 30, alpha, &LassoParams::default()).unwrap_err();
+        assert!(err.to_string().contains('i'), "{err}");
+        assert!(lasso_coefficients(&x, &nodes, 0, -1.0, &LassoParams::default()).is_err());
     }
 }

@@ -137,6 +137,95 @@ fn normalise(mut p: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
     p
 }
 
+/// Up to this many nodes [`fruchterman_reingold`] sums the repulsion of every pair; above
+/// it only pairs closer than `2k` repel (the grid variant of Fruchterman & Reingold).
+pub const EXACT_REPULSION_NODES: usize = 2000;
+
+/// The push `(e / d) · k² / d` on `i` from a node at offset `(ex, ey)` (from it to
+/// `i`); coincident nodes are pushed apart in a direction fixed by the pair.
+fn push(i: usize, j: usize, mut ex: f64, mut ey: f64, k2: f64) -> (f64, f64) {
+    let mut d2 = ex * ex + ey * ey;
+    if d2 < 1e-18 {
+        let angle = (i * 7919 + j * 104_729) as f64;
+        ex = 1e-9 * angle.cos();
+        ey = 1e-9 * angle.sin();
+        d2 = 1e-18;
+    }
+    let f = k2 / d2;
+    (ex * f, ey * f)
+}
+
+/// Repulsion on every node from every other node, summed in node order. `O(n²)`.
+fn repulsion_all(pos: &[(f64, f64)], k2: f64) -> Vec<(f64, f64)> {
+    (0..pos.len())
+        .into_par_iter()
+        .map(|i| {
+            let (xi, yi) = pos[i];
+            let (mut dx, mut dy) = (0.0, 0.0);
+            for (j, &(xj, yj)) in pos.iter().enumerate() {
+                if j != i {
+                    let (fx, fy) = push(i, j, xi - xj, yi - yj, k2);
+                    dx += fx;
+                    dy += fy;
+                }
+            }
+            (dx, dy)
+        })
+        .collect()
+}
+
+/// Repulsion on every node from the nodes closer than `cutoff` only, found through a
+/// grid of `cutoff`-sized cells (each node looks at its own and the 8 neighbouring
+/// cells). Nodes are visited cell by cell, in node order within a cell, so the sums are
+/// the same at any thread count. About `O(n)` per step for evenly spread nodes.
+fn repulsion_near(pos: &[(f64, f64)], k2: f64, cutoff: f64) -> Vec<(f64, f64)> {
+    use std::collections::HashMap;
+    let (x0, y0) = pos
+        .iter()
+        .fold((f64::MAX, f64::MAX), |a, p| (a.0.min(p.0), a.1.min(p.1)));
+    let cell_of = |p: (f64, f64)| {
+        (
+            ((p.0 - x0) / cutoff).floor() as i64,
+            ((p.1 - y0) / cutoff).floor() as i64,
+        )
+    };
+    let mut order: Vec<usize> = (0..pos.len()).collect();
+    let cells: Vec<(i64, i64)> = pos.iter().map(|&p| cell_of(p)).collect();
+    order.sort_by_key(|&i| (cells[i], i));
+    let mut ranges: HashMap<(i64, i64), (usize, usize)> = HashMap::new();
+    for (at, &i) in order.iter().enumerate() {
+        ranges
+            .entry(cells[i])
+            .and_modify(|r| r.1 = at + 1)
+            .or_insert((at, at + 1));
+    }
+    let cutoff2 = cutoff * cutoff;
+    (0..pos.len())
+        .into_par_iter()
+        .map(|i| {
+            let (xi, yi) = pos[i];
+            let (cx, cy) = cells[i];
+            let (mut dx, mut dy) = (0.0, 0.0);
+            for gx in cx - 1..=cx + 1 {
+                for gy in cy - 1..=cy + 1 {
+                    let Some(&(start, end)) = ranges.get(&(gx, gy)) else {
+                        continue;
+                    };
+                    for &j in &order[start..end] {
+                        let (ex, ey) = (xi - pos[j].0, yi - pos[j].1);
+                        if j != i && ex * ex + ey * ey < cutoff2 {
+                            let (fx, fy) = push(i, j, ex, ey, k2);
+                            dx += fx;
+                            dy += fy;
+                        }
+                    }
+                }
+            }
+            (dx, dy)
+        })
+        .collect()
+}
+
 /// A force-directed drawing of `g` (Fruchterman & Reingold 1991): every pair of nodes
 /// repels with force `k²/d`, every edge attracts with `d²/k` (`k = √(1/n)`, edge
 /// weights ignored), a gravity `gravity · n·k² · d` pulls each node towards the centre
@@ -144,7 +233,10 @@ fn normalise(mut p: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
 /// temperature falling linearly from 0.1 to 0. Initial positions are uniform from
 /// `ChaCha8Rng::seed_from_u64(seed)`; forces are summed in a fixed order, so the same
 /// seed gives the same positions. `O(n²)` per step, rayon over nodes: ~100 nodes × 500
-/// steps take milliseconds, 1000 nodes about a second (release build).
+/// steps take milliseconds, 1000 nodes about a second (release build). Above
+/// [`EXACT_REPULSION_NODES`] nodes only pairs closer than `2k` repel (found through a
+/// grid, the variant the paper proposes for large graphs): about `O(n + m)` per step, so
+/// 10 000 nodes take seconds; the drawing is close to, not the same as, the exact one.
 ///
 /// Errors: the parameters' ([`LayoutParams::check`]).
 pub fn fruchterman_reingold(g: &SimilarityGraph, params: &LayoutParams) -> Result<Layout> {
@@ -173,34 +265,15 @@ pub fn fruchterman_reingold(g: &SimilarityGraph, params: &LayoutParams) -> Resul
         let (cx, cy) = pos.iter().fold((0.0, 0.0), |a, p| {
             (a.0 + p.0 / n as f64, a.1 + p.1 / n as f64)
         });
-        let mut disp: Vec<(f64, f64)> = (0..n)
-            .into_par_iter()
-            .map(|i| {
-                let (xi, yi) = pos[i];
-                let (mut dx, mut dy) = (0.0, 0.0);
-                for (j, &(xj, yj)) in pos.iter().enumerate() {
-                    if j == i {
-                        continue;
-                    }
-                    let (mut ex, mut ey) = (xi - xj, yi - yj);
-                    let mut d2 = ex * ex + ey * ey;
-                    if d2 < 1e-18 {
-                        // Coincident nodes: push apart in a direction fixed by the pair.
-                        let angle = (i * 7919 + j * 104_729) as f64;
-                        ex = 1e-9 * angle.cos();
-                        ey = 1e-9 * angle.sin();
-                        d2 = 1e-18;
-                    }
-                    // (e / d) · k² / d
-                    let f = k2 / d2;
-                    dx += ex * f;
-                    dy += ey * f;
-                }
-                dx -= gravity * (xi - cx);
-                dy -= gravity * (yi - cy);
-                (dx, dy)
-            })
-            .collect();
+        let mut disp = if n > EXACT_REPULSION_NODES {
+            repulsion_near(&pos, k2, 2.0 * k)
+        } else {
+            repulsion_all(&pos, k2)
+        };
+        for (d, &(xi, yi)) in disp.iter_mut().zip(&pos) {
+            d.0 -= gravity * (xi - cx);
+            d.1 -= gravity * (yi - cy);
+        }
         for &(a, b) in &edges {
             let (ex, ey) = (pos[a].0 - pos[b].0, pos[a].1 - pos[b].1);
             let d = (ex * ex + ey * ey).sqrt();
@@ -314,5 +387,65 @@ mod tests {
         assert!(Layout::from_positions(vec![(0.0, f64::NAN)]).is_err());
         let l = Layout::from_positions(vec![(0.0, 0.0), (2.0, 1.0)]).unwrap();
         assert_eq!(l.positions(), [(0.0, 0.25), (1.0, 0.75)]);
+    }
+
+    #[test]
+    fn near_repulsion_is_the_exact_sum_over_close_pairs() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let pos: Vec<(f64, f64)> = (0..300).map(|_| (rng.gen(), rng.gen())).collect();
+        let k2 = 1.0 / 300.0;
+        let close = |cutoff: f64| -> Vec<(f64, f64)> {
+            (0..pos.len())
+                .map(|i| {
+                    let mut d = (0.0, 0.0);
+                    for j in 0..pos.len() {
+                        let (ex, ey) = (pos[i].0 - pos[j].0, pos[i].1 - pos[j].1);
+                        if j != i && ex * ex + ey * ey < cutoff * cutoff {
+                            let f = push(i, j, ex, ey, k2);
+                            d = (d.0 + f.0, d.1 + f.1);
+                        }
+                    }
+                    d
+                })
+                .collect()
+        };
+        for cutoff in [0.05, 0.2, 2.0] {
+            let near = repulsion_near(&pos, k2, cutoff);
+            for (a, b) in near.iter().zip(close(cutoff)) {
+                assert!((a.0 - b.0).abs() <= 1e-9 * (1.0 + b.0.abs()), "{a:?} {b:?}");
+                assert!((a.1 - b.1).abs() <= 1e-9 * (1.0 + b.1.abs()), "{a:?} {b:?}");
+            }
+        }
+        // A cutoff beyond every distance is the exact repulsion.
+        let all = repulsion_all(&pos, k2);
+        for (a, b) in repulsion_near(&pos, k2, 2.0).iter().zip(&all) {
+            assert!((a.0 - b.0).abs() <= 1e-9 * (1.0 + b.0.abs()));
+        }
+    }
+
+    #[test]
+    fn large_graphs_are_laid_out_on_the_grid_deterministically() {
+        let n = EXACT_REPULSION_NODES + 500;
+        let (x, nodes) = clusters(n, 6, 0.3, 2);
+        let g = super::super::knn(&x, &nodes, &KnnParams::default().k(3)).unwrap();
+        let p = LayoutParams::default().iterations(60);
+        let a = fruchterman_reingold(&g, &p).unwrap();
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let b = one.install(|| fruchterman_reingold(&g, &p).unwrap());
+        assert_eq!(a, b, "the same positions at any thread count");
+        // Linked nodes end up closer than random pairs.
+        let pos = a.positions();
+        let edges = g.edge_list();
+        let edge_mean =
+            edges.iter().map(|e| dist(pos[e.0], pos[e.1])).sum::<f64>() / edges.len() as f64;
+        let pairs = (0..n)
+            .map(|i| dist(pos[i], pos[(i * 7 + 13) % n]))
+            .sum::<f64>()
+            / n as f64;
+        assert!(edge_mean < 0.5 * pairs, "{edge_mean} vs {pairs}");
     }
 }

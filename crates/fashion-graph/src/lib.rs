@@ -62,7 +62,9 @@ pub use centrality::{
 pub use correlation::{correlation, correlation_matrix, CorrelationMode, CorrelationParams};
 pub use export::{graphml_string, write_edge_csv, write_graphml, write_node_csv, GraphExport};
 pub use knn::{knn, nearest_neighbours, KnnParams};
-pub use lasso::{inverse_normal_cdf, lasso, LassoParams, LassoReport, Penalty, Symmetrise};
+pub use lasso::{
+    inverse_normal_cdf, lasso, lasso_coefficients, LassoParams, LassoReport, Penalty, Symmetrise,
+};
 pub use layout::{fruchterman_reingold, Layout, LayoutParams};
 pub use measure::Measure;
 
@@ -253,6 +255,35 @@ impl SimilarityGraph {
     /// The node of row `i`.
     pub fn node(&self, i: usize) -> Option<&NodeInfo> {
         self.graph.node_weight(NodeIndex::new(i))
+    }
+
+    /// The rows linked to row `i`, in increasing order (empty for a row out of range).
+    ///
+    /// ```
+    /// use fashion_graph::{knn, KnnParams, NodeInfo};
+    /// use ndarray::array;
+    ///
+    /// # fn main() -> fashion_graph::Result<()> {
+    /// let x = array![[0.0f32], [1.0], [10.0]];
+    /// let nodes: Vec<NodeInfo> = (0..3).map(|i| NodeInfo::new(i, 0)).collect();
+    /// let g = knn(&x, &nodes, &KnnParams::default().k(1))?;
+    /// assert_eq!(g.neighbours(0), [1]);
+    /// assert_eq!(g.neighbours(1), [0, 2]);
+    /// assert!(g.neighbours(7).is_empty());
+    /// # Ok(()) }
+    /// ```
+    pub fn neighbours(&self, i: usize) -> Vec<usize> {
+        if i >= self.node_count() {
+            return Vec::new();
+        }
+        let mut v: Vec<usize> = self
+            .graph
+            .neighbors(NodeIndex::new(i))
+            .map(|n| n.index())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 
     /// All nodes, in row order.

@@ -453,6 +453,51 @@ impl ImageFeatures {
     }
 }
 
+/// What notebooks 04–06 start from: the notebooks' shared run (loaded from its checkpoint,
+/// trained first if it is missing), the data set, and the features of the chosen test
+/// images (by default the original project's 100: the first 10 of each class).
+#[derive(Debug)]
+pub struct GraphSetup {
+    /// The shared run's configuration and directory ([`shared_run`](crate::train::shared_run)).
+    pub run: crate::train::SharedRun,
+    /// The data set ([`FashionMnist::load_default`]).
+    pub data: FashionMnist,
+    /// The trained network.
+    pub trained: Trained,
+    /// The images' four representations and predictions.
+    pub features: ImageFeatures,
+}
+
+impl GraphSetup {
+    /// Loads (or trains) the shared run and computes the features of `params`' images.
+    ///
+    /// # Errors
+    /// Loading the data, training or loading the run, computing the features.
+    pub fn load(params: &FeatureParams) -> Result<GraphSetup> {
+        params.check()?;
+        let run = crate::train::shared_run();
+        let data = FashionMnist::load_default()?;
+        let trained = crate::train::train_or_load(
+            &run.config,
+            &data,
+            &run.dir,
+            crate::train::TrainOptions::default(),
+        )?;
+        let features = ImageFeatures::for_run(&trained, &data, params)?;
+        Ok(GraphSetup {
+            run,
+            data,
+            trained,
+            features,
+        })
+    }
+
+    /// Images classified correctly.
+    pub fn correct(&self) -> usize {
+        self.features.correct().iter().filter(|&&c| c).count()
+    }
+}
+
 /// One measure's graph on one representation, with its layout and measurements.
 #[derive(Debug, Clone)]
 pub struct RepresentationGraph {
@@ -581,6 +626,48 @@ impl Comparison {
             "modularity" => c(|x| x.centrality.modularity),
             "betweenness_misclassified" => c(|x| x.centrality.mean_betweenness(true)),
             "betweenness_correct" => c(|x| x.centrality.mean_betweenness(false)),
+        )?)
+    }
+
+    /// For lasso graphs: one row per representation with the penalty in effect and the
+    /// edges it gives under both symmetrisations: `representation`, `rule` (how α was
+    /// chosen: the Meinshausen–Bühlmann rule, a target mean degree, or fixed), `alpha`,
+    /// `selections` (directed), `and_edges`, `or_edges`, `rounds` (regression rounds
+    /// run, more than 1 when bisecting on a target density).
+    ///
+    /// # Errors
+    /// A comparison of another measure (naming `measure`).
+    pub fn penalty_table(&self) -> Result<DataFrame> {
+        let mut rows = Vec::new();
+        for g in &self.graphs {
+            match g.graph.construction() {
+                crate::graph::Construction::Lasso { report, params } => {
+                    let rule = match params.penalty {
+                        crate::graph::Penalty::MeinshausenBuhlmann { level } => {
+                            format!("Meinshausen–Bühlmann, level {level}")
+                        }
+                        crate::graph::Penalty::MeanDegree(m) => format!("mean degree {m}"),
+                        crate::graph::Penalty::Fixed(a) => format!("fixed α = {a}"),
+                    };
+                    rows.push((g.representation.label(), rule, report.clone()))
+                }
+                _ => {
+                    return Err(Error::invalid(
+                        "measure",
+                        "a lasso comparison",
+                        self.measure.name(),
+                    ))
+                }
+            }
+        }
+        Ok(df!(
+            "representation" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            "rule" => rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>(),
+            "alpha" => rows.iter().map(|r| r.2.alpha).collect::<Vec<_>>(),
+            "selections" => rows.iter().map(|r| r.2.selections as u64).collect::<Vec<_>>(),
+            "and_edges" => rows.iter().map(|r| r.2.and_edges as u64).collect::<Vec<_>>(),
+            "or_edges" => rows.iter().map(|r| r.2.or_edges as u64).collect::<Vec<_>>(),
+            "rounds" => rows.iter().map(|r| r.2.rounds as u64).collect::<Vec<_>>(),
         )?)
     }
 
@@ -903,6 +990,27 @@ mod tests {
             &LayoutParams::default()
         )
         .is_err());
+        // The penalty table is for lasso comparisons only.
+        let err = c.penalty_table().unwrap_err().to_string();
+        assert!(err.contains("measure") && err.contains("lasso"), "{err}");
+        let lasso = Comparison::compute(
+            &f,
+            &Measure::Lasso(crate::graph::LassoParams::default().alpha(0.2)),
+            &LayoutParams::default().iterations(20),
+        )
+        .unwrap();
+        let t = lasso.penalty_table().unwrap();
+        assert_eq!(t.shape(), (4, 7));
+        assert_eq!(
+            t.column("rule").unwrap().str().unwrap().get(0),
+            Some("fixed α = 0.2")
+        );
+        for (k, g) in lasso.graphs.iter().enumerate() {
+            let and = t.column("and_edges").unwrap().u64().unwrap().get(k);
+            assert_eq!(and, Some(g.graph.edge_count() as u64));
+            let alpha = t.column("alpha").unwrap().f64().unwrap().get(k);
+            assert_eq!(alpha, Some(0.2));
+        }
     }
 
     /// Hand-made graphs on 4 nodes (classes 0, 0, 1, 1): which representation wins.

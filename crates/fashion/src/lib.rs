@@ -97,3 +97,8 @@ pub use fashion_nn::train;
 pub use ndarray;
 /// Re-exported so notebooks can name polars types through this crate.
 pub use polars;
+/// The random-number crates behind every seeded step (so a notebook can replay one,
+/// e.g. a bootstrap resample, with the same generator).
+pub use rand;
+/// See [`rand`].
+pub use rand_chacha;

@@ -451,6 +451,35 @@ impl CentralityStudy {
         )?)
     }
 
+    /// Mean ROC-AUC of degree and of betweenness over the representations, one row per
+    /// measure: `measure`, `degree`, `betweenness`, `representations` (how many were
+    /// averaged). Which kind of centrality, in which graphs, comes closest to the claim.
+    pub fn mean_auc_table(&self) -> Result<DataFrame> {
+        let mut measures: Vec<&'static str> = Vec::new();
+        for r in self.centrality_results() {
+            if let Some(m) = r.measure {
+                if !measures.contains(&m) {
+                    measures.push(m);
+                }
+            }
+        }
+        let mean = |m: &str, d: Detector| -> (f64, usize) {
+            let v: Vec<f64> = self
+                .results
+                .iter()
+                .filter(|r| r.measure == Some(m) && r.detector == d)
+                .map(|r| r.auc.estimate)
+                .collect();
+            (v.iter().sum::<f64>() / v.len().max(1) as f64, v.len())
+        };
+        Ok(df!(
+            "measure" => measures.clone(),
+            "degree" => measures.iter().map(|m| mean(m, Detector::Degree).0).collect::<Vec<_>>(),
+            "betweenness" => measures.iter().map(|m| mean(m, Detector::Betweenness).0).collect::<Vec<_>>(),
+            "representations" => measures.iter().map(|m| mean(m, Detector::Degree).1 as u32).collect::<Vec<_>>(),
+        )?)
+    }
+
     /// Share of pairs of distinct studied images of the same garment type: what
     /// [`GraphStats::same_type_share`] would be for edges drawn at random.
     pub fn same_type_chance(&self) -> f64 {

@@ -54,6 +54,75 @@ pub enum GarmentType {
     Bag,
 }
 
+impl GarmentType {
+    /// `"tops"`, `"trousers"`, `"dresses"`, `"footwear"`, `"bags"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            GarmentType::Top => "tops",
+            GarmentType::Bottom => "trousers",
+            GarmentType::Dress => "dresses",
+            GarmentType::Footwear => "footwear",
+            GarmentType::Bag => "bags",
+        }
+    }
+}
+
+/// The errors of a confusion matrix grouped by garment type: one row per type whose
+/// classes are confused with each other (`"within tops"`, …), then `"across types"` for
+/// errors between classes of different types; columns `group`, `errors`, `share` (of
+/// all errors; 0 without errors). Types without errors inside are left out.
+///
+/// ```
+/// use fashion::analysis::errors_by_type;
+/// use fashion::eval::ConfusionMatrix;
+///
+/// # fn main() -> fashion::Result<()> {
+/// // Two shirts called T-shirt/top (both tops), one sandal called a bag.
+/// let cm = ConfusionMatrix::new(&[6, 6, 5, 1], &[0, 0, 8, 1])?;
+/// let t = errors_by_type(&cm)?;
+/// assert_eq!(t.height(), 2);
+/// assert_eq!(t.column("errors")?.u64()?.get(0), Some(2));
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// Building the table (polars).
+pub fn errors_by_type(cm: &crate::eval::ConfusionMatrix) -> Result<polars::prelude::DataFrame> {
+    use polars::prelude::*;
+    let k = cm.counts().nrows() as u8;
+    let mut within = std::collections::BTreeMap::<GarmentType, u64>::new();
+    let mut across = 0u64;
+    for t in 0..k {
+        for p in (0..k).filter(|&p| p != t) {
+            let n = cm.count(t as usize, p as usize);
+            match (garment_type(t), garment_type(p)) {
+                (Some(a), Some(b)) if a == b => *within.entry(a).or_default() += n,
+                _ => across += n,
+            }
+        }
+    }
+    within.retain(|_, n| *n > 0);
+    let mut groups: Vec<String> = within
+        .keys()
+        .map(|t| format!("within {}", t.name()))
+        .collect();
+    let mut errors: Vec<u64> = within.values().copied().collect();
+    groups.push("across types".into());
+    errors.push(across);
+    let total: u64 = errors.iter().sum();
+    let share: Vec<f64> = errors
+        .iter()
+        .map(|&e| {
+            if total == 0 {
+                0.0
+            } else {
+                e as f64 / total as f64
+            }
+        })
+        .collect();
+    Ok(df!("group" => groups, "errors" => errors, "share" => share)?)
+}
+
 /// The [`GarmentType`] of a class label; `None` for a label outside `0..=9`.
 ///
 /// ```

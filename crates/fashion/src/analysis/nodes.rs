@@ -268,6 +268,26 @@ impl NodeClaim {
         )?)
     }
 
+    /// Every ranking's top nodes in one table: `representation`, `ranked_by`, then the
+    /// columns of [`TopNodes::table`].
+    pub fn table(&self) -> Result<DataFrame> {
+        let mut all: Option<DataFrame> = None;
+        for t in &self.tops {
+            let mut df = t.table()?;
+            let k = df.height();
+            df.insert_column(
+                0,
+                Column::new("representation".into(), vec![t.representation.label(); k]),
+            )?;
+            df.insert_column(1, Column::new("ranked_by".into(), vec![t.by.name(); k]))?;
+            all = Some(match all {
+                None => df,
+                Some(a) => a.vstack(&df)?,
+            });
+        }
+        all.ok_or_else(|| Error::invalid("tops", "at least one ranking", 0))
+    }
+
     /// The entry for `representation` ranked `by`, if computed.
     pub fn get(&self, representation: Representation, by: RankBy) -> Option<&TopNodes> {
         self.tops
@@ -405,6 +425,31 @@ mod tests {
         );
         let summary = claim.summary().unwrap();
         assert_eq!(summary.shape(), (2, 8));
+        let table = claim.table().unwrap();
+        assert_eq!(table.shape(), (6, 10));
+        let column = table.column("ranked_by").unwrap().str().unwrap();
+        let by: Vec<&str> = (0..6).map(|i| column.get(i).unwrap()).collect();
+        assert_eq!(
+            by,
+            ["betweenness"; 3]
+                .into_iter()
+                .chain(["degree"; 3])
+                .collect::<Vec<_>>()
+        );
+        // The gallery: each ranking of 3 on one row, labelled; captions as the rankings'.
+        let test = crate::data::fixtures::synthetic(20, 1);
+        let grid = claim.gallery(&test).unwrap();
+        assert_eq!(grid.grid(), (2, 3));
+        let one = claim.tops[0].gallery(&test).unwrap();
+        assert_eq!(one.grid(), (1, 3));
+        let long = NodeClaim::compute(&cmp, &f, &[Representation::Dense], 10).unwrap();
+        assert_eq!(long.gallery(&test).unwrap().grid(), (4, 5));
+        let odd = NodeClaim::compute(&cmp, &f, &[Representation::Dense], 7).unwrap();
+        assert!(odd
+            .gallery(&test)
+            .unwrap_err()
+            .to_string()
+            .contains("multiple of 5"));
         let err = NodeClaim::compute(&cmp, &f, &[Representation::Map], 3).unwrap_err();
         assert!(err.to_string().contains("representations"), "{err}");
     }

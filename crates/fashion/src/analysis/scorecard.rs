@@ -284,6 +284,24 @@ mod tests {
         assert!(dense.share > card.type_chance);
         assert!(card.outcome(Claim::CorrelationGroupsByType).is_some());
         assert!(card.outcome(Claim::CentralityMarksErrors).is_some());
+        // Mean AUC per measure, over the four representations.
+        let means = study.mean_auc_table().unwrap();
+        assert_eq!(means.shape(), (2, 4));
+        let knn_degree: Vec<f64> = study
+            .results
+            .iter()
+            .filter(|r| r.measure == Some("knn") && r.detector == crate::analysis::Detector::Degree)
+            .map(|r| r.auc.estimate)
+            .collect();
+        let expected = knn_degree.iter().sum::<f64>() / 4.0;
+        let got = means
+            .column("degree")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .get(1)
+            .unwrap();
+        assert!((got - expected).abs() < 1e-12);
     }
 
     #[test]

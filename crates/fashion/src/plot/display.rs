@@ -116,6 +116,53 @@ impl Svg {
     }
 }
 
+/// An SVG with hover behaviour (tooltips, thumbnails shown on hover; see
+/// [`GraphChart::explorable_svg`](super::GraphChart::explorable_svg)). Jupyter Lab and
+/// nbconvert's HTML draw `image/svg+xml` output as an `<img>`, where hover does nothing,
+/// so in a notebook it shows as `text/html` with the SVG inline, the plain SVG beside it
+/// for frontends without HTML.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ExplorableSvg(pub Svg);
+
+impl ExplorableSvg {
+    /// The SVG document text.
+    pub fn text(&self) -> &str {
+        &self.0 .0
+    }
+
+    /// The SVG inside a `<div>`, as it is shown in a notebook.
+    pub fn html(&self) -> Html {
+        Html(format!(
+            "<div class=\"fashion-explorable\">{}</div>",
+            self.0 .0
+        ))
+    }
+
+    /// Writes the evcxr output blocks: `text/html` (the SVG inline), then
+    /// `image/svg+xml`; evcxr sends both in one output, the frontend picks.
+    pub fn write_evcxr<W: Write + ?Sized>(&self, out: &mut W) -> io::Result<()> {
+        write_block(out, "text/html", &self.html().0)?;
+        self.0.write_evcxr(out)
+    }
+
+    /// Shows the SVG inline in an evcxr notebook (prints the output blocks to stdout).
+    pub fn evcxr_display(&self) {
+        print_block(|out| self.write_evcxr(out));
+    }
+
+    /// Writes the SVG document to `path` (through a temporary file and a rename); a
+    /// browser opening the file shows the tooltips and thumbnails.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.0.save(path)
+    }
+}
+
+impl fmt::Debug for ExplorableSvg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ExplorableSvg({} bytes)", self.0 .0.len())
+    }
+}
+
 impl fmt::Debug for Svg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Svg({} bytes)", self.0.len())
@@ -188,6 +235,15 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "EVCXR_BEGIN_CONTENT image/svg+xml\n<svg></svg>\nEVCXR_END_CONTENT\n"
+        );
+        let mut out = Vec::new();
+        ExplorableSvg(Svg("<svg></svg>".into()))
+            .write_evcxr(&mut out)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "EVCXR_BEGIN_CONTENT text/html\n<div class=\"fashion-explorable\"><svg></svg></div>\n\
+             EVCXR_END_CONTENT\nEVCXR_BEGIN_CONTENT image/svg+xml\n<svg></svg>\nEVCXR_END_CONTENT\n"
         );
         let mut out = Vec::new();
         Html("<b>x</b>\n".into()).write_evcxr(&mut out).unwrap();

@@ -12,7 +12,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::{
-    bold, draw_text, font, plot_err, register_fonts, render_svg, title_height, Chart, Svg,
+    bold, draw_text, font, plot_err, register_fonts, render_svg, title_height, Chart,
+    ExplorableSvg, Svg,
 };
 use crate::data::{CLASS_NAMES, IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 use crate::error::{Error, Result};
@@ -136,7 +137,7 @@ struct NodeImages {
 /// assert!(svg.0.contains("Ankle boot") && svg.0.matches("<text").count() > 30);
 /// // The explorable SVG has one tooltip per node.
 /// let explorable = chart.size_by(NodeSize::Degree).explorable_svg()?;
-/// assert_eq!(explorable.0.matches("<title>").count(), 20);
+/// assert_eq!(explorable.text().matches("<title>").count(), 20);
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -331,23 +332,34 @@ impl GraphChart {
         (left, top, side)
     }
 
-    /// Largest node radius, by region size (glyphs are larger: up to 48 px wide).
+    /// Largest node radius, by region size (glyphs are larger: up to 48 px wide); above
+    /// [`LABELLED_NODES`] nodes it shrinks with the square root of the node count, so that
+    /// thousands of nodes do not cover each other entirely.
     fn max_radius(&self) -> f64 {
         let side = self.region().2 as f64;
+        let crowd = (LABELLED_NODES as f64 / self.nodes.len().max(1) as f64)
+            .sqrt()
+            .min(1.0);
         if self.glyphs {
-            (side / 30.0).clamp(10.0, 24.0)
+            ((side / 30.0).clamp(10.0, 24.0) * crowd).max(4.0)
         } else {
-            (side / 55.0).clamp(5.0, 11.0)
+            ((side / 55.0).clamp(5.0, 11.0) * crowd).max(1.5)
         }
     }
 
     /// Smallest node radius.
     fn min_radius(&self) -> f64 {
-        if self.glyphs {
-            (self.max_radius() * 0.5).max(7.0)
+        let floor = if self.nodes.len() > LABELLED_NODES {
+            1.0
+        } else if self.glyphs {
+            7.0
         } else {
-            (self.max_radius() * 0.45).max(3.0)
-        }
+            3.0
+        };
+        let share = if self.glyphs { 0.5 } else { 0.45 };
+        (self.max_radius() * share)
+            .max(floor)
+            .min(self.max_radius())
     }
 
     /// The layout's position of node `i` scaled into the drawing region.
@@ -679,7 +691,7 @@ impl GraphChart {
     ///
     /// # Errors
     /// As [`render_svg`]; glyphs without images.
-    pub fn explorable_svg(&self) -> Result<Svg> {
+    pub fn explorable_svg(&self) -> Result<ExplorableSvg> {
         let svg = render_svg(self)?;
         let mut layer = String::new();
         self.hover_layer(0, 0, &mut layer)?;
@@ -688,14 +700,14 @@ impl GraphChart {
 }
 
 /// Inserts the hover style and `layer` at the end of an SVG document.
-fn with_hover_layer(svg: Svg, layer: &str) -> Svg {
+fn with_hover_layer(svg: Svg, layer: &str) -> ExplorableSvg {
     const STYLE: &str = "<style>.fm-thumb{visibility:hidden;pointer-events:none}\
                          .fm-node:hover .fm-thumb{visibility:visible}\
                          .fm-node:hover>circle,.fm-node:hover>rect{stroke:black;stroke-width:1.5}</style>";
     let mut text = svg.0;
     let at = text.rfind("</svg>").unwrap_or(text.len());
     text.insert_str(at, &format!("{STYLE}<g class=\"fm-hover\">{layer}</g>\n"));
-    Svg(text)
+    ExplorableSvg(Svg(text))
 }
 
 /// A 28 × 28 grey image as base64 PNG.
@@ -860,8 +872,11 @@ impl Chart for GraphChart {
             let color = CLASS_COLORS[node.class as usize % NUM_CLASSES];
             area.draw(&Circle::new(p, r, color.filled()))
                 .map_err(plot_err)?;
-            area.draw(&Circle::new(p, r, WHITE.stroke_width(1)))
-                .map_err(plot_err)?;
+            // A white outline separates touching nodes; tiny nodes would be all outline.
+            if r >= 3 {
+                area.draw(&Circle::new(p, r, WHITE.stroke_width(1)))
+                    .map_err(plot_err)?;
+            }
             if node.misclassified() {
                 area.draw(&Circle::new(p, r + 2, BLACK.stroke_width(2)))
                     .map_err(plot_err)?;
@@ -908,7 +923,7 @@ impl Chart for GraphChart {
 ///     ("dense", &g, &l),
 /// ])?;
 /// assert!(render_svg(&panel)?.0.contains("dense"));
-/// assert_eq!(panel.explorable_svg()?.0.matches("<title>").count(), 4 * 12);
+/// assert_eq!(panel.explorable_svg()?.text().matches("<title>").count(), 4 * 12);
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -1017,7 +1032,7 @@ impl GraphPanel {
     ///
     /// # Errors
     /// As [`GraphChart::explorable_svg`].
-    pub fn explorable_svg(&self) -> Result<Svg> {
+    pub fn explorable_svg(&self) -> Result<ExplorableSvg> {
         let svg = render_svg(self)?;
         let mut layer = String::new();
         for (k, chart) in self.charts.iter().enumerate() {
@@ -1370,13 +1385,13 @@ mod tests {
         let (g, l) = example();
         let plain = GraphChart::new(&g, &l).unwrap();
         // Without images: tooltips only.
-        let svg = plain.explorable_svg().unwrap().0;
+        let svg = plain.explorable_svg().unwrap().text().to_string();
         assert_eq!(svg.matches("<g class=\"fm-node\">").count(), 100);
         assert_eq!(svg.matches("<title>").count(), 100);
         assert!(!svg.contains("fm-thumb\">"));
         let features = example_features(&g);
         let chart = plain.with_features(&features).unwrap();
-        let svg = chart.explorable_svg().unwrap().0;
+        let svg = chart.explorable_svg().unwrap().text().to_string();
         assert!(svg.ends_with("</svg>\n") || svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("<g class=\"fm-thumb\">").count(), 100);
         assert!(svg.contains(".fm-node:hover .fm-thumb{visibility:visible}"));
@@ -1404,7 +1419,7 @@ mod tests {
             .unwrap()
             .with_features(&features)
             .unwrap();
-        let svg = panel.explorable_svg().unwrap().0;
+        let svg = panel.explorable_svg().unwrap().text().to_string();
         assert_eq!(svg.matches("<title>").count(), 400);
         let (w, _) = panel.cell();
         let cx = |k: usize| {

@@ -54,7 +54,7 @@ use plotters::style::text_anchor::{HPos, VPos};
 pub use confusion::ConfusionHeatmap;
 pub use counts::ClassCounts;
 pub use curves::LearningCurves;
-pub use display::{Html, Png, Svg};
+pub use display::{ExplorableSvg, Html, Png, Svg};
 pub use forest::{ForestPlot, ForestRow};
 pub use graph::{GraphChart, GraphPanel, NodeSize, CLASS_COLORS};
 pub use means::MeanImages;

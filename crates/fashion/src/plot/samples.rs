@@ -140,6 +140,26 @@ impl SampleGrid {
         Ok(self)
     }
 
+    /// Labels the rows on the left (e.g. what each row of chosen images shows).
+    ///
+    /// Errors: not exactly one label per row.
+    pub fn with_row_labels<S: Into<String>>(
+        mut self,
+        labels: impl IntoIterator<Item = S>,
+    ) -> Result<SampleGrid> {
+        let labels: Vec<String> = labels.into_iter().map(Into::into).collect();
+        if labels.len() != self.rows {
+            return Err(Error::invalid(
+                "row_labels",
+                format!("one label per row ({})", self.rows),
+                labels.len(),
+            ));
+        }
+        self.label_width = label_width(&labels)?;
+        self.row_labels = labels;
+        Ok(self)
+    }
+
     /// Sets the size of one image pixel on screen, in pixels (`1..=16`).
     pub fn with_scale(mut self, scale: u32) -> Result<SampleGrid> {
         if scale == 0 || scale > MAX_SCALE {

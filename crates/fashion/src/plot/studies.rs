@@ -2,7 +2,7 @@
 //! [`ClusteringStudy`]) compute and return data; their drawing methods live here.
 
 use crate::analysis::{
-    CentralityStudy, ClusterMethod, ClusteringResult, ClusteringStudy, TopNodes,
+    CentralityStudy, ClusterMethod, ClusteringResult, ClusteringStudy, NodeClaim, TopNodes,
 };
 use crate::data::Dataset;
 use crate::features::{measure_title, Comparison, Representation};
@@ -48,7 +48,7 @@ impl TopNodes {
     /// Indices outside `test`.
     pub fn gallery(&self, test: &Dataset) -> Result<SampleGrid> {
         SampleGrid::from_indices(test, &self.indices(), 5)?
-            .with_scale(4)?
+            .with_scale(5)?
             .with_captions(self.captions())
             .map(|g| {
                 g.with_title(format!(
@@ -58,6 +58,58 @@ impl TopNodes {
                     self.representation_title
                 ))
             })
+    }
+}
+
+impl NodeClaim {
+    /// The images of every ranking in one grid: five per row, each ranking starting on a
+    /// new row labelled with its representation and centrality, highest first, captioned
+    /// as [`TopNodes::gallery`]. Rankings must have the same length, a multiple of 5 or
+    /// at most 5 (the notebooks' 10). `test` is the data set the indices point into.
+    ///
+    /// # Errors
+    /// No rankings, rankings of different lengths, indices outside `test`.
+    pub fn gallery(&self, test: &Dataset) -> Result<SampleGrid> {
+        let k = self.tops.first().map_or(0, |t| t.nodes.len());
+        if self.tops.is_empty()
+            || self.tops.iter().any(|t| t.nodes.len() != k)
+            || (k > 5 && k % 5 != 0)
+        {
+            return Err(Error::invalid(
+                "tops",
+                "rankings of the same length, a multiple of 5 or at most 5",
+                self.tops
+                    .iter()
+                    .map(|t| t.nodes.len().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ));
+        }
+        // Five images per row, so that captions such as "4. #97 Sneaker→Sandal" fit.
+        let columns = k.min(5);
+        let rows_per = k.div_ceil(columns);
+        let mut indices = Vec::new();
+        let mut captions = Vec::new();
+        let mut labels = Vec::new();
+        for t in &self.tops {
+            let (ids, caps) = (t.indices(), t.captions());
+            for row in 0..rows_per {
+                let range = row * columns..((row + 1) * columns).min(k);
+                indices.extend(ids[range.clone()].iter().copied());
+                captions.extend(caps[range].iter().cloned());
+                // Empty slots keep every ranking on whole rows.
+                labels.push(if row == 0 {
+                    format!("{} · {}", t.representation.label(), t.by.name())
+                } else {
+                    String::new()
+                });
+            }
+        }
+        SampleGrid::from_indices(test, &indices, columns)?
+            .with_scale(5)?
+            .with_captions(captions)?
+            .with_row_labels(labels)
+            .map(|g| g.with_title(format!("Top {k} nodes of each graph")))
     }
 }
 
