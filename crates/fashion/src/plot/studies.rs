@@ -73,7 +73,7 @@ impl NodeClaim {
         let k = self.tops.first().map_or(0, |t| t.nodes.len());
         if self.tops.is_empty()
             || self.tops.iter().any(|t| t.nodes.len() != k)
-            || (k > 5 && k % 5 != 0)
+            || (k > 5 && !k.is_multiple_of(5))
         {
             return Err(Error::invalid(
                 "tops",
