@@ -526,15 +526,21 @@ fn run_graph(args: GraphArgs) -> Result<()> {
         params = params.random(seed);
     }
     params.check()?;
+    let mut clock = Stopwatch::start();
     let trained = train::load_checkpoint(&args.checkpoint)?;
     let data = load_data(args.dir, args.allow_unverified)?;
+    clock.lap("loading");
     let features = ImageFeatures::for_run(&trained, &data, &params)?;
+    clock.lap("features");
     let r = args.representation;
     let g = features
         .graph(r, &args.measure)
         .with_context(|| format!("building the {} graph on {}", args.measure, r.label()))?;
-    let layout = graph::fruchterman_reingold(&g, &LayoutParams::default())?;
+    clock.lap("graph");
     let stats = Centrality::compute(&g);
+    clock.lap("centralities");
+    let layout = graph::fruchterman_reingold(&g, &LayoutParams::default())?;
+    clock.lap("layout");
     let title = format!(
         "{} graph, {}",
         args.measure,
@@ -557,8 +563,11 @@ fn run_graph(args: GraphArgs) -> Result<()> {
     export.write_graphml(out.join("graph.graphml"))?;
     export.write_node_csv(out.join("nodes.csv"))?;
     export.write_edge_csv(out.join("edges.csv"))?;
+    clock.lap("exports");
     chart.explorable_svg()?.save(out.join("graph.svg"))?;
+    clock.lap("svg");
     fashion::plot::save(&chart, out.join("graph.png"))?;
+    clock.lap("png");
     let fmt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
     println!(
         "{}: {} images ({} correct), {} edges; {} components; same-class share {}, modularity {}",
@@ -574,7 +583,49 @@ fn run_graph(args: GraphArgs) -> Result<()> {
         "wrote graph.graphml, nodes.csv, edges.csv, graph.svg, graph.png in {}",
         out.display()
     );
+    println!("{clock}");
     Ok(())
+}
+
+/// Seconds per step of a command, printed as one line: `seconds: a 0.1, b 2.3 (total 2.4)`.
+struct Stopwatch {
+    last: std::time::Instant,
+    start: std::time::Instant,
+    laps: Vec<(&'static str, f64)>,
+}
+
+impl Stopwatch {
+    fn start() -> Stopwatch {
+        let now = std::time::Instant::now();
+        Stopwatch {
+            last: now,
+            start: now,
+            laps: Vec::new(),
+        }
+    }
+
+    /// Ends the step `name`, started at the previous lap.
+    fn lap(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.laps.push((name, (now - self.last).as_secs_f64()));
+        self.last = now;
+    }
+}
+
+impl std::fmt::Display for Stopwatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let laps: Vec<String> = self
+            .laps
+            .iter()
+            .map(|(name, s)| format!("{name} {s:.2}"))
+            .collect();
+        write!(
+            f,
+            "seconds: {} (total {:.2})",
+            laps.join(", "),
+            self.start.elapsed().as_secs_f64()
+        )
+    }
 }
 
 fn run_report(args: ReportArgs) -> Result<()> {

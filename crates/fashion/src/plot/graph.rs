@@ -878,7 +878,9 @@ impl Chart for GraphChart {
                     .map_err(plot_err)?;
             }
             if node.misclassified() {
-                area.draw(&Circle::new(p, r + 2, BLACK.stroke_width(2)))
+                // Thinner rings on tiny nodes, which would otherwise be all ring.
+                let (gap, width) = if r >= 3 { (2, 2) } else { (1, 1) };
+                area.draw(&Circle::new(p, r + gap, BLACK.stroke_width(width)))
                     .map_err(plot_err)?;
             }
         }
