@@ -62,10 +62,11 @@ impl TopNode {
 ///
 /// ```
 /// use fashion::analysis::hypergeometric_tail;
-/// // 10 of 100 images drawn, 20 of the 100 misclassified: P(at least 0) = 1,
-/// // and P(all 10) is tiny.
+/// // 10 of 100 images drawn, 20 of the 100 misclassified: P(at least 0) = 1, and
+/// // P(all 10) = C(20, 10) / C(100, 10).
 /// assert_eq!(hypergeometric_tail(0, 10, 20, 100), 1.0);
-/// assert!(hypergeometric_tail(10, 10, 20, 100) < 1e-8);
+/// let all = 184_756.0 / 17_310_309_456_440.0;
+/// assert!((hypergeometric_tail(10, 10, 20, 100) - all).abs() < 1e-12 * all);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopNodes {
