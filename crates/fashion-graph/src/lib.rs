@@ -65,7 +65,7 @@ pub use knn::{knn, nearest_neighbours, KnnParams};
 pub use lasso::{
     inverse_normal_cdf, lasso, lasso_coefficients, LassoParams, LassoReport, Penalty, Symmetrise,
 };
-pub use layout::{fruchterman_reingold, Layout, LayoutParams};
+pub use layout::{fruchterman_reingold, Layout, LayoutParams, EXACT_REPULSION_NODES};
 pub use measure::Measure;
 
 pub use error::{Error, ParamError, Result};

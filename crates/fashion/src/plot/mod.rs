@@ -56,7 +56,7 @@ pub use counts::ClassCounts;
 pub use curves::LearningCurves;
 pub use display::{ExplorableSvg, Html, Png, Svg};
 pub use forest::{ForestPlot, ForestRow};
-pub use graph::{GraphChart, GraphPanel, NodeSize, CLASS_COLORS};
+pub use graph::{GraphChart, GraphPanel, NodeSize, CLASS_COLORS, LABELLED_NODES};
 pub use means::MeanImages;
 pub use misclassified::MisclassifiedGallery;
 pub use per_class::PerClassBars;
