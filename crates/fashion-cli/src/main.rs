@@ -12,7 +12,7 @@ use fashion::analysis::StudyParams;
 use fashion::data::{self, DownloadOptions, FashionMnist, LoadOptions, Release, CLASS_NAMES};
 use fashion::eval::TestResults;
 use fashion::features::{FeatureParams, ImageFeatures, Representation};
-use fashion::graph::{self, Centrality, GraphExport, LayoutParams, Measure};
+use fashion::graph::{self, BetweennessParams, Centrality, GraphExport, LayoutParams, Measure};
 use fashion::nn::ModelKind;
 use fashion::plot::{GraphChart, NodeSize};
 use fashion::report::{emit_evaluation, DirSink, ReportOptions};
@@ -176,9 +176,34 @@ struct GraphArgs {
     /// Label nodes with their test index [default: on up to 300 nodes]
     #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
     labels: Option<bool>,
+    /// Betweenness from every node ("all", exact) or estimated from N randomly drawn
+    /// source nodes (Brandes–Pich; --pivots-seed draws them) [default: all up to 4000
+    /// nodes, else 2000]
+    #[arg(long, value_name = "all|N", value_parser = parse_pivots)]
+    pivots: Option<Pivots>,
+    /// Seed of the draw of the pivots
+    #[arg(long, default_value_t = 0)]
+    pivots_seed: u64,
     /// Output directory (created if needed)
     #[arg(long)]
     out: PathBuf,
+}
+
+/// `--pivots`: every node (`None`) or a count.
+#[derive(Debug, Clone, Copy)]
+struct Pivots(Option<usize>);
+
+/// `all` (every node: exact) or a positive pivot count.
+fn parse_pivots(s: &str) -> std::result::Result<Pivots, String> {
+    if s == "all" {
+        return Ok(Pivots(None));
+    }
+    match s.parse::<usize>() {
+        Ok(k) if k >= 1 => Ok(Pivots(Some(k))),
+        _ => Err(format!(
+            "expected all or a number of source nodes >= 1, found {s:?}"
+        )),
+    }
 }
 
 fn parse_size(s: &str) -> std::result::Result<NodeSize, String> {
@@ -537,7 +562,11 @@ fn run_graph(args: GraphArgs) -> Result<()> {
         .graph(r, &args.measure)
         .with_context(|| format!("building the {} graph on {}", args.measure, r.label()))?;
     clock.lap("graph");
-    let stats = Centrality::compute(&g);
+    let mut pivots = BetweennessParams::for_nodes(g.node_count()).seed(args.pivots_seed);
+    if let Some(Pivots(k)) = args.pivots {
+        pivots.pivots = k;
+    }
+    let stats = Centrality::compute_with(&g, &pivots)?;
     clock.lap("centralities");
     let layout = graph::fruchterman_reingold(&g, &LayoutParams::default())?;
     clock.lap("layout");
@@ -579,6 +608,7 @@ fn run_graph(args: GraphArgs) -> Result<()> {
         fmt(stats.same_class_share),
         fmt(stats.modularity)
     );
+    println!("betweenness: {}", stats.betweenness_method());
     println!(
         "wrote graph.graphml, nodes.csv, edges.csv, graph.svg, graph.png in {}",
         out.display()

@@ -235,22 +235,19 @@ fn graph_writes_the_files_with_the_library_s_edges() {
     let trained = tiny_checkpoint(ckpt.path());
     let out = tempfile::tempdir().unwrap();
     let out_dir = out.path().join("knn-fc");
-    let run = fashion()
-        .args([
-            "graph",
-            "--measure",
-            "knn",
-            "--repr",
-            "fc",
-            "--n-per-class",
-            "4",
-        ])
-        .args(["--dir", &real_dir(), "--checkpoint"])
-        .arg(ckpt.path())
-        .arg("--out")
-        .arg(&out_dir)
-        .output()
-        .unwrap();
+    // `fashion graph --measure knn --repr fc --n-per-class 4` with more arguments.
+    let graph = |dir: &std::path::Path, extra: &[&str]| {
+        fashion()
+            .args(["graph", "--measure", "knn", "--repr", "fc"])
+            .args(["--n-per-class", "4", "--dir", &real_dir(), "--checkpoint"])
+            .arg(ckpt.path())
+            .arg("--out")
+            .arg(dir)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let run = graph(&out_dir, &[]);
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         run.status.success(),
@@ -336,25 +333,24 @@ fn graph_writes_the_files_with_the_library_s_edges() {
     assert_eq!(svg.matches("<g class=\"fm-thumb\">").count(), 40);
     assert!(svg.contains("size: betweenness"));
 
-    // Glyphs, sized by degree, without labels.
+    assert!(graphml.contains("<data key=\"betweenness_method\">exact (Brandes)"));
+
+    // Glyphs, sized by degree, without labels; betweenness from 7 pivots.
     let glyphs = out.path().join("glyphs");
-    let run = fashion()
-        .args([
-            "graph",
-            "--measure",
-            "knn",
-            "--repr",
-            "fc",
-            "--n-per-class",
-            "4",
-        ])
-        .args(["--glyphs", "--size", "degree", "--labels", "off"])
-        .args(["--dir", &real_dir(), "--checkpoint"])
-        .arg(ckpt.path())
-        .arg("--out")
-        .arg(&glyphs)
-        .output()
-        .unwrap();
+    let run = graph(
+        &glyphs,
+        &[
+            "--glyphs",
+            "--size",
+            "degree",
+            "--labels",
+            "off",
+            "--pivots",
+            "7",
+            "--pivots-seed",
+            "3",
+        ],
+    );
     assert!(
         run.status.success(),
         "{}",
@@ -363,6 +359,21 @@ fn graph_writes_the_files_with_the_library_s_edges() {
     let svg = std::fs::read_to_string(glyphs.join("graph.svg")).unwrap();
     // 40 glyphs drawn, 40 hover thumbnails.
     assert_eq!(svg.matches("<image").count(), 80);
+    let p = fashion::graph::BetweennessParams::default()
+        .pivots(7)
+        .seed(3);
+    let sampled = fashion::graph::brandes_pich(&g, &p).unwrap();
+    assert_ne!(sampled, c.betweenness);
+    let glyph_nodes = std::fs::read_to_string(glyphs.join("nodes.csv")).unwrap();
+    for (k, line) in glyph_nodes.lines().skip(1).enumerate() {
+        assert_eq!(
+            line.split(',').nth(8),
+            Some(sampled[k].to_string().as_str()),
+            "{k}"
+        );
+    }
+    let graphml = std::fs::read_to_string(glyphs.join("graph.graphml")).unwrap();
+    assert!(graphml.contains("estimated from 7 of 40 source nodes drawn with seed 3"));
     assert!(svg.contains("size: degree"));
     assert_eq!(
         std::fs::read_to_string(glyphs.join("edges.csv")).unwrap(),
@@ -406,6 +417,11 @@ fn graph_refuses_bad_arguments_with_a_reason() {
     );
     let err = run("logits", &[]);
     assert!(err.contains("input, scaled, map or fc"), "{err}");
+    let err = run("map", &["--pivots", "0"]);
+    assert!(
+        err.contains("all or a number of source nodes >= 1"),
+        "{err}"
+    );
     let err = run("map", &["--size", "closeness"]);
     assert!(
         err.contains("betweenness, degree or uniform") && err.contains("closeness"),

@@ -176,7 +176,8 @@ impl<'a> GraphExport<'a> {
     /// left out of a node where unknown, e.g. without a prediction or a layout); edges
     /// carry `weight` (see
     /// [`Construction::weight_meaning`](super::Construction::weight_meaning)); the
-    /// graph carries `construction`, a description of how it was built. Opens in
+    /// graph carries `construction`, a description of how it was built, and
+    /// `betweenness_method` (exact, or estimated from how many pivots). Opens in
     /// Gephi, Cytoscape, networkx (`read_graphml`), igraph and yEd.
     pub fn graphml(&self) -> String {
         let g = self.graph;
@@ -188,9 +189,13 @@ impl<'a> GraphExport<'a> {
              xsi:schemaLocation=\"http://graphml.graphdrawing.org/xmlns \
              http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd\">\n",
         );
-        let keys = std::iter::once(("construction", "graph", "string"))
-            .chain(NODE_KEYS.iter().map(|&(k, t)| (k, "node", t)))
-            .chain(std::iter::once(("weight", "edge", "double")));
+        let keys = [
+            ("construction", "graph", "string"),
+            ("betweenness_method", "graph", "string"),
+        ]
+        .into_iter()
+        .chain(NODE_KEYS.iter().map(|&(k, t)| (k, "node", t)))
+        .chain(std::iter::once(("weight", "edge", "double")));
         for (id, on, ty) in keys {
             let _ = writeln!(
                 s,
@@ -202,6 +207,11 @@ impl<'a> GraphExport<'a> {
             s,
             "    <data key=\"construction\">{}</data>",
             xml_escape(&g.construction().describe())
+        );
+        let _ = writeln!(
+            s,
+            "    <data key=\"betweenness_method\">{}</data>",
+            xml_escape(&self.centrality.betweenness_method())
         );
         for (i, node) in g.nodes().iter().enumerate() {
             let _ = write!(s, "    <node id=\"n{i}\">");
@@ -398,7 +408,7 @@ mod tests {
             names.iter().filter(|n| *n == "edge").count(),
             g.edge_count()
         );
-        assert_eq!(names.iter().filter(|n| *n == "key").count(), 13);
+        assert_eq!(names.iter().filter(|n| *n == "key").count(), 14);
         // Escaped class name, ids and predictions present.
         assert!(doc.contains("<data key=\"class_name\">T-shirt/top</data>"));
         assert!(doc.contains("<data key=\"id\">1003</data>"));

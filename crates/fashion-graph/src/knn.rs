@@ -59,7 +59,9 @@ impl KnnParams {
 /// to the smaller row index, so the result is deterministic even for duplicate rows.
 ///
 /// Squared distances come from the Gram matrix, `‖a‖² + ‖b‖² − 2 a·b` clamped at 0
-/// (f64, block by block over rows, rayon over blocks).
+/// (f64), formed for each pair of blocks of rows once (the upper triangle; rayon over
+/// pairs) and read by rows and by columns, so each distance is computed once and
+/// `d(i, j) = d(j, i)` exactly; each block's best candidates are merged per row.
 ///
 /// Errors: as [`knn`].
 pub fn nearest_neighbours(
@@ -74,37 +76,67 @@ pub fn nearest_neighbours(
     }
     let xf = x.mapv(f64::from);
     let sq: Vec<f64> = xf.axis_iter(Axis(0)).map(|r| r.dot(&r)).collect();
-    let starts: Vec<usize> = (0..n).step_by(BLOCK).collect();
-    let blocks: Vec<Vec<Vec<usize>>> = starts
+    let order = |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+    // The `k` best of `cand` (or all of them when fewer), in `order`.
+    let best = |cand: &mut Vec<(f64, usize)>| -> Vec<(f64, usize)> {
+        let k = k.min(cand.len());
+        if k > 0 && k < cand.len() {
+            cand.select_nth_unstable_by(k - 1, order);
+        }
+        cand.truncate(k);
+        cand.sort_unstable_by(order);
+        cand.clone()
+    };
+    let blocks = n.div_ceil(BLOCK);
+    let pairs: Vec<(usize, usize)> = (0..blocks)
+        .flat_map(|a| (a..blocks).map(move |b| (a, b)))
+        .collect();
+    // Each pair of row blocks (a ≤ b) forms one product and gives every row of block a
+    // its best rows of block b and, below the diagonal, every row of block b its best
+    // rows of block a (the same product read by columns, so d(i, j) = d(j, i) exactly).
+    let partial: Vec<Vec<RowCandidates>> = pairs
         .into_par_iter()
-        .map(|start| {
-            let end = (start + BLOCK).min(n);
-            let g = gram_block(xf.slice(s![start..end, ..]), xf.view());
-            let mut cand: Vec<(f64, usize)> = Vec::with_capacity(n - 1);
-            g.rows()
-                .into_iter()
-                .enumerate()
-                .map(|(ii, row)| {
-                    let i = start + ii;
+        .map(|(a, b)| {
+            let (a0, a1) = (a * BLOCK, ((a + 1) * BLOCK).min(n));
+            let (b0, b1) = (b * BLOCK, ((b + 1) * BLOCK).min(n));
+            let g = gram_block(xf.slice(s![a0..a1, ..]), xf.slice(s![b0..b1, ..]));
+            let d2 = |i: usize, j: usize, dot: f64| ((sq[i] + sq[j] - 2.0 * dot).max(0.0), j);
+            let mut cand: Vec<(f64, usize)> = Vec::with_capacity(BLOCK);
+            let mut out = Vec::with_capacity(2 * BLOCK);
+            for (ii, row) in g.rows().into_iter().enumerate() {
+                let i = a0 + ii;
+                cand.clear();
+                cand.extend(
+                    row.iter()
+                        .enumerate()
+                        .map(|(jj, &dot)| d2(i, b0 + jj, dot))
+                        .filter(|&(_, j)| j != i),
+                );
+                out.push((i, best(&mut cand)));
+            }
+            if a != b {
+                for (jj, col) in g.columns().into_iter().enumerate() {
+                    let j = b0 + jj;
                     cand.clear();
-                    cand.extend(
-                        row.iter()
-                            .enumerate()
-                            .filter(|&(j, _)| j != i)
-                            .map(|(j, &dot)| ((sq[i] + sq[j] - 2.0 * dot).max(0.0), j)),
-                    );
-                    let order = |a: &(f64, usize), b: &(f64, usize)| {
-                        a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
-                    };
-                    cand.select_nth_unstable_by(k - 1, order);
-                    cand[..k].sort_unstable_by(order);
-                    cand[..k].iter().map(|c| c.1).collect()
-                })
-                .collect()
+                    cand.extend(col.iter().enumerate().map(|(ii, &dot)| d2(j, a0 + ii, dot)));
+                    out.push((j, best(&mut cand)));
+                }
+            }
+            out
         })
         .collect();
-    Ok(blocks.into_iter().flatten().collect())
+    let mut per_row: Vec<Vec<(f64, usize)>> = vec![Vec::with_capacity(blocks * k); n];
+    for (i, list) in partial.into_iter().flatten() {
+        per_row[i].extend(list);
+    }
+    Ok(per_row
+        .into_par_iter()
+        .map(|mut cand| best(&mut cand).into_iter().map(|c| c.1).collect())
+        .collect())
 }
+
+/// A row and its best candidates `(squared distance, row)` within one block.
+type RowCandidates = (usize, Vec<(f64, usize)>);
 
 /// Euclidean distance between two rows, in f64.
 fn distance(a: ArrayView1<f32>, b: ArrayView1<f32>) -> f64 {

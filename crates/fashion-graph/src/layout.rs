@@ -142,15 +142,18 @@ fn normalise(mut p: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
 /// (Barnes–Hut, opening angle 1).
 pub const EXACT_REPULSION_NODES: usize = 2000;
 
+/// Squared distance below which two nodes count as coincident.
+const COINCIDENT: f64 = 1e-18;
+
 /// The push `(e / d) · k² / d` on `i` from a node at offset `(ex, ey)` (from it to
 /// `i`); coincident nodes are pushed apart in a direction fixed by the pair.
 fn push(i: usize, j: usize, mut ex: f64, mut ey: f64, k2: f64) -> (f64, f64) {
     let mut d2 = ex * ex + ey * ey;
-    if d2 < 1e-18 {
+    if d2 < COINCIDENT {
         let angle = (i * 7919 + j * 104_729) as f64;
         ex = 1e-9 * angle.cos();
         ey = 1e-9 * angle.sin();
-        d2 = 1e-18;
+        d2 = COINCIDENT;
     }
     let f = k2 / d2;
     (ex * f, ey * f)
@@ -277,45 +280,98 @@ impl QuadTree {
         index
     }
 
-    /// The repulsion on node `i`: exact from the points of nearby leaves, from far
-    /// squares as if their points sat at their centre of mass.
-    fn repulsion(&self, pos: &[(f64, f64)], i: usize, k2: f64) -> (f64, f64) {
-        let (xi, yi) = pos[i];
-        let (mut dx, mut dy) = (0.0, 0.0);
+    /// The repulsion on every point of the leaf `leaf`, in the order of its points, from
+    /// one walk of the tree shared by them: a square that does not hold the leaf acts
+    /// through its centre of mass when its side is below `THETA` times its distance to
+    /// the nearest point the leaf's points can have (the distance between the centres of
+    /// mass less the leaf's radius), so the test holds for each point of the leaf, as in
+    /// the walk per point; the points of other leaves that are too near, and of the leaf
+    /// itself, push exactly.
+    fn leaf_repulsion(&self, pos: &[(f64, f64)], leaf: usize, k2: f64) -> Vec<(f64, f64)> {
+        let own = &self.quads[leaf];
+        let members = &self.perm[own.start..own.end];
+        let xs: Vec<f64> = members.iter().map(|&i| pos[i].0).collect();
+        let ys: Vec<f64> = members.iter().map(|&i| pos[i].1).collect();
+        let radius = xs
+            .iter()
+            .zip(&ys)
+            .map(|(x, y)| ((x - own.mx).powi(2) + (y - own.my).powi(2)).sqrt())
+            .fold(0.0, f64::max);
+        let mut fx = vec![0.0; members.len()];
+        let mut fy = vec![0.0; members.len()];
         let mut stack = vec![0usize];
         while let Some(q) = stack.pop() {
             let quad = &self.quads[q];
-            let (ex, ey) = (xi - quad.mx, yi - quad.my);
-            let d2 = ex * ex + ey * ey;
-            if quad.children.is_empty() {
+            let holds_leaf = quad.start <= own.start && own.end <= quad.end;
+            let gap = ((own.mx - quad.mx).powi(2) + (own.my - quad.my).powi(2)).sqrt() - radius;
+            if !holds_leaf && gap > 0.0 && quad.side < THETA * gap {
+                let mk2 = quad.mass * k2;
+                for ((fx, fy), (x, y)) in fx.iter_mut().zip(fy.iter_mut()).zip(xs.iter().zip(&ys)) {
+                    let (ex, ey) = (x - quad.mx, y - quad.my);
+                    let f = mk2 / (ex * ex + ey * ey);
+                    *fx += ex * f;
+                    *fy += ey * f;
+                }
+            } else if quad.children.is_empty() {
+                // Every pair at once (a loop the compiler vectorises); pairs closer than
+                // `push` allows, a node with itself included, add nothing here.
+                let mut close = 0usize;
                 for &j in &self.perm[quad.start..quad.end] {
-                    if j != i {
-                        let (fx, fy) = push(i, j, xi - pos[j].0, yi - pos[j].1, k2);
-                        dx += fx;
-                        dy += fy;
+                    let (xj, yj) = pos[j];
+                    for ((fx, fy), (x, y)) in
+                        fx.iter_mut().zip(fy.iter_mut()).zip(xs.iter().zip(&ys))
+                    {
+                        let (ex, ey) = (x - xj, y - yj);
+                        let d2 = ex * ex + ey * ey;
+                        let near = d2 < COINCIDENT;
+                        close += usize::from(near);
+                        let f = if near { 0.0 } else { k2 / d2 };
+                        *fx += ex * f;
+                        *fy += ey * f;
                     }
                 }
-            } else if quad.side * quad.side < THETA * THETA * d2 {
-                let f = quad.mass * k2 / d2;
-                dx += ex * f;
-                dy += ey * f;
+                // Coincident distinct nodes (rare) push as `push` says.
+                let selves = if q == leaf { members.len() } else { 0 };
+                if close > selves {
+                    for (a, &i) in members.iter().enumerate() {
+                        for &j in &self.perm[quad.start..quad.end] {
+                            let (ex, ey) = (xs[a] - pos[j].0, ys[a] - pos[j].1);
+                            if j != i && ex * ex + ey * ey < COINCIDENT {
+                                let (px, py) = push(i, j, ex, ey, k2);
+                                fx[a] += px;
+                                fy[a] += py;
+                            }
+                        }
+                    }
+                }
             } else {
                 // Reversed, so children are visited in quadrant order.
                 stack.extend(quad.children.iter().rev());
             }
         }
-        (dx, dy)
+        fx.into_iter().zip(fy).collect()
     }
 }
 
 /// Repulsion on every node by the Barnes–Hut approximation of [`repulsion_all`]: about
-/// `O(n log n)` per step.
+/// `O(n log n)` per step, with one walk of the tree per leaf (rayon over leaves).
 fn repulsion_barnes_hut(pos: &[(f64, f64)], k2: f64) -> Vec<(f64, f64)> {
     let tree = QuadTree::new(pos);
-    (0..pos.len())
-        .into_par_iter()
-        .map(|i| tree.repulsion(pos, i, k2))
-        .collect()
+    let leaves: Vec<usize> = (0..tree.quads.len())
+        .filter(|&q| tree.quads[q].children.is_empty())
+        .collect();
+    let forces: Vec<Vec<(f64, f64)>> = leaves
+        .par_iter()
+        .map(|&leaf| tree.leaf_repulsion(pos, leaf, k2))
+        .collect();
+    let mut disp = vec![(0.0, 0.0); pos.len()];
+    for (&leaf, force) in leaves.iter().zip(forces) {
+        let quad = &tree.quads[leaf];
+        for (&i, f) in tree.perm[quad.start..quad.end].iter().zip(force) {
+            disp[i] = f;
+        }
+    }
+    disp
 }
 
 /// A force-directed drawing of `g` (Fruchterman & Reingold 1991): every pair of nodes

@@ -56,8 +56,9 @@ use ndarray::{Array2, Axis};
 use petgraph::graph::{NodeIndex, UnGraph};
 
 pub use centrality::{
-    betweenness, betweenness_parallel, components, degrees, modularity, same_class_share,
-    Centrality,
+    average_ranks, betweenness, betweenness_parallel, brandes_pich, components, degrees,
+    modularity, same_class_share, BetweennessParams, Centrality, EstimateError, BETWEENNESS_PIVOTS,
+    EXACT_BETWEENNESS_NODES,
 };
 pub use correlation::{correlation, correlation_matrix, CorrelationMode, CorrelationParams};
 pub use export::{graphml_string, write_edge_csv, write_graphml, write_node_csv, GraphExport};

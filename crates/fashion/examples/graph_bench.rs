@@ -14,12 +14,18 @@
 //! With `--charts OUT_DIR`, also draws 100 rows four ways (correlation, lasso, kNN,
 //! mutual kNN) as `graph_knn.png/.svg` and `graph_panel.png/.svg`, and writes
 //! `graph_knn.graphml` and the node/edge CSVs.
+//! `--pivots [CHECKPOINT_DIR]` measures the error and time of pivot-sampled betweenness
+//! ([`graph::brandes_pich`]) against exact betweenness on kNN graphs (k = 5, as
+//! `fashion graph`) of 2 000 and 10 000 rows: synthetic, or with a checkpoint the dense
+//! layer of 200 and 1 000 test images per class (`FASHION_MNIST_DIR` names the data).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
+use fashion::features::{FeatureParams, ImageFeatures, Representation};
 use fashion::graph::{
-    self, Centrality, CorrelationParams, KnnParams, LassoParams, LayoutParams, NodeInfo,
+    self, BetweennessParams, Centrality, CorrelationParams, EstimateError, KnnParams, LassoParams,
+    LayoutParams, NodeInfo,
 };
 use fashion::ndarray::Array2;
 use fashion::plot::{save, GraphChart, GraphPanel, NodeSize};
@@ -58,6 +64,10 @@ fn main() -> fashion::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (charts, timings) = match args.as_slice() {
         [] => (None, true),
+        [flag, rest @ ..] if flag == "--pivots" && rest.len() <= 1 => {
+            println!("rayon threads: {}", rayon::current_num_threads());
+            return pivots(rest.first().map(PathBuf::from));
+        }
         [flag] if flag == "--lasso-only" => {
             println!("rayon threads: {}", rayon::current_num_threads());
             return lasso_wide();
@@ -67,7 +77,9 @@ fn main() -> fashion::Result<()> {
             (Some(PathBuf::from(dir)), false)
         }
         _ => {
-            eprintln!("usage: graph_bench [--lasso-only | --charts OUT_DIR [--no-timings]]");
+            eprintln!(
+                "usage: graph_bench [--lasso-only | --pivots [CHECKPOINT_DIR] | --charts OUT_DIR [--no-timings]]"
+            );
             std::process::exit(2);
         }
     };
@@ -143,6 +155,57 @@ fn main() -> fashion::Result<()> {
         graph::fruchterman_reingold(&g, &LayoutParams::default())
     })?;
     lasso_wide()
+}
+
+/// Exact against pivot-sampled betweenness (seed 0) on kNN graphs of 2 000 and 10 000
+/// rows (synthetic, or a checkpoint's dense layer); the "top" nodes are the 1 % of
+/// highest exact betweenness.
+fn pivots(checkpoint: Option<PathBuf>) -> fashion::Result<()> {
+    let trained = checkpoint
+        .map(|dir| fashion::train::load_checkpoint(&dir))
+        .transpose()?;
+    let data = match trained {
+        Some(_) => Some(fashion::data::FashionMnist::load_default()?),
+        None => None,
+    };
+    for n in [2000, 10_000] {
+        let g = match (&trained, &data) {
+            (Some(trained), Some(data)) => {
+                let params = FeatureParams::default().per_class(n / 10);
+                let features = ImageFeatures::for_run(trained, data, &params)?;
+                let knn = graph::Measure::knn();
+                features.graph(Representation::Dense, &knn)?
+            }
+            _ => {
+                let (x, nodes) = clusters(n, 128, 1.5, 1);
+                graph::knn(&x, &nodes, &KnnParams::default())?
+            }
+        };
+        println!(
+            "kNN graph, {n} x 128, k = 5: {} edges, {} components",
+            g.edge_count(),
+            Centrality::compute(&g).components
+        );
+        let (exact, _) = timed("  exact betweenness", || {
+            Ok::<_, fashion::Error>(graph::betweenness_parallel(&g))
+        })?;
+        let top = n / 100;
+        for k in [250, 500, 1000, 2000].into_iter().filter(|&k| k < n) {
+            let p = BetweennessParams::default().pivots(k);
+            let (estimate, _) = timed(&format!("  {k} pivots"), || graph::brandes_pich(&g, &p))?;
+            let e = EstimateError::compare(&exact, &estimate, top);
+            println!(
+                "    relative L1 {:.3}, top {top}: max relative error {:.3}, overlap {:.2}; \
+                 Spearman {:.4}; load {}",
+                e.relative_l1,
+                e.top_max_relative,
+                e.top_overlap,
+                e.spearman,
+                load()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The 1-minute load average (`/proc/loadavg`), or "n/a".

@@ -195,7 +195,7 @@ const GRAM_BLOCK: usize = 256;
 /// ([`Error::OneClassOnly`]).
 pub fn roc_auc(scores: &[f64], positives: &[bool]) -> Result<f64> {
     let (p, n) = check_binary("roc_auc", scores, positives, true)?;
-    let ranks = average_ranks(scores);
+    let ranks = crate::graph::average_ranks(scores);
     let rank_sum: f64 = ranks
         .iter()
         .zip(positives)
@@ -587,27 +587,6 @@ fn check_binary(
         });
     }
     Ok((p, n))
-}
-
-/// 1-based ranks of `values` in ascending order, tied values sharing their average rank.
-fn average_ranks(values: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
-    let mut ranks = vec![0.0; values.len()];
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j + 1 < order.len() && values[order[j + 1]] == values[order[i]] {
-            j += 1;
-        }
-        // Positions i..=j (0-based) hold ranks i+1..=j+1: their mean is (i + j)/2 + 1.
-        let rank = (i + j) as f64 / 2.0 + 1.0;
-        for &o in &order[i..=j] {
-            ranks[o] = rank;
-        }
-        i = j + 1;
-    }
-    ranks
 }
 
 /// The `q`-quantile of sorted `values`, interpolating linearly between order statistics.
