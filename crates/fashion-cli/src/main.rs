@@ -498,6 +498,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
         best.valid_accuracy,
         started.elapsed().as_secs_f64()
     );
+    println!("{}", time_to_accuracy(&trained.history));
     let eval = evaluate_and_save(&trained.model, &data, &args.out)?.evaluation;
     println!(
         "test accuracy: {:.4} (loss {:.4}, {} images); checkpoint in {}",
@@ -507,6 +508,30 @@ fn run_train(args: TrainArgs) -> Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// `time to validation accuracy: 91 % S s (epoch E), 93 % not reached (N epochs, S s)`:
+/// the training wall time to the end of the first epoch that reached each of
+/// [`train::ACCURACY_MILESTONES`] (`elapsed_seconds` in `history.csv`).
+fn time_to_accuracy(history: &train::History) -> String {
+    let parts: Vec<String> = train::ACCURACY_MILESTONES
+        .iter()
+        .map(|&target| match history.time_to_accuracy(target) {
+            Some(t) => format!(
+                "{:.0} % {:.0} s (epoch {})",
+                target * 100.0,
+                t.seconds,
+                t.epoch
+            ),
+            None => format!(
+                "{:.0} % not reached ({} epochs, {:.0} s)",
+                target * 100.0,
+                history.epochs.len(),
+                history.elapsed().last().copied().unwrap_or(0.0)
+            ),
+        })
+        .collect();
+    format!("time to validation accuracy: {}", parts.join(", "))
 }
 
 /// Runs the network once on the official test set and saves the predictions beside

@@ -73,7 +73,7 @@ pub use augment::MAX_SHIFT;
 pub use bench::{bench, BenchMode, BenchResult};
 pub use checkpoint::load_checkpoint;
 pub use config::TrainConfig;
-pub use history::{EpochRecord, History};
+pub use history::{EpochRecord, History, TimeToAccuracy, ACCURACY_MILESTONES};
 pub use run::{train, train_or_load, TrainOptions, TrainProgress, Trained};
 pub use shared::{
     checkpoints_root, shared_run, shared_run_in, SharedRun, CHECKPOINTS_ENV, FAST_ENV,
