@@ -71,7 +71,20 @@ REPORT_DIR ?= target/report
 report: data ## Write the HTML report of the shared run (trained first if missing) to target/report/
 	$(WITH_DATA) $(FASHION) report --shared-run --out "$(REPORT_DIR)"
 
-run: notebooks report ## The main job: set up, fetch and verify data, execute all notebooks, write the report
+# `make run` and `make test` go phase by phase through scripts/phase, which prints each
+# phase's elapsed time as it ends and a table of them at the end (kept in target/phases-*.tsv).
+SUBMAKE := $(MAKE) --no-print-directory
+
+run: ## The main job: set up, fetch and verify data, execute all notebooks, write the report
+	@scripts/phase --start target/phases-run.tsv
+	@scripts/phase target/phases-run.tsv "setup: Python venv, evcxr_jupyter, kernel" $(SUBMAKE) setup
+	@scripts/phase target/phases-run.tsv "build: workspace and fashion CLI (dev profile)" $(SUBMAKE) build
+	@scripts/phase target/phases-run.tsv "data: download if missing, verify" $(SUBMAKE) data
+	@scripts/phase target/phases-run.tsv "notebooks: execute all (first one compiles the crate in the kernel)" $(SUBMAKE) notebooks
+	@scripts/phase target/phases-run.tsv "report: HTML report of the shared run" $(SUBMAKE) report
+	@echo
+	@scripts/phase --table target/phases-run.tsv
+	@echo "Each notebook's time: $(RUNTIMES)"
 	@echo
 	@echo "Executed notebooks (open in a browser):"
 	@ls -1 "$$PWD"/target/notebooks/*.html
@@ -88,7 +101,18 @@ cargo-test: data ## Rust unit, integration and doc tests (need FASHION_MNIST_DIR
 pytest: setup ## Tests of the notebook runner and the environment files
 	$(PY) -m pytest scripts/tests
 
-test: lint cargo-test pytest notebooks report ## Everything CI runs: lint, Rust tests, runner tests, notebooks, the report
+test: ## Everything CI runs: lint, Rust tests, runner tests, notebooks, the report
+	@scripts/phase --start target/phases-test.tsv
+	@scripts/phase target/phases-test.tsv "setup: Python venv, evcxr_jupyter, kernel" $(SUBMAKE) setup
+	@scripts/phase target/phases-test.tsv "lint: rustfmt, clippy" $(SUBMAKE) lint
+	@scripts/phase target/phases-test.tsv "build: workspace and fashion CLI (dev profile)" $(SUBMAKE) build
+	@scripts/phase target/phases-test.tsv "data: download if missing, verify" $(SUBMAKE) data
+	@scripts/phase target/phases-test.tsv "cargo test: unit, integration, doc tests" $(SUBMAKE) cargo-test
+	@scripts/phase target/phases-test.tsv "pytest: runner and environment tests" $(SUBMAKE) pytest
+	@scripts/phase target/phases-test.tsv "notebooks: execute all" $(SUBMAKE) notebooks
+	@scripts/phase target/phases-test.tsv "report: HTML report of the shared run" $(SUBMAKE) report
+	@echo
+	@scripts/phase --table target/phases-test.tsv
 
 # The kernel shares the compiled-dependency cache with scripts/run-notebooks. evcxr 0.22
 # cannot load cells from a cache under $HOME unless the toolchain's libdir is on the

@@ -39,3 +39,41 @@ def test_ci_run_names_the_missing_data_directory(tmp_path):
     assert r.returncode == 2, r.stdout + r.stderr
     assert "shared/data/fashion-mnist does not exist" in r.stderr, r.stderr
     assert "make test" not in r.stdout, r.stdout
+
+
+def test_phases_are_timed_recorded_and_a_failing_one_stops_with_its_status(tmp_path):
+    phase = str(REPO_ROOT / "scripts" / "phase")
+    record = tmp_path / "t" / "phases.tsv"
+    run = lambda *a: subprocess.run([phase, *a], capture_output=True, text=True, timeout=60)
+    assert run("--start", str(record)).returncode == 0
+    ok = run(str(record), "sleep one second", "sleep", "1")
+    assert ok.returncode == 0, ok.stderr
+    assert ">>> sleep one second: done in " in ok.stdout, ok.stdout
+    bad = run(str(record), "fails", "sh", "-c", "exit 7")
+    assert bad.returncode == 7
+    assert ">>> fails: failed (exit 7) after " in bad.stderr, bad.stderr
+    rows = [line.split("\t") for line in record.read_text().splitlines()]
+    assert [r[0] for r in rows] == ["sleep one second", "fails"]
+    assert int(rows[0][1]) >= 1 and int(rows[1][1]) >= 0
+    table = run("--table", str(record))
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["phase", "seconds"]
+    assert lines[1].startswith("sleep one second") and lines[2].startswith("fails")
+    total = int(rows[0][1]) + int(rows[1][1])
+    assert lines[3].split()[:2] == ["total", str(total)]
+    # --start forgets what was recorded.
+    assert run("--start", str(record)).returncode == 0 and record.read_text() == ""
+    assert run("--table", str(tmp_path / "none.tsv")).returncode == 2
+
+
+def test_make_run_and_make_test_go_through_timed_phases():
+    # Dry run: every phase of both commands is wrapped by scripts/phase and ends in a table.
+    for target, phases in [("run", 5), ("test", 8)]:
+        r = subprocess.run(["make", "-n", "--no-print-directory", target], cwd=REPO_ROOT,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        timed = [line for line in r.stdout.splitlines()
+                 if line.startswith(f"scripts/phase target/phases-{target}.tsv ")]
+        assert len(timed) == phases, r.stdout
+        assert f"scripts/phase --table target/phases-{target}.tsv" in r.stdout
