@@ -119,9 +119,14 @@ test: ## Everything CI runs: lint, Rust tests, runner tests, notebooks, the repo
 # library path (see scripts/run-notebooks), so it is put there.
 EVCXR_TMPDIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/fashion-mnist-rs/evcxr
 
+# The kernel's cargo profile: KERNEL_PROFILE in scripts/run-notebooks (same values).
 lab: setup data ## Open Jupyter Lab on the notebooks with the evcxr kernel
 	mkdir -p "$(EVCXR_TMPDIR)"
 	$(WITH_DATA) export EVCXR_TMPDIR="$(EVCXR_TMPDIR)"; \
+	  export CARGO_PROFILE_DEV_OPT_LEVEL="$${CARGO_PROFILE_DEV_OPT_LEVEL:-3}"; \
+	  export CARGO_PROFILE_DEV_DEBUG_ASSERTIONS="$${CARGO_PROFILE_DEV_DEBUG_ASSERTIONS:-false}"; \
+	  export CARGO_PROFILE_DEV_OVERFLOW_CHECKS="$${CARGO_PROFILE_DEV_OVERFLOW_CHECKS:-false}"; \
+	  export CARGO_PROFILE_DEV_INCREMENTAL="$${CARGO_PROFILE_DEV_INCREMENTAL:-false}"; \
 	  export LD_LIBRARY_PATH="$$(rustc --print target-libdir)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}"; \
 	  $(VENV)/bin/jupyter lab --notebook-dir=notebooks
 

@@ -8,6 +8,7 @@ They share the runner's default persistent EVCXR_TMPDIR.
 import importlib.machinery
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import time
@@ -396,3 +397,22 @@ def test_a_cell_whose_question_mark_returns_err_fails(tmp_path, rust_kernel):
     assert out.rstrip().splitlines()[-1] == "notebooks: 0 passed, 1 failed"
     executed = nbformat.read(str(out_dir / "05-err.ipynb"), as_version=4)
     assert "after the error" in all_output_text(executed.cells[2])
+
+
+def test_kernel_environment_sets_the_fast_profile_unless_told_otherwise(tmp_path, monkeypatch):
+    for key in rn.KERNEL_PROFILE:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("CARGO_PROFILE_DEV_OPT_LEVEL", "1")
+    # Restored after the test: the call sets them in this process.
+    monkeypatch.setenv("EVCXR_TMPDIR", "unset")
+    monkeypatch.setenv("LD_LIBRARY_PATH", os.environ.get("LD_LIBRARY_PATH", ""))
+    rn.prepare_kernel_environment(tmp_path)
+    assert os.environ["EVCXR_TMPDIR"] == str(tmp_path)
+    assert os.environ["CARGO_PROFILE_DEV_OPT_LEVEL"] == "1", "a value already set wins"
+    assert os.environ["CARGO_PROFILE_DEV_DEBUG_ASSERTIONS"] == "false"
+    assert os.environ["CARGO_PROFILE_DEV_OVERFLOW_CHECKS"] == "false"
+    assert os.environ["CARGO_PROFILE_DEV_INCREMENTAL"] == "false"
+    # make lab exports the same settings.
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    for key, value in rn.KERNEL_PROFILE.items():
+        assert f'export {key}="$${{{key}:-{value}}}"' in makefile, key
