@@ -1,9 +1,11 @@
 //! Lasso neighbourhood selection (Meinshausen & Bühlmann 2006).
 
-use ndarray::Array2;
+use ndarray::{s, Array2};
 use rayon::prelude::*;
 
-use super::{check_input, gram_block, standardise_rows, Construction, NodeInfo, SimilarityGraph};
+use super::{
+    check_input, gram_block, standardise_rows, Construction, NodeInfo, SimilarityGraph, BLOCK,
+};
 use crate::error::{
     bad_iterations, bad_level, bad_mean_degree, bad_penalty, bad_tolerance, Error, ParamError,
     Result,
@@ -265,22 +267,44 @@ impl Round {
     }
 }
 
-/// The Gram matrix `G = Z Zᵀ / d` of the standardised rows (`d` = columns), made exactly
+/// The Gram matrix `G = Z Zᵀ / d` of the standardised rows (`d` = columns), exactly
 /// symmetric: `G[j, k]` is `x_jᵀ x_k / d` for predictors `j`, `k` and `x_jᵀ y / d` for the
-/// target `y = z_k`.
+/// target `y = z_k`. Only the blocks on and above the diagonal are multiplied (rayon over
+/// blocks of [`BLOCK`] rows, matrixmultiply within a block); the rest is their mirror image.
 fn scaled_gram(z: &Array2<f64>) -> Array2<f64> {
-    let d = z.ncols() as f64;
-    let mut g = gram_block(z.view(), z.view());
-    let n = g.nrows();
-    for j in 0..n {
-        for k in 0..j {
-            let v = 0.5 * (g[[j, k]] + g[[k, j]]) / d;
-            g[[j, k]] = v;
-            g[[k, j]] = v;
+    let (n, d) = z.dim();
+    let d = d as f64;
+    let mut g = Array2::<f64>::zeros((n, n));
+    let flat = g.as_slice_mut().expect("a new array is contiguous");
+    flat.par_chunks_mut(BLOCK * n)
+        .enumerate()
+        .for_each(|(b, rows)| {
+            let r0 = b * BLOCK;
+            let r1 = r0 + rows.len() / n;
+            let product = gram_block(z.slice(s![r0..r1, ..]), z.slice(s![r0.., ..]));
+            for (row, p) in rows.chunks_exact_mut(n).zip(product.rows()) {
+                for (out, v) in row[r0..].iter_mut().zip(p) {
+                    *out = v / d;
+                }
+            }
+        });
+    // The lower triangle, tile by tile (a tile's rows and columns stay in cache).
+    const TILE: usize = 64;
+    for j0 in (0..n).step_by(TILE) {
+        for k0 in (0..=j0).step_by(TILE) {
+            for j in j0..(j0 + TILE).min(n) {
+                for k in k0..(k0 + TILE).min(j) {
+                    flat[j * n + k] = flat[k * n + j];
+                }
+            }
         }
-        g[[j, j]] /= d;
     }
     g
+}
+
+/// The diagonal of `g`, read once (each `G[j, j]` is in a different row).
+fn diagonal(g: &Array2<f64>) -> Vec<f64> {
+    g.diag().to_vec()
 }
 
 /// One lasso fit of row `i` on all other rows.
@@ -296,25 +320,38 @@ fn shrink(z: f64, alpha: f64, g: f64) -> f64 {
     z.signum() * (z.abs() - alpha).max(0.0) / g
 }
 
+/// Violators added to the working set at least, per round of [`regress`].
+const WORKING_SET_MIN: usize = 64;
+
 /// The lasso regression of row `i` on the other rows, `min 1/(2d) ‖z_i − Σ_j β_j z_j‖² +
 /// α ‖β‖₁`, by cyclic coordinate descent with covariance updates (Friedman, Hastie &
-/// Tibshirani 2010) on the scaled Gram matrix `g` ([`scaled_gram`]).
+/// Tibshirani 2010) on the scaled Gram matrix `g` ([`scaled_gram`]), restricted to a
+/// growing *working set* of coordinates (as in glmnet's strong-rule/KKT loop and
+/// Massias et al.'s Celer).
 ///
-/// The gradient `c_j = G[j, i] − Σ_k G[j, k] β_k` (`= x_jᵀ r / d`) is kept up to date
-/// when a `β_k` changes (`O(n)` per change); the update is `β_j ← S(c_j + G[j, j] β_j,
-/// α) / G[j, j]`. Active-set iterations, as glmnet: a full sweep over all `j ≠ i`, then
-/// sweeps over the ever-non-zero coefficients only (updating `c` on that set only) until
-/// their largest change is below `tolerance ×` the largest `|β|`, then a full sweep
-/// again (with `c` recomputed exactly). The fit stops after a full sweep whose largest
-/// change is below `tolerance ×` the largest `|β|` (or with all `β = 0`) *and* whose
-/// duality gap is below `tolerance × G[i, i]` — linfa-elasticnet's rule, the gap
-/// computed from `G`, `c` and `β` instead of the residual. Every sweep counts towards
-/// `max_iterations`.
+/// The gradient is `c_j = G[j, i] − Σ_k G[j, k] β_k` (`= x_jᵀ r / d`); a coefficient at
+/// zero stays at zero under the update `β_j ← S(c_j + G[j, j] β_j, α) / G[j, j]` exactly
+/// when `|c_j| ≤ α` (its KKT condition). Rounds: the coordinates outside the working set
+/// that violate it are added, the most violated first and at most `max(64, |W|)` of
+/// them (so the set at most doubles); the fit on the working set runs on a compact copy
+/// of `G[W, W]` (cache-resident, `O(|W|)` per coefficient change instead of `O(n)`)
+/// until a sweep's largest change is below `tolerance ×` the largest `|β|`; then the
+/// gradient is recomputed exactly for all `n` coordinates (`O(n × |support|)`, rows of
+/// `G`). The fit stops when no coordinate violates its KKT condition *and* the duality
+/// gap is below `tolerance × G[i, i]` — linfa-elasticnet's rule, the gap computed from
+/// `G`, `c` and `β` instead of the residual. Every sweep over the working set counts
+/// towards `max_iterations`.
+///
+/// This is the same optimisation problem and stopping rule as the plain cyclic descent
+/// over all `n − 1` coordinates it replaced (kept in the tests, which check that both
+/// select the same images); on 10 000 images it is what makes the graph take seconds
+/// instead of tens of seconds.
 ///
 /// No intercept: the rows are centred, so linfa's intercept (the mean of `y`) is 0 and
 /// centring `y` changes nothing.
 fn regress(
     g: &Array2<f64>,
+    diag: &[f64],
     i: usize,
     alpha: f64,
     tolerance: f64,
@@ -324,69 +361,65 @@ fn regress(
     let target: Vec<f64> = g.row(i).to_vec();
     let mut beta = vec![0.0; n];
     let mut c = target.clone();
-    let mut active: Vec<usize> = Vec::new();
-    let mut in_active = vec![false; n];
+    let mut work: Vec<usize> = Vec::new();
+    let mut in_work = vec![false; n];
     let mut sweeps = 0;
-    while sweeps < max_iterations {
-        // Full sweep, with the gradient exact for every coordinate.
-        if sweeps > 0 {
-            c.copy_from_slice(&target);
-            for &k in &active {
-                if beta[k] != 0.0 {
-                    for (cj, gk) in c.iter_mut().zip(g.row(k)) {
-                        *cj -= gk * beta[k];
-                    }
-                }
+    loop {
+        // `c` is exact here for every coordinate.
+        let mut violators: Vec<usize> = (0..n)
+            .filter(|&j| j != i && !in_work[j] && diag[j] > 0.0 && c[j].abs() > alpha)
+            .collect();
+        if violators.is_empty() {
+            if work.is_empty() || duality_gap(g, i, alpha, &beta, &c, &work) < tolerance * g[[i, i]]
+            {
+                return Solution {
+                    beta,
+                    converged: true,
+                };
             }
-        }
-        let (mut d_max, mut b_max) = (0.0f64, 0.0f64);
-        let mut entered = false;
-        for j in (0..n).filter(|&j| j != i) {
-            let gjj = g[[j, j]];
-            if gjj <= 0.0 {
-                continue;
+        } else {
+            let most = WORKING_SET_MIN.max(work.len());
+            if violators.len() > most {
+                let by_violation =
+                    |a: &usize, b: &usize| c[*b].abs().total_cmp(&c[*a].abs()).then(a.cmp(b));
+                violators.select_nth_unstable_by(most, by_violation);
+                violators.truncate(most);
             }
-            let old = beta[j];
-            let new = shrink(c[j] + gjj * old, alpha, gjj);
-            let delta = new - old;
-            if delta != 0.0 {
-                beta[j] = new;
-                for (ck, gk) in c.iter_mut().zip(g.row(j)) {
-                    *ck -= gk * delta;
-                }
-                if !in_active[j] {
-                    in_active[j] = true;
-                    active.push(j);
-                    entered = true;
-                }
+            for &j in &violators {
+                in_work[j] = true;
             }
-            d_max = d_max.max(delta.abs());
-            b_max = b_max.max(new.abs());
+            work.extend(violators);
+            work.sort_unstable();
         }
-        sweeps += 1;
-        if entered {
-            active.sort_unstable();
-        }
-        let small = b_max == 0.0 || d_max / b_max < tolerance;
-        if small && duality_gap(g, i, alpha, &beta, &c, &active) < tolerance * g[[i, i]] {
+        if sweeps >= max_iterations {
             return Solution {
                 beta,
-                converged: true,
+                converged: false,
             };
         }
-        // Sweeps over the active set, the gradient kept on that set only.
+        // The fit on the working set, on a compact copy of G[W, W].
+        let m = work.len();
+        let mut gw = Vec::with_capacity(m * m);
+        for &j in &work {
+            let row = g.row(j);
+            gw.extend(work.iter().map(|&k| row[k]));
+        }
+        let mut cw: Vec<f64> = work.iter().map(|&j| c[j]).collect();
+        let mut bw: Vec<f64> = work.iter().map(|&j| beta[j]).collect();
         while sweeps < max_iterations {
             let (mut d_max, mut b_max) = (0.0f64, 0.0f64);
-            for &j in &active {
-                let gjj = g[[j, j]];
-                let old = beta[j];
-                let new = shrink(c[j] + gjj * old, alpha, gjj);
+            for a in 0..m {
+                let gjj = gw[a * m + a];
+                if gjj <= 0.0 {
+                    continue;
+                }
+                let old = bw[a];
+                let new = shrink(cw[a] + gjj * old, alpha, gjj);
                 let delta = new - old;
                 if delta != 0.0 {
-                    beta[j] = new;
-                    let gj = g.row(j);
-                    for &k in &active {
-                        c[k] -= gj[k] * delta;
+                    bw[a] = new;
+                    for (ck, gk) in cw.iter_mut().zip(&gw[a * m..(a + 1) * m]) {
+                        *ck -= gk * delta;
                     }
                 }
                 d_max = d_max.max(delta.abs());
@@ -397,10 +430,16 @@ fn regress(
                 break;
             }
         }
-    }
-    Solution {
-        beta,
-        converged: false,
+        // Back to all coordinates: the exact gradient.
+        c.copy_from_slice(&target);
+        for (&k, &b) in work.iter().zip(&bw) {
+            beta[k] = b;
+            if b != 0.0 {
+                for (cj, gk) in c.iter_mut().zip(g.row(k)) {
+                    *cj -= gk * b;
+                }
+            }
+        }
     }
 }
 
@@ -442,10 +481,11 @@ fn duality_gap(
 /// (sharing `g`).
 fn round(g: &Array2<f64>, alpha: f64, params: &LassoParams) -> Round {
     let n = g.nrows();
+    let diag = diagonal(g);
     let fits: Vec<(Vec<(usize, f64)>, bool)> = (0..n)
         .into_par_iter()
         .map(|i| {
-            let fit = regress(g, i, alpha, params.tolerance, params.max_iterations);
+            let fit = regress(g, &diag, i, alpha, params.tolerance, params.max_iterations);
             let sel = fit
                 .beta
                 .iter()
@@ -576,7 +616,15 @@ pub fn lasso_coefficients(
     }
     let z = standardise_rows(x, nodes, x.ncols() as f64)?;
     let g = scaled_gram(&z);
-    Ok(regress(&g, i, alpha, params.tolerance, params.max_iterations).beta)
+    Ok(regress(
+        &g,
+        &diagonal(&g),
+        i,
+        alpha,
+        params.tolerance,
+        params.max_iterations,
+    )
+    .beta)
 }
 
 /// Bisection on `log α` for mean degree `m`; returns the closest round and the number
@@ -630,6 +678,114 @@ mod tests {
 
     use super::super::testdata::*;
     use super::*;
+
+    /// The solver [`regress`] replaced (kept as the reference it is tested against): the lasso regression of row `i` on the other rows, `min 1/(2d) ‖z_i − Σ_j β_j z_j‖² +
+    /// α ‖β‖₁`, by cyclic coordinate descent with covariance updates (Friedman, Hastie &
+    /// Tibshirani 2010) on the scaled Gram matrix `g` ([`scaled_gram`]).
+    ///
+    /// The gradient `c_j = G[j, i] − Σ_k G[j, k] β_k` (`= x_jᵀ r / d`) is kept up to date
+    /// when a `β_k` changes (`O(n)` per change); the update is `β_j ← S(c_j + G[j, j] β_j,
+    /// α) / G[j, j]`. Active-set iterations, as glmnet: a full sweep over all `j ≠ i`, then
+    /// sweeps over the ever-non-zero coefficients only (updating `c` on that set only) until
+    /// their largest change is below `tolerance ×` the largest `|β|`, then a full sweep
+    /// again (with `c` recomputed exactly). The fit stops after a full sweep whose largest
+    /// change is below `tolerance ×` the largest `|β|` (or with all `β = 0`) *and* whose
+    /// duality gap is below `tolerance × G[i, i]` — linfa-elasticnet's rule, the gap
+    /// computed from `G`, `c` and `β` instead of the residual. Every sweep counts towards
+    /// `max_iterations`.
+    ///
+    /// No intercept: the rows are centred, so linfa's intercept (the mean of `y`) is 0 and
+    /// centring `y` changes nothing.
+    fn regress_full_sweeps(
+        g: &Array2<f64>,
+        i: usize,
+        alpha: f64,
+        tolerance: f64,
+        max_iterations: usize,
+    ) -> Solution {
+        let n = g.nrows();
+        let target: Vec<f64> = g.row(i).to_vec();
+        let mut beta = vec![0.0; n];
+        let mut c = target.clone();
+        let mut active: Vec<usize> = Vec::new();
+        let mut in_active = vec![false; n];
+        let mut sweeps = 0;
+        while sweeps < max_iterations {
+            // Full sweep, with the gradient exact for every coordinate.
+            if sweeps > 0 {
+                c.copy_from_slice(&target);
+                for &k in &active {
+                    if beta[k] != 0.0 {
+                        for (cj, gk) in c.iter_mut().zip(g.row(k)) {
+                            *cj -= gk * beta[k];
+                        }
+                    }
+                }
+            }
+            let (mut d_max, mut b_max) = (0.0f64, 0.0f64);
+            let mut entered = false;
+            for j in (0..n).filter(|&j| j != i) {
+                let gjj = g[[j, j]];
+                if gjj <= 0.0 {
+                    continue;
+                }
+                let old = beta[j];
+                let new = shrink(c[j] + gjj * old, alpha, gjj);
+                let delta = new - old;
+                if delta != 0.0 {
+                    beta[j] = new;
+                    for (ck, gk) in c.iter_mut().zip(g.row(j)) {
+                        *ck -= gk * delta;
+                    }
+                    if !in_active[j] {
+                        in_active[j] = true;
+                        active.push(j);
+                        entered = true;
+                    }
+                }
+                d_max = d_max.max(delta.abs());
+                b_max = b_max.max(new.abs());
+            }
+            sweeps += 1;
+            if entered {
+                active.sort_unstable();
+            }
+            let small = b_max == 0.0 || d_max / b_max < tolerance;
+            if small && duality_gap(g, i, alpha, &beta, &c, &active) < tolerance * g[[i, i]] {
+                return Solution {
+                    beta,
+                    converged: true,
+                };
+            }
+            // Sweeps over the active set, the gradient kept on that set only.
+            while sweeps < max_iterations {
+                let (mut d_max, mut b_max) = (0.0f64, 0.0f64);
+                for &j in &active {
+                    let gjj = g[[j, j]];
+                    let old = beta[j];
+                    let new = shrink(c[j] + gjj * old, alpha, gjj);
+                    let delta = new - old;
+                    if delta != 0.0 {
+                        beta[j] = new;
+                        let gj = g.row(j);
+                        for &k in &active {
+                            c[k] -= gj[k] * delta;
+                        }
+                    }
+                    d_max = d_max.max(delta.abs());
+                    b_max = b_max.max(new.abs());
+                }
+                sweeps += 1;
+                if b_max == 0.0 || d_max / b_max < tolerance {
+                    break;
+                }
+            }
+        }
+        Solution {
+            beta,
+            converged: false,
+        }
+    }
 
     #[test]
     fn normal_quantiles() {
@@ -768,7 +924,7 @@ mod tests {
             for alpha in [mb, 0.3, 0.1, 0.03, 0.01] {
                 // Every third row: linfa at this tolerance is slow in debug builds.
                 for i in (0..40).step_by(3) {
-                    let ours = regress(&g, i, alpha, tol, max_iter);
+                    let ours = regress(&g, &diagonal(&g), i, alpha, tol, max_iter);
                     let (theirs, intercept, hit_max) =
                         linfa_fit(&z, i, alpha, tol, max_iter as u32);
                     assert!(ours.converged && !hit_max, "d {d}, α {alpha}, row {i}");
@@ -842,6 +998,82 @@ mod tests {
             borderline * 100 <= selections,
             "{borderline} of {selections}"
         );
+    }
+
+    #[test]
+    fn working_set_solver_selects_what_full_sweeps_select_on_500_nodes() {
+        // 500 images of 128 features (the dense layer's width), the graph's tolerance: the
+        // working-set solver and the plain cyclic descent it replaced give the same
+        // selections for every image, at the Meinshausen–Bühlmann penalty and at a
+        // penalty 4× smaller, except coefficients so small that the tolerance decides
+        // them (measured: 15 of 12 221 selections, all below 7.5e-4 of the largest
+        // coefficient; coefficients differ by at most 3.1e-3 of the largest); at a tight
+        // tolerance, the same selections and coefficients.
+        let (n, d) = (500, 128);
+        let (x, nodes) = correlated(n, d, 21);
+        let z = standardise_rows(&x, &nodes, d as f64).unwrap();
+        let g = scaled_gram(&z);
+        let p = LassoParams::default();
+        let mb = inverse_normal_cdf(1.0 - 0.05 / (2.0 * (n * n) as f64)) / (d as f64).sqrt();
+        let support =
+            |b: &[f64]| -> Vec<usize> { (0..n).filter(|&j| b[j].abs() > NONZERO).collect() };
+        let (mut selections, mut borderline) = (0, 0);
+        for alpha in [mb, mb / 4.0] {
+            for i in 0..n {
+                let new = regress(&g, &diagonal(&g), i, alpha, p.tolerance, p.max_iterations);
+                let old = regress_full_sweeps(&g, i, alpha, p.tolerance, p.max_iterations);
+                assert!(new.converged && old.converged, "α {alpha}, row {i}");
+                let scale = old.beta.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                for j in 0..n {
+                    let (a, b) = (new.beta[j], old.beta[j]);
+                    assert!(
+                        (a - b).abs() <= 5e-3 * scale,
+                        "α {alpha}, row {i}, {j}: {a} vs {b} (largest |β| {scale})"
+                    );
+                    if (a.abs() > NONZERO) != (b.abs() > NONZERO) {
+                        assert!(
+                            a.abs().max(b.abs()) < 2e-3 * scale,
+                            "α {alpha}, row {i}, {j}: {a} vs {b}"
+                        );
+                        borderline += 1;
+                    }
+                }
+                selections += support(&old.beta).len();
+            }
+        }
+        assert!(selections > 2 * n, "{selections}");
+        assert!(
+            borderline * 200 <= selections,
+            "{borderline} of {selections}"
+        );
+        for i in (0..n).step_by(25) {
+            let new = regress(&g, &diagonal(&g), i, mb / 4.0, 1e-10, 100_000);
+            let old = regress_full_sweeps(&g, i, mb / 4.0, 1e-10, 100_000);
+            assert!(new.converged && old.converged);
+            assert_eq!(support(&new.beta), support(&old.beta), "row {i}");
+            for (a, b) in new.beta.iter().zip(&old.beta) {
+                assert!((a - b).abs() < 1e-7, "row {i}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn gram_by_blocks_is_symmetric_and_equals_the_plain_product() {
+        // 600 rows: three row blocks, the last one short.
+        let (x, nodes) = correlated(600, 30, 5);
+        let z = standardise_rows(&x, &nodes, 30.0).unwrap();
+        let g = scaled_gram(&z);
+        let plain = z.dot(&z.t()) / 30.0;
+        for j in 0..600 {
+            for k in 0..600 {
+                assert_eq!(g[[j, k]], g[[k, j]], "({j}, {k})");
+                assert!((g[[j, k]] - plain[[j, k]]).abs() < 1e-12, "({j}, {k})");
+            }
+            assert!(
+                (g[[j, j]] - 1.0).abs() < 1e-12,
+                "standardised rows: G[{j}, {j}] = 1"
+            );
+        }
     }
 
     #[test]
