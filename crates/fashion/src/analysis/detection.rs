@@ -42,10 +42,10 @@ use std::time::Instant;
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use super::{average_precision, bootstrap_ci, knn_label_disagreement, roc_auc, Interval};
+use super::{bootstrap_auc_ap, knn_label_disagreement, Interval};
 use crate::error::{Error, ParamError, Result};
 use crate::features::{ImageFeatures, Representation};
-use crate::graph::{Centrality, Measure};
+use crate::graph::{BetweennessParams, Centrality, Measure};
 
 /// ROC-AUC from which the [verdict](CentralityStudy::verdict) calls the best centrality
 /// detector "useful": 0.7 is where the usual reading of an AUC (Hosmer and Lemeshow,
@@ -111,6 +111,12 @@ pub struct StudyParams {
     pub seed: u64,
     /// Neighbours counted by the kNN-disagreement baseline (default 10).
     pub disagreement_k: usize,
+    /// How betweenness is computed; `None` (default):
+    /// [`BetweennessParams::for_nodes`] of the number of images — exact (Brandes) up to
+    /// [`EXACT_BETWEENNESS_NODES`](crate::graph::EXACT_BETWEENNESS_NODES) images, else
+    /// estimated from [`BETWEENNESS_PIVOTS`](crate::graph::BETWEENNESS_PIVOTS) pivots
+    /// (Brandes–Pich). [`GraphStats::betweenness`] says which was used.
+    pub betweenness: Option<BetweennessParams>,
 }
 
 impl Default for StudyParams {
@@ -122,6 +128,7 @@ impl Default for StudyParams {
             level: 0.95,
             seed: 0,
             disagreement_k: 10,
+            betweenness: None,
         }
     }
 }
@@ -163,6 +170,12 @@ impl StudyParams {
         self
     }
 
+    /// Sets how betweenness is computed (exact, or the pivots and their seed).
+    pub fn betweenness(mut self, params: BetweennessParams) -> Self {
+        self.betweenness = Some(params);
+        self
+    }
+
     /// Checks every parameter, naming the first bad one: no measures, no
     /// representations, a measure's own parameters, `resamples` 0, `level` outside
     /// (0, 1), `disagreement_k` 0.
@@ -192,6 +205,9 @@ impl StudyParams {
         }
         if self.disagreement_k == 0 {
             return Err(ParamError::new("disagreement_k", "at least 1 neighbour", 0));
+        }
+        if let Some(b) = &self.betweenness {
+            b.check()?;
         }
         Ok(())
     }
@@ -271,6 +287,8 @@ pub struct GraphStats {
     /// Share of edges joining two images of the same garment type
     /// ([`garment_type`](super::garment_type); `None` without edges).
     pub same_type_share: Option<f64>,
+    /// How betweenness was computed (exact, or estimated from k pivots with a seed).
+    pub betweenness: String,
     /// Seconds to build the graph and its centralities.
     pub seconds: f64,
 }
@@ -328,11 +346,14 @@ impl CentralityStudy {
         );
         let mut scored: Vec<Scored> = Vec::new();
         let mut graphs = Vec::new();
+        let betweenness = params
+            .betweenness
+            .unwrap_or_else(|| BetweennessParams::for_nodes(n));
         for measure in &params.measures {
             for &r in &params.representations {
                 let t = Instant::now();
                 let g = features.graph(r, measure)?;
-                let c = Centrality::compute(&g);
+                let c = Centrality::compute_with(&g, &betweenness)?;
                 graphs.push(GraphStats {
                     measure: measure.name(),
                     representation: r,
@@ -343,6 +364,7 @@ impl CentralityStudy {
                     same_class_share: c.same_class_share,
                     modularity: c.modularity,
                     same_type_share: super::same_type_share(&g),
+                    betweenness: c.betweenness_method(),
                     seconds: t.elapsed().as_secs_f64(),
                 });
                 let degree = c.degree.iter().map(|&d| d as f64).collect();
@@ -373,22 +395,14 @@ impl CentralityStudy {
         let results = scored
             .into_par_iter()
             .map(|(measure, representation, detector, scores)| {
-                let interval = |metric: fn(&[f64], &[bool]) -> Result<f64>| {
-                    bootstrap_ci(
-                        &scores,
-                        &wrong,
-                        metric,
-                        params.resamples,
-                        params.level,
-                        params.seed,
-                    )
-                };
+                let (auc, average_precision) =
+                    bootstrap_auc_ap(&scores, &wrong, params.resamples, params.level, params.seed)?;
                 Ok(DetectorResult {
                     measure,
                     representation,
                     detector,
-                    auc: interval(roc_auc)?,
-                    average_precision: interval(average_precision)?,
+                    auc,
+                    average_precision,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -501,6 +515,7 @@ impl CentralityStudy {
             "same_class_share" => g.iter().map(|x| x.same_class_share).collect::<Vec<_>>(),
             "modularity" => g.iter().map(|x| x.modularity).collect::<Vec<_>>(),
             "same_type_share" => g.iter().map(|x| x.same_type_share).collect::<Vec<_>>(),
+            "betweenness" => g.iter().map(|x| x.betweenness.clone()).collect::<Vec<_>>(),
             "seconds" => g.iter().map(|x| x.seconds).collect::<Vec<_>>(),
         )?)
     }

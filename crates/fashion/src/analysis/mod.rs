@@ -277,16 +277,7 @@ pub fn bootstrap_ci<F>(
 where
     F: Fn(&[f64], &[bool]) -> Result<f64>,
 {
-    if resamples == 0 {
-        return Err(Error::invalid("resamples", "at least 1", resamples));
-    }
-    if !(level > 0.0 && level < 1.0) {
-        return Err(Error::invalid(
-            "level",
-            "a confidence level in (0, 1), e.g. 0.95",
-            level,
-        ));
-    }
+    check_bootstrap(resamples, level)?;
     let estimate = metric(scores, positives)?;
     let n = scores.len();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -305,11 +296,36 @@ where
         }
         values.push(metric(&s, &p)?);
     }
+    percentile_interval(estimate, values, level, skipped)
+}
+
+/// Checks the bootstrap's `resamples` and `level`.
+fn check_bootstrap(resamples: usize, level: f64) -> Result<()> {
+    if resamples == 0 {
+        return Err(Error::invalid("resamples", "at least 1", resamples));
+    }
+    if !(level > 0.0 && level < 1.0) {
+        return Err(Error::invalid(
+            "level",
+            "a confidence level in (0, 1), e.g. 0.95",
+            level,
+        ));
+    }
+    Ok(())
+}
+
+/// The percentile interval of the resampled `values` around `estimate`.
+fn percentile_interval(
+    estimate: f64,
+    mut values: Vec<f64>,
+    level: f64,
+    skipped: usize,
+) -> Result<Interval> {
     if values.is_empty() {
         return Err(Error::invalid(
             "resamples",
             "at least one resample holding both a positive and a negative",
-            format!("all {resamples} lacked one"),
+            format!("all {skipped} lacked one"),
         ));
     }
     values.sort_by(f64::total_cmp);
@@ -322,6 +338,121 @@ where
         resamples_used: values.len(),
         skipped,
     })
+}
+
+/// [`bootstrap_ci`] of [`roc_auc`] and of [`average_precision`] at once, on the same
+/// resamples, for large samples: the result is *identical* (bit for bit) to the two
+/// `bootstrap_ci` calls with the same seed, in `O(n log n + resamples · n)` instead of
+/// `O(resamples · n log n)`.
+///
+/// The scores are sorted once into groups of equal scores. A resample draws the same
+/// `n` indices as [`bootstrap_ci`] does but only counts how often each example is drawn;
+/// both metrics are then one walk over the groups with those counts: the Mann–Whitney
+/// count `Σ_positives (negatives below + ½ negatives tied)` for the AUC (integers, so
+/// exactly the rank-sum value), and tp/fp per threshold for the average precision.
+/// On 10 000 examples and 1 000 resamples this takes ~0.1 s where the two
+/// `bootstrap_ci` calls take seconds (sorting every resample).
+///
+/// ```
+/// use fashion::analysis::{average_precision, bootstrap_auc_ap, bootstrap_ci, roc_auc};
+/// let scores = [0.9, 0.8, 0.8, 0.4, 0.3, 0.3, 0.2, 0.1];
+/// let wrong = [true, false, true, true, false, false, true, false];
+/// let (auc, ap) = bootstrap_auc_ap(&scores, &wrong, 200, 0.9, 5).unwrap();
+/// assert_eq!(auc, bootstrap_ci(&scores, &wrong, roc_auc, 200, 0.9, 5).unwrap());
+/// assert_eq!(ap, bootstrap_ci(&scores, &wrong, average_precision, 200, 0.9, 5).unwrap());
+/// ```
+///
+/// # Errors
+/// As [`bootstrap_ci`] with [`roc_auc`]: `resamples == 0`, `level` outside `(0, 1)`,
+/// slices of different lengths, a NaN score, no positives or no negatives, every
+/// resample lacking one.
+pub fn bootstrap_auc_ap(
+    scores: &[f64],
+    positives: &[bool],
+    resamples: usize,
+    level: f64,
+    seed: u64,
+) -> Result<(Interval, Interval)> {
+    check_bootstrap(resamples, level)?;
+    check_binary("roc_auc", scores, positives, true)?;
+    let n = scores.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    // Groups of equal scores, ascending: `group[i]` for example i.
+    let mut group = vec![0usize; n];
+    let mut groups = 0;
+    for (k, &i) in order.iter().enumerate() {
+        if k > 0 && scores[i] != scores[order[k - 1]] {
+            groups += 1;
+        }
+        group[i] = groups;
+    }
+    let groups = groups + 1;
+    // Per group: (positives, negatives) drawn.
+    let mut counts = vec![(0u64, 0u64); groups];
+    let both = |counts: &[(u64, u64)]| -> Option<(f64, f64)> {
+        let (p, q) = counts
+            .iter()
+            .fold((0u64, 0u64), |(p, q), &(a, b)| (p + a, q + b));
+        if p == 0 || q == 0 {
+            return None;
+        }
+        // AUC: twice the Mann–Whitney count, from the lowest scores up.
+        let (mut twice_u, mut neg_below) = (0u64, 0u64);
+        for &(a, b) in counts {
+            twice_u += a * (2 * neg_below + b);
+            neg_below += b;
+        }
+        let auc = (twice_u as f64 / 2.0) / (p as f64 * q as f64);
+        // AP: thresholds from the highest score down, as `average_precision`.
+        let (mut tp, mut fp) = (0u64, 0u64);
+        let (mut ap, mut prev_recall) = (0.0, 0.0);
+        for &(a, b) in counts.iter().rev() {
+            if a == 0 && b == 0 {
+                continue;
+            }
+            tp += a;
+            fp += b;
+            let recall = tp as f64 / p as f64;
+            let precision = tp as f64 / (tp + fp) as f64;
+            ap += (recall - prev_recall) * precision;
+            prev_recall = recall;
+        }
+        Some((auc, ap))
+    };
+    for (i, &pos) in positives.iter().enumerate() {
+        if pos {
+            counts[group[i]].0 += 1;
+        } else {
+            counts[group[i]].1 += 1;
+        }
+    }
+    let (auc, ap) = both(&counts).expect("checked: positives and negatives");
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (mut aucs, mut aps) = (Vec::with_capacity(resamples), Vec::with_capacity(resamples));
+    let mut skipped = 0;
+    for _ in 0..resamples {
+        counts.iter_mut().for_each(|c| *c = (0, 0));
+        for _ in 0..n {
+            let i = rng.gen_range(0..n);
+            if positives[i] {
+                counts[group[i]].0 += 1;
+            } else {
+                counts[group[i]].1 += 1;
+            }
+        }
+        match both(&counts) {
+            Some((a, b)) => {
+                aucs.push(a);
+                aps.push(b);
+            }
+            None => skipped += 1,
+        }
+    }
+    Ok((
+        percentile_interval(auc, aucs, level, skipped)?,
+        percentile_interval(ap, aps, level, skipped)?,
+    ))
 }
 
 /// Adjusted Rand index (Hubert & Arabie, 1985) between two partitions of the same items:
@@ -762,6 +893,48 @@ mod tests {
         );
         let ap = bootstrap_ci(&scores, &pos, average_precision, 50, 0.9, 1).unwrap();
         assert!(ap.lower <= ap.upper && ap.upper <= 1.0, "{ap:?}");
+    }
+
+    #[test]
+    fn bootstrap_of_auc_and_ap_at_once_equals_bootstrap_ci_bit_for_bit() {
+        // 3 000 examples with heavy ties (degree-like integer scores) and without ties,
+        // and a sample where resamples are skipped: the same intervals as two
+        // `bootstrap_ci` calls, to the last bit.
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let pos: Vec<bool> = (0..3000).map(|_| rng.gen_bool(0.08)).collect();
+        let tied: Vec<f64> = pos
+            .iter()
+            .map(|&p| (rng.gen_range(0..8) + usize::from(p && rng.gen_bool(0.3))) as f64)
+            .collect();
+        let smooth: Vec<f64> = pos
+            .iter()
+            .map(|&p| rng.gen::<f64>() + f64::from(u8::from(p)) * 0.2)
+            .collect();
+        for scores in [&tied, &smooth] {
+            for (resamples, level, seed) in [(200, 0.95, 3), (57, 0.8, 4)] {
+                let (auc, ap) = bootstrap_auc_ap(scores, &pos, resamples, level, seed).unwrap();
+                assert_eq!(
+                    auc,
+                    bootstrap_ci(scores, &pos, roc_auc, resamples, level, seed).unwrap()
+                );
+                assert_eq!(
+                    ap,
+                    bootstrap_ci(scores, &pos, average_precision, resamples, level, seed).unwrap()
+                );
+            }
+        }
+        let few = [0.1, 0.5, 0.5, 0.9];
+        let one = [false, true, false, false];
+        let (auc, ap) = bootstrap_auc_ap(&few, &one, 100, 0.9, 2).unwrap();
+        assert!(auc.skipped > 0);
+        assert_eq!(auc, bootstrap_ci(&few, &one, roc_auc, 100, 0.9, 2).unwrap());
+        assert_eq!(
+            ap,
+            bootstrap_ci(&few, &one, average_precision, 100, 0.9, 2).unwrap()
+        );
+        assert!(bootstrap_auc_ap(&few, &[false; 4], 10, 0.9, 2).is_err());
+        assert!(bootstrap_auc_ap(&few, &one, 0, 0.9, 2).is_err());
+        assert!(bootstrap_auc_ap(&few, &one[..3], 10, 0.9, 2).is_err());
     }
 
     #[test]
