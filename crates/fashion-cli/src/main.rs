@@ -46,6 +46,10 @@ enum Command {
     /// Write one self-contained HTML report of a run (training, evaluation, the graphs,
     /// the centrality-versus-errors study, clustering) with every table as CSV.
     Report(ReportArgs),
+    /// The centrality-versus-errors study on several trained runs of the same test images
+    /// (default: all 10 000): each run's intervals and the pooled ones. Each run's scores
+    /// are kept in --out, so an interrupted study resumes where it stopped.
+    Study(StudyArgs),
     /// Measure training or inference throughput (images/s) and peak memory.
     Bench(BenchArgs),
 }
@@ -254,6 +258,57 @@ struct ReportArgs {
     /// releases are still refused) [env: FASHION_MNIST_ALLOW_UNVERIFIED=1]
     #[arg(long)]
     allow_unverified: bool,
+}
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("runs").required(true).args(["checkpoint", "seeds"])))]
+struct StudyArgs {
+    /// Checkpoint directory of a run written by `fashion train` (repeat for several runs)
+    #[arg(long)]
+    checkpoint: Vec<PathBuf>,
+    /// The notebooks' shared run trained with N seeds (its seed, then +1, +2, …): the
+    /// shared run itself, then small-default-seed1, … beside it (small-fast-… with
+    /// FASHION_FAST=1); each is trained if missing and resumed if interrupted
+    #[arg(long)]
+    seeds: Option<usize>,
+    /// Output directory: scores-RUN.csv per run (kept for resuming), runs.csv
+    #[arg(long)]
+    out: PathBuf,
+    /// Test images per class, or "all" (1 000 per class: the whole test set)
+    #[arg(long, default_value = "all", value_parser = parse_per_class)]
+    per_class: usize,
+    /// Seed drawing the images when fewer than all are studied
+    #[arg(long, default_value_t = ReportOptions::default().sample_seed)]
+    sample_seed: u64,
+    /// Bootstrap resamples per interval
+    #[arg(long, default_value_t = StudyParams::default().resamples)]
+    resamples: usize,
+    /// Seed of the bootstrap
+    #[arg(long, default_value_t = StudyParams::default().seed)]
+    seed: u64,
+    /// Betweenness from every node ("all", exact) or estimated from N pivots
+    /// (Brandes–Pich, seed 0) [default: all up to 4000 images, else 2000]
+    #[arg(long, value_name = "all|N", value_parser = parse_pivots)]
+    pivots: Option<Pivots>,
+    /// Data directory [default: $FASHION_MNIST_DIR, else the platform cache dir]
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Accept data files that match no known release, e.g. uncompressed copies (mixed
+    /// releases are still refused) [env: FASHION_MNIST_ALLOW_UNVERIFIED=1]
+    #[arg(long)]
+    allow_unverified: bool,
+}
+
+fn parse_per_class(s: &str) -> std::result::Result<usize, String> {
+    if s == "all" {
+        return Ok(1000);
+    }
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1000).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected \"all\" or a number of images per class from 1 to 1000, found {s:?}"
+        )),
+    }
 }
 
 /// A benchmark mode, as named on the command line.
@@ -721,6 +776,125 @@ fn run_report(args: ReportArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_study(args: StudyArgs) -> Result<()> {
+    let mut params = StudyParams::default()
+        .resamples(args.resamples)
+        .seed(args.seed);
+    if let Some(Pivots(p)) = args.pivots {
+        params = params.betweenness(match p {
+            None => BetweennessParams::default().exact(),
+            Some(k) => BetweennessParams::default().pivots(k),
+        });
+    }
+    params.check()?;
+    let data = load_data(args.dir, args.allow_unverified)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    // (name, checkpoint directory, the shared run to train there if missing)
+    let mut runs: Vec<(String, PathBuf, Option<train::SharedRun>)> = Vec::new();
+    for dir in &args.checkpoint {
+        let name = dir.file_name().map_or_else(
+            || dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        runs.push((name, dir.clone(), None));
+    }
+    if let Some(n) = args.seeds {
+        if n == 0 {
+            anyhow::bail!("--seeds: expected at least 1 run, found 0");
+        }
+        let shared = train::shared_run();
+        for k in 0..n {
+            let run = shared.replicate(k);
+            let name = run
+                .dir
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            runs.push((name, run.dir.clone(), Some(run)));
+        }
+    }
+    let started = std::time::Instant::now();
+    let features_params = FeatureParams::default()
+        .per_class(args.per_class)
+        .random(args.sample_seed);
+    let mut scores = Vec::new();
+    for (name, dir, shared) in &runs {
+        let path = args.out.join(format!("scores-{name}.csv"));
+        if path.exists() {
+            match fashion::analysis::RunScores::read_csv(&path, name.clone(), &params) {
+                Ok(s) => {
+                    println!(
+                        "{name}: scores read back from {} (delete it to recompute)",
+                        path.display()
+                    );
+                    scores.push(s);
+                    continue;
+                }
+                Err(e) => println!("{name}: recomputing, {e}"),
+            }
+        }
+        let trained = match shared {
+            Some(run) => {
+                println!("{name}: {}", run.describe());
+                train::train_or_load(&run.config, &data, &run.dir, TrainOptions::default())
+                    .with_context(|| format!("training or loading {}", run.dir.display()))?
+            }
+            None => train::load_checkpoint(dir)?,
+        };
+        let t = std::time::Instant::now();
+        let features = ImageFeatures::for_run(&trained, &data, &features_params)?;
+        let study = fashion::analysis::CentralityStudy::run(&features, &params)?;
+        let s = fashion::analysis::RunScores::from_study(name.clone(), &study);
+        s.write_csv(&path, &params)?;
+        println!(
+            "{name}: {} images, {} misclassified; {} graphs, betweenness {}; {:.1} s",
+            study.images,
+            study.errors,
+            study.graphs.len(),
+            study.graphs.first().map_or("", |g| g.betweenness.as_str()),
+            t.elapsed().as_secs_f64()
+        );
+        scores.push(s);
+    }
+    let all = fashion::analysis::RunsStudy::compute(&scores, &params)?;
+    let table = args.out.join("runs.csv");
+    fashion::io::write_csv(&all.table()?, &table)?;
+    let interval = |r: &fashion::analysis::DetectorResult| {
+        format!(
+            "{:.3} [{:.3}, {:.3}]",
+            r.auc.estimate, r.auc.lower, r.auc.upper
+        )
+    };
+    println!(
+        "centrality detectors (degree, betweenness; {} graphs) against chance, ROC-AUC with {:.0} % intervals, {} images:",
+        params.measures.len() * params.representations.len(),
+        100.0 * params.level,
+        all.images
+    );
+    for s in all.summary() {
+        let errors = s.errors.map_or(String::new(), |e| format!(", {e} errors"));
+        let best = s.best.as_ref().map_or(String::new(), |b| {
+            format!("; best {} AUC {}", b.label(), interval(b))
+        });
+        let softmax = s.uncertainty.as_ref().map_or(String::new(), |u| {
+            format!("; 1 − max softmax AUC {}", interval(u))
+        });
+        println!(
+            "  {}{errors}: {} above, {} include 0.5, {} below{best}{softmax}",
+            s.run, s.above, s.includes, s.below
+        );
+    }
+    println!(
+        "{} runs in {:.1} s; every detector per run and pooled in {}",
+        all.names.len(),
+        started.elapsed().as_secs_f64(),
+        table.display()
+    );
+    Ok(())
+}
+
 /// Peak resident memory of this process in bytes (Linux `VmHWM`), if known.
 fn peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -775,6 +949,7 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => run_evaluate(args),
         Command::Graph(args) => run_graph(args),
         Command::Report(args) => run_report(args),
+        Command::Study(args) => run_study(args),
         Command::Bench(args) => run_bench(args),
     };
     match result {

@@ -130,6 +130,11 @@ fn download_reports_unreachable_mirrors() {
 /// A checkpoint of a tiny network trained for one epoch on synthetic images (a second
 /// or two): `fashion graph` needs weights, not good ones.
 fn tiny_checkpoint(dir: &std::path::Path) -> fashion::train::Trained {
+    tiny_checkpoint_seeded(dir, fashion::train::TrainConfig::default().seed)
+}
+
+/// [`tiny_checkpoint`] trained with another seed.
+fn tiny_checkpoint_seeded(dir: &std::path::Path, seed: u64) -> fashion::train::Trained {
     use fashion::data::{Dataset, FashionMnist};
     use fashion::ndarray::{Array1, Array3};
     let synthetic = |n: usize| {
@@ -152,6 +157,7 @@ fn tiny_checkpoint(dir: &std::path::Path) -> fashion::train::Trained {
     let config = fashion::train::TrainConfig {
         epochs: 1,
         batch_size: 10,
+        seed,
         ..Default::default()
     };
     fashion::train::train(&config, &data, dir, Default::default()).unwrap()
@@ -541,6 +547,88 @@ fn report_writes_one_html_page_with_every_figure_and_table() {
         .unwrap();
     assert!(!o.status.success());
     assert!(!out.path().join("none").exists());
+}
+
+/// `fashion study` over two runs: each run's scores are kept, a second invocation reads
+/// them back instead of recomputing, and a run whose scores are lost (as when the study
+/// was killed before reaching it) is recomputed — the table is the same byte for byte.
+#[test]
+fn study_over_runs_keeps_scores_and_resumes_to_the_same_table() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    tiny_checkpoint_seeded(a.path(), 1);
+    tiny_checkpoint_seeded(b.path(), 2);
+    let out = tempfile::tempdir().unwrap();
+    let study = || {
+        let o = fashion()
+            .args([
+                "study",
+                "--per-class",
+                "20",
+                "--resamples",
+                "100",
+                "--dir",
+                &real_dir(),
+            ])
+            .arg("--checkpoint")
+            .arg(a.path())
+            .arg("--checkpoint")
+            .arg(b.path())
+            .arg("--out")
+            .arg(out.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        stdout
+    };
+    let name = |d: &tempfile::TempDir| d.path().file_name().unwrap().to_string_lossy().into_owned();
+    let scores = |d: &tempfile::TempDir| out.path().join(format!("scores-{}.csv", name(d)));
+    let first = study();
+    assert!(first.contains("200 images"), "{first}");
+    assert!(first.contains("  pooled:"), "{first}");
+    let table = std::fs::read_to_string(out.path().join("runs.csv")).unwrap();
+    assert!(table.starts_with("measure,representation,detector,run,auc,auc_lower,auc_upper"));
+    // 29 detectors × (2 runs + pooled)
+    assert_eq!(table.lines().count(), 1 + 29 * 3, "{table}");
+    assert_eq!(table.matches(",pooled,").count(), 29);
+    let second = study();
+    assert_eq!(second.matches("scores read back").count(), 2, "{second}");
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("runs.csv")).unwrap(),
+        table
+    );
+    std::fs::remove_file(scores(&b)).unwrap();
+    let third = study();
+    assert_eq!(third.matches("scores read back").count(), 1, "{third}");
+    assert!(scores(&b).exists());
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("runs.csv")).unwrap(),
+        table
+    );
+    // Bad arguments are refused with the reason.
+    for (args, reason) in [
+        (vec!["--per-class", "0"], "--per-class"),
+        (vec!["--seeds", "0"], "--seeds"),
+        (vec!["--per-class", "all", "--pivots", "0"], "--pivots"),
+    ] {
+        let o = fashion()
+            .arg("study")
+            .args(&args)
+            .args(["--dir", &real_dir(), "--out"])
+            .arg(out.path().join("bad"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && stderr.contains(reason),
+            "{args:?}: {stderr}"
+        );
+    }
 }
 
 /// `fashion train` never trains over a run silently: a second run into the same

@@ -627,6 +627,68 @@ pub fn lasso_coefficients(
     .beta)
 }
 
+/// The neighbourhood regressions of the images `rows` at penalty `alpha`, on one Gram
+/// matrix: for each of them, the images it selects with their (signed) coefficients,
+/// ascending by image — what [`lasso_coefficients`] gives row by row, for many rows at
+/// once (rayon over rows). For comparing single regressions with another solver
+/// (`bench/graph_peers.py` checks them against scikit-learn's `Lasso`) or showing who
+/// selects whom before symmetrisation.
+///
+/// ```
+/// use fashion_graph::{lasso_coefficients, lasso_neighbourhoods, LassoParams, NodeInfo};
+/// use ndarray::array;
+///
+/// # fn main() -> fashion_graph::Result<()> {
+/// let x = array![[1.0f32, 2.0, 3.0, 5.0], [1.0, 2.0, 3.0, 4.0], [0.0, 1.0, 0.0, 1.0], [4.0, 1.0, 3.0, 2.0]];
+/// let nodes: Vec<NodeInfo> = (0..4).map(|i| NodeInfo::new(i, 0)).collect();
+/// let p = LassoParams::default();
+/// let hoods = lasso_neighbourhoods(&x, &nodes, &[0, 2], 0.05, &p)?;
+/// let beta = lasso_coefficients(&x, &nodes, 2, 0.05, &p)?;
+/// let dense: Vec<(usize, f64)> = (0..4).filter(|&j| beta[j].abs() > 1e-10).map(|j| (j, beta[j])).collect();
+/// assert_eq!(hoods[1], dense);
+/// assert!(hoods[0].iter().any(|&(j, c)| j == 1 && c > 0.5));
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// As [`lasso_coefficients`], naming the first row out of range.
+pub fn lasso_neighbourhoods(
+    x: &Array2<f32>,
+    nodes: &[NodeInfo],
+    rows: &[usize],
+    alpha: f64,
+    params: &LassoParams,
+) -> Result<Vec<Vec<(usize, f64)>>> {
+    params.check()?;
+    check_input(x, nodes)?;
+    if let Some(&i) = rows.iter().find(|&&i| i >= x.nrows()) {
+        return Err(Error::invalid(
+            "rows",
+            format!("rows below {}", x.nrows()),
+            i,
+        ));
+    }
+    if !(alpha.is_finite() && alpha >= 0.0) {
+        return Err(bad_penalty(alpha).into());
+    }
+    let z = standardise_rows(x, nodes, x.ncols() as f64)?;
+    let g = scaled_gram(&z);
+    drop(z);
+    let diag = diagonal(&g);
+    Ok(rows
+        .par_iter()
+        .map(|&i| {
+            regress(&g, &diag, i, alpha, params.tolerance, params.max_iterations)
+                .beta
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.abs() > NONZERO)
+                .map(|(j, &c)| (j, c))
+                .collect()
+        })
+        .collect())
+}
+
 /// Bisection on `log α` for mean degree `m`; returns the closest round and the number
 /// of rounds run.
 fn bisect(g: &Array2<f64>, m: f64, params: &LassoParams) -> Result<(Round, usize)> {

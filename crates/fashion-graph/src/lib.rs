@@ -64,7 +64,8 @@ pub use correlation::{correlation, correlation_matrix, CorrelationMode, Correlat
 pub use export::{graphml_string, write_edge_csv, write_graphml, write_node_csv, GraphExport};
 pub use knn::{knn, nearest_neighbours, KnnParams};
 pub use lasso::{
-    inverse_normal_cdf, lasso, lasso_coefficients, LassoParams, LassoReport, Penalty, Symmetrise,
+    inverse_normal_cdf, lasso, lasso_coefficients, lasso_neighbourhoods, LassoParams, LassoReport,
+    Penalty, Symmetrise,
 };
 pub use layout::{fruchterman_reingold, Layout, LayoutParams, EXACT_REPULSION_NODES};
 pub use measure::Measure;

@@ -21,6 +21,33 @@ pub struct SharedRun {
 }
 
 impl SharedRun {
+    /// The same configuration trained again with another seed, for studies over
+    /// training runs: replicate `k` has seed `config.seed + k` and lives beside the
+    /// shared run in `<name>-seed<k>` (replicate 0 is the shared run itself).
+    ///
+    /// ```
+    /// use fashion_nn::train::shared_run_in;
+    /// let run = shared_run_in("runs".as_ref(), false);
+    /// let third = run.replicate(2);
+    /// assert_eq!(third.config.seed, run.config.seed + 2);
+    /// assert_eq!(third.dir, std::path::Path::new("runs/small-default-seed2"));
+    /// assert_eq!(run.replicate(0), run);
+    /// ```
+    pub fn replicate(&self, k: usize) -> SharedRun {
+        if k == 0 {
+            return self.clone();
+        }
+        let mut run = self.clone();
+        run.config.seed += k as u64;
+        let name = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        run.dir = self.dir.with_file_name(format!("{name}-seed{k}"));
+        run
+    }
+
     /// A one-line description for notebooks to print.
     pub fn describe(&self) -> String {
         let c = &self.config;

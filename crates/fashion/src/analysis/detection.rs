@@ -176,6 +176,25 @@ impl StudyParams {
         self
     }
 
+    /// The detectors a study with these parameters scores, in the order of its
+    /// [`results`](CentralityStudy::results): for each measure and representation degree
+    /// then betweenness, then the softmax baseline, then kNN disagreement per
+    /// representation.
+    pub fn detectors(&self) -> Vec<DetectorKey> {
+        let mut keys = Vec::new();
+        for m in &self.measures {
+            for &r in &self.representations {
+                keys.push((Some(m.name()), Some(r), Detector::Degree));
+                keys.push((Some(m.name()), Some(r), Detector::Betweenness));
+            }
+        }
+        keys.push((None, None, Detector::Uncertainty));
+        for &r in &self.representations {
+            keys.push((None, Some(r), Detector::KnnDisagreement));
+        }
+        keys
+    }
+
     /// Checks every parameter, naming the first bad one: no measures, no
     /// representations, a measure's own parameters, `resamples` 0, `level` outside
     /// (0, 1), `disagreement_k` 0.
@@ -213,6 +232,10 @@ impl StudyParams {
     }
 }
 
+/// Which detector: the measure whose graph gives the score (`None` for the baselines),
+/// the representation (`None` for the softmax baseline), the score.
+pub type DetectorKey = (Option<&'static str>, Option<Representation>, Detector);
+
 /// One detector's result: where it comes from and how well it finds the errors.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectorResult {
@@ -242,16 +265,21 @@ impl DetectorResult {
 
     /// A label such as `"kNN · dense embedding · betweenness"` or `"1 − max softmax"`.
     pub fn label(&self) -> String {
-        let mut parts: Vec<&str> = Vec::new();
-        if let Some(m) = self.measure {
-            parts.push(m);
-        }
-        if let Some(r) = self.representation {
-            parts.push(r.label());
-        }
-        parts.push(self.detector.name());
-        parts.join(" · ")
+        detector_label(&(self.measure, self.representation, self.detector))
     }
+}
+
+/// The label of a detector, as [`DetectorResult::label`].
+pub(crate) fn detector_label(key: &DetectorKey) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    if let Some(m) = key.0 {
+        parts.push(m);
+    }
+    if let Some(r) = key.1 {
+        parts.push(r.label());
+    }
+    parts.push(key.2.name());
+    parts.join(" · ")
 }
 
 /// Where a ROC-AUC interval lies relative to 0.5.
@@ -310,6 +338,11 @@ pub struct CentralityStudy {
     pub graphs: Vec<GraphStats>,
     /// Seconds for the whole study (graphs, baselines, bootstrap).
     pub seconds: f64,
+    /// Each detector's score of every image, in the order of [`results`](Self::results)
+    /// (and of [`StudyParams::detectors`]).
+    pub scores: Vec<Vec<f64>>,
+    /// Whether each image is misclassified (what the scores try to detect).
+    pub misclassified: Vec<bool>,
     same_type_chance: f64,
 }
 
@@ -392,11 +425,15 @@ impl CentralityStudy {
             scored.push((None, Some(r), Detector::KnnDisagreement, d));
         }
 
+        debug_assert!(scored
+            .iter()
+            .map(|s| (s.0, s.1, s.2))
+            .eq(params.detectors()));
         let results = scored
-            .into_par_iter()
-            .map(|(measure, representation, detector, scores)| {
+            .par_iter()
+            .map(|&(measure, representation, detector, ref scores)| {
                 let (auc, average_precision) =
-                    bootstrap_auc_ap(&scores, &wrong, params.resamples, params.level, params.seed)?;
+                    bootstrap_auc_ap(scores, &wrong, params.resamples, params.level, params.seed)?;
                 Ok(DetectorResult {
                     measure,
                     representation,
@@ -413,6 +450,8 @@ impl CentralityStudy {
             results,
             graphs,
             seconds: start.elapsed().as_secs_f64(),
+            scores: scored.into_iter().map(|s| s.3).collect(),
+            misclassified: wrong,
             same_type_chance: super::same_type_chance(&features.labels),
         })
     }

@@ -1,0 +1,474 @@
+//! The centrality study over several trained runs of the same test images (networks
+//! trained with different seeds): each run's intervals, and intervals pooled over the
+//! runs, so a reader sees whether the verdict on the original project's claim holds from
+//! one training run to the next.
+//!
+//! A run enters as its [`RunScores`] (every detector's score of every image, and which
+//! images the run misclassifies), taken from a [`CentralityStudy`] or read back from the
+//! CSV file a previous, possibly interrupted, study wrote: the scores are what the
+//! graphs cost, and the intervals are recomputed from them bit for bit.
+//!
+//! ```
+//! use fashion::analysis::{CentralityStudy, RunScores, RunsStudy, StudyParams};
+//! use fashion::graph::Measure;
+//! # use fashion::features::ImageFeatures;
+//! # use fashion::ndarray::Array2;
+//! # fn features(shift: usize) -> ImageFeatures {
+//! #     let n = 40;
+//! #     let labels: Vec<u8> = (0..n).map(|i| (i % 4) as u8).collect();
+//! #     let predicted: Vec<u8> = (0..n).map(|i| if (i + shift) % 5 == 0 { ((i + 1) % 4) as u8 } else { (i % 4) as u8 }).collect();
+//! #     let x = Array2::from_shape_fn((n, 6), |(i, j)| ((i % 4) * 3 + j) as f32 + ((i * 7 + j * 3 + shift) % 11) as f32 * 0.3);
+//! #     ImageFeatures { indices: (0..n).collect(), labels, predicted,
+//! #         confidence: (0..n).map(|i| if (i + shift) % 5 == 0 { 0.4 } else { 0.9 }).collect(),
+//! #         input: x.clone(), scaled: x.clone(), map: x.clone(), dense: x }
+//! # }
+//! # fn main() -> fashion::Result<()> {
+//! let params = StudyParams::default().measures(vec![Measure::knn()]).resamples(200);
+//! let mut runs = Vec::new();
+//! for (seed, shift) in [(42, 0), (43, 1)] {
+//!     let study = CentralityStudy::run(&features(shift), &params)?; // one trained run each
+//!     runs.push(RunScores::from_study(format!("seed {seed}"), &study));
+//! }
+//! let all = RunsStudy::compute(&runs, &params)?;
+//! assert_eq!(all.per_run.len(), 2);
+//! assert_eq!(all.pooled.len(), all.keys.len());
+//! let pooled = &all.pooled[0]; // kNN · input pixels · degree
+//! let mean = (all.per_run[0][0].auc.estimate + all.per_run[1][0].auc.estimate) / 2.0;
+//! assert_eq!(pooled.auc.estimate, mean);
+//! # Ok(()) }
+//! ```
+
+use std::path::Path;
+
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use super::detection::{detector_label, DetectorKey};
+use super::{bootstrap_auc_ap, pooled_bootstrap_auc_ap, Against, CentralityStudy, DetectorResult};
+use crate::analysis::StudyParams;
+use crate::error::{Error, Result};
+
+/// One trained run's detector scores on the studied images.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunScores {
+    /// The run's name (e.g. `seed 43` or its checkpoint directory).
+    pub name: String,
+    /// Whether the run misclassifies each image.
+    pub misclassified: Vec<bool>,
+    /// One vector per detector (in [`StudyParams::detectors`] order), one score per image.
+    pub scores: Vec<Vec<f64>>,
+}
+
+impl RunScores {
+    /// The scores of a finished study.
+    pub fn from_study(name: impl Into<String>, study: &CentralityStudy) -> RunScores {
+        RunScores {
+            name: name.into(),
+            misclassified: study.misclassified.clone(),
+            scores: study.scores.clone(),
+        }
+    }
+
+    /// Writes the scores as CSV: a `misclassified` column (0/1), then one column per
+    /// detector named by its label (`kNN · dense embedding · betweenness`), every value
+    /// written so that it reads back exactly. Written to a temporary file and renamed,
+    /// so an interrupted study never leaves half a file.
+    ///
+    /// # Errors
+    /// The scores not matching `params`' detectors; an I/O error naming `path`.
+    pub fn write_csv(&self, path: &Path, params: &StudyParams) -> Result<()> {
+        let keys = params.detectors();
+        if keys.len() != self.scores.len() {
+            return Err(Error::invalid(
+                "scores",
+                format!("one score vector per detector ({})", keys.len()),
+                self.scores.len(),
+            ));
+        }
+        let mut out = String::from("misclassified");
+        for k in &keys {
+            out.push(',');
+            out.push_str(&detector_label(k));
+        }
+        out.push('\n');
+        for (i, &wrong) in self.misclassified.iter().enumerate() {
+            out.push(if wrong { '1' } else { '0' });
+            for s in &self.scores {
+                // `{:?}` of an f64 is its shortest exact representation.
+                out.push_str(&format!(",{:?}", s[i]));
+            }
+            out.push('\n');
+        }
+        crate::io::write_atomic(path, out.as_bytes())?;
+        Ok(())
+    }
+
+    /// Reads scores written by [`write_csv`](Self::write_csv) for the same `params`.
+    ///
+    /// # Errors
+    /// An I/O error naming `path`; a header naming other detectors than `params` gives
+    /// (e.g. the file is from a study with other measures), a row of the wrong length or
+    /// an unreadable number, each naming the file and the line.
+    pub fn read_csv(
+        path: &Path,
+        name: impl Into<String>,
+        params: &StudyParams,
+    ) -> Result<RunScores> {
+        let text = std::fs::read_to_string(path).map_err(|e| crate::data::Error::io(path, e))?;
+        let bad = |line: usize, expected: String, found: String| {
+            Error::invalid(
+                "scores file",
+                format!("{expected} ({}, line {line})", path.display()),
+                found,
+            )
+        };
+        let keys = params.detectors();
+        let mut header = vec!["misclassified".to_string()];
+        header.extend(keys.iter().map(detector_label));
+        let mut lines = text.lines();
+        let found: Vec<String> = lines
+            .next()
+            .unwrap_or("")
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        if found != header {
+            return Err(bad(
+                1,
+                format!("the header {}", header.join(",")),
+                found.join(","),
+            ));
+        }
+        let mut misclassified = Vec::new();
+        let mut scores = vec![Vec::new(); keys.len()];
+        for (k, line) in lines.enumerate() {
+            let fields: Vec<&str> = line.split(',').collect();
+            if fields.len() != header.len() {
+                return Err(bad(
+                    k + 2,
+                    format!("{} fields", header.len()),
+                    fields.len().to_string(),
+                ));
+            }
+            misclassified.push(match fields[0] {
+                "1" => true,
+                "0" => false,
+                other => return Err(bad(k + 2, "0 or 1 in `misclassified`".into(), other.into())),
+            });
+            for (s, f) in scores.iter_mut().zip(&fields[1..]) {
+                s.push(
+                    f.parse::<f64>()
+                        .map_err(|_| bad(k + 2, "a number".into(), (*f).into()))?,
+                );
+            }
+        }
+        Ok(RunScores {
+            name: name.into(),
+            misclassified,
+            scores,
+        })
+    }
+}
+
+/// The study over several runs: each run's intervals and the pooled ones.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunsStudy {
+    /// The runs' names.
+    pub names: Vec<String>,
+    /// Images studied (the same in every run).
+    pub images: usize,
+    /// Misclassified images of each run.
+    pub errors: Vec<usize>,
+    /// The detectors, in the order of each run's results.
+    pub keys: Vec<DetectorKey>,
+    /// `per_run[r][d]`: run `r`'s result for detector `d` (as [`CentralityStudy`] gives).
+    pub per_run: Vec<Vec<DetectorResult>>,
+    /// Per detector, pooled over the runs ([`pooled_bootstrap_auc_ap`]: mean AUC and
+    /// average precision, paired resamples of the images).
+    pub pooled: Vec<DetectorResult>,
+    /// The parameters (resamples, level, seed of the bootstrap).
+    pub params: StudyParams,
+}
+
+impl RunsStudy {
+    /// Computes every run's intervals and the pooled ones from the runs' scores.
+    ///
+    /// # Errors
+    /// Bad parameters; no runs; runs with other detectors than `params` gives or another
+    /// number of images (naming the run); a run without a misclassified or a correct
+    /// image.
+    pub fn compute(runs: &[RunScores], params: &StudyParams) -> Result<RunsStudy> {
+        params.check()?;
+        let keys = params.detectors();
+        let Some(first) = runs.first() else {
+            return Err(Error::invalid("runs", "at least one run", "none"));
+        };
+        let images = first.misclassified.len();
+        for r in runs {
+            if r.scores.len() != keys.len()
+                || r.misclassified.len() != images
+                || r.scores.iter().any(|s| s.len() != images)
+            {
+                return Err(Error::invalid(
+                    "runs",
+                    format!(
+                        "{} detectors' scores of the same {images} images",
+                        keys.len()
+                    ),
+                    format!(
+                        "run {:?}: {} detectors, {} images",
+                        r.name,
+                        r.scores.len(),
+                        r.misclassified.len()
+                    ),
+                ));
+            }
+        }
+        let result = |d: usize, (auc, ap): (super::Interval, super::Interval)| DetectorResult {
+            measure: keys[d].0,
+            representation: keys[d].1,
+            detector: keys[d].2,
+            auc,
+            average_precision: ap,
+        };
+        let per_run = runs
+            .iter()
+            .map(|r| {
+                (0..keys.len())
+                    .into_par_iter()
+                    .map(|d| {
+                        let i = bootstrap_auc_ap(
+                            &r.scores[d],
+                            &r.misclassified,
+                            params.resamples,
+                            params.level,
+                            params.seed,
+                        )?;
+                        Ok(result(d, i))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let pooled = (0..keys.len())
+            .into_par_iter()
+            .map(|d| {
+                let pairs: Vec<(&[f64], &[bool])> = runs
+                    .iter()
+                    .map(|r| (r.scores[d].as_slice(), r.misclassified.as_slice()))
+                    .collect();
+                let i =
+                    pooled_bootstrap_auc_ap(&pairs, params.resamples, params.level, params.seed)?;
+                Ok(result(d, i))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RunsStudy {
+            names: runs.iter().map(|r| r.name.clone()).collect(),
+            images,
+            errors: runs
+                .iter()
+                .map(|r| r.misclassified.iter().filter(|&&w| w).count())
+                .collect(),
+            keys,
+            per_run,
+            pooled,
+            params: params.clone(),
+        })
+    }
+
+    /// One row per detector and run, then per detector pooled (`run` = `pooled`):
+    /// measure, representation, detector, run, AUC with its interval, average precision
+    /// with its interval, and where the AUC interval lies against 0.5.
+    pub fn table(&self) -> Result<DataFrame> {
+        let mut rows: Vec<(&str, &DetectorResult)> = Vec::new();
+        for d in 0..self.keys.len() {
+            for (name, results) in self.names.iter().zip(&self.per_run) {
+                rows.push((name.as_str(), &results[d]));
+            }
+            rows.push(("pooled", &self.pooled[d]));
+        }
+        let col = |f: fn(&DetectorResult) -> f64| rows.iter().map(|r| f(r.1)).collect::<Vec<_>>();
+        Ok(df!(
+            "measure" => rows.iter().map(|r| r.1.measure.unwrap_or("")).collect::<Vec<_>>(),
+            "representation" => rows.iter().map(|r| r.1.representation.map_or("", |x| x.label())).collect::<Vec<_>>(),
+            "detector" => rows.iter().map(|r| r.1.detector.name()).collect::<Vec<_>>(),
+            "run" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            "auc" => col(|r| r.auc.estimate),
+            "auc_lower" => col(|r| r.auc.lower),
+            "auc_upper" => col(|r| r.auc.upper),
+            "average_precision" => col(|r| r.average_precision.estimate),
+            "ap_lower" => col(|r| r.average_precision.lower),
+            "ap_upper" => col(|r| r.average_precision.upper),
+            "against_chance" => rows.iter().map(|r| match r.1.against_chance() {
+                Against::Above => "above",
+                Against::Includes => "includes 0.5",
+                Against::Below => "below",
+            }).collect::<Vec<_>>(),
+        )?)
+    }
+
+    /// For each run and pooled: how many centrality detectors (degree, betweenness) lie
+    /// above, around and below chance, and the one with the highest AUC.
+    pub fn summary(&self) -> Vec<RunSummary> {
+        let one = |name: &str, errors: Option<usize>, results: &[DetectorResult]| {
+            let central: Vec<&DetectorResult> = results
+                .iter()
+                .filter(|r| r.detector.is_centrality())
+                .collect();
+            let count = |a: Against| central.iter().filter(|r| r.against_chance() == a).count();
+            RunSummary {
+                run: name.to_owned(),
+                errors,
+                above: count(Against::Above),
+                includes: count(Against::Includes),
+                below: count(Against::Below),
+                best: central
+                    .iter()
+                    .max_by(|a, b| a.auc.estimate.total_cmp(&b.auc.estimate))
+                    .map(|r| (*r).clone()),
+                uncertainty: results
+                    .iter()
+                    .find(|r| r.detector == super::Detector::Uncertainty)
+                    .cloned(),
+            }
+        };
+        let mut out: Vec<RunSummary> = self
+            .names
+            .iter()
+            .zip(&self.errors)
+            .zip(&self.per_run)
+            .map(|((n, &e), r)| one(n, Some(e), r))
+            .collect();
+        out.push(one("pooled", None, &self.pooled));
+        out
+    }
+}
+
+/// The centrality detectors of one run (or pooled) against chance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    /// The run's name, or `pooled`.
+    pub run: String,
+    /// Its misclassified images (`None` when pooled).
+    pub errors: Option<usize>,
+    /// Centrality detectors whose AUC interval lies above 0.5.
+    pub above: usize,
+    /// … that contain 0.5.
+    pub includes: usize,
+    /// … that lie below 0.5.
+    pub below: usize,
+    /// The centrality detector with the highest AUC.
+    pub best: Option<DetectorResult>,
+    /// The softmax baseline, for comparison.
+    pub uncertainty: Option<DetectorResult>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::ImageFeatures;
+    use crate::graph::Measure;
+    use ndarray::Array2;
+
+    fn features(n: usize, shift: usize) -> ImageFeatures {
+        let labels: Vec<u8> = (0..n).map(|i| (i % 4) as u8).collect();
+        let wrong = |i: usize| (i * 7 + shift).is_multiple_of(6);
+        let predicted = (0..n)
+            .map(|i| {
+                if wrong(i) {
+                    ((i + 1) % 4) as u8
+                } else {
+                    (i % 4) as u8
+                }
+            })
+            .collect();
+        let x = Array2::from_shape_fn((n, 6), |(i, j)| {
+            ((i % 4) * 3 + j) as f32 + ((i * 7 + j * 3 + shift) % 11) as f32 * 0.3
+        });
+        ImageFeatures {
+            indices: (0..n).collect(),
+            labels,
+            predicted,
+            confidence: (0..n).map(|i| if wrong(i) { 0.5 } else { 0.9 }).collect(),
+            input: x.clone(),
+            scaled: x.clone(),
+            map: x.clone(),
+            dense: x,
+        }
+    }
+
+    fn params() -> StudyParams {
+        StudyParams::default()
+            .measures(vec![Measure::knn(), Measure::correlation()])
+            .resamples(150)
+            .seed(3)
+    }
+
+    #[test]
+    fn scores_written_and_read_back_give_the_same_study_bit_for_bit() {
+        // An interrupted multi-run study resumes from the files of the runs it finished:
+        // the numbers must be the ones an uninterrupted study computes.
+        let p = params();
+        let studies: Vec<CentralityStudy> = (0..3)
+            .map(|s| CentralityStudy::run(&features(60, s), &p).unwrap())
+            .collect();
+        let runs: Vec<RunScores> = studies
+            .iter()
+            .enumerate()
+            .map(|(k, s)| RunScores::from_study(format!("seed {k}"), s))
+            .collect();
+        let whole = RunsStudy::compute(&runs, &p).unwrap();
+        // Each run's results are its own study's.
+        for (k, s) in studies.iter().enumerate() {
+            assert_eq!(whole.per_run[k], s.results);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut resumed = Vec::new();
+        for r in &runs {
+            let path = dir.path().join(format!("{}.csv", r.name));
+            r.write_csv(&path, &p).unwrap();
+            resumed.push(RunScores::read_csv(&path, r.name.clone(), &p).unwrap());
+        }
+        assert_eq!(resumed, runs);
+        assert_eq!(RunsStudy::compute(&resumed, &p).unwrap(), whole);
+        // A file of another study is refused with a reason.
+        let other = params().measures(vec![Measure::knn()]);
+        let e = RunScores::read_csv(&dir.path().join("seed 0.csv"), "x", &other).unwrap_err();
+        assert!(e.to_string().contains("header"), "{e}");
+    }
+
+    #[test]
+    fn pooling_one_run_is_that_run_and_pooling_averages_the_estimates() {
+        let p = params();
+        let runs: Vec<RunScores> = (0..2)
+            .map(|s| {
+                RunScores::from_study(
+                    format!("seed {s}"),
+                    &CentralityStudy::run(&features(60, s), &p).unwrap(),
+                )
+            })
+            .collect();
+        let one = RunsStudy::compute(&runs[..1], &p).unwrap();
+        assert_eq!(one.pooled, one.per_run[0]);
+        let two = RunsStudy::compute(&runs, &p).unwrap();
+        for d in 0..two.keys.len() {
+            let (a, b) = (&two.per_run[0][d], &two.per_run[1][d]);
+            let pooled = &two.pooled[d];
+            assert_eq!(pooled.auc.estimate, (a.auc.estimate + b.auc.estimate) / 2.0);
+            assert!(
+                pooled.auc.lower <= pooled.auc.estimate && pooled.auc.estimate <= pooled.auc.upper
+            );
+        }
+        let t = two.table().unwrap();
+        assert_eq!(t.height(), two.keys.len() * 3);
+        let s = two.summary();
+        assert_eq!(s.len(), 3);
+        assert_eq!(s[2].run, "pooled");
+        for x in &s {
+            assert_eq!(x.above + x.includes + x.below, 2 * 2 * 4);
+        }
+        // Runs of different sizes cannot be pooled.
+        let mut short = runs[1].clone();
+        short.misclassified.pop();
+        assert!(RunsStudy::compute(&[runs[0].clone(), short], &p).is_err());
+    }
+}
