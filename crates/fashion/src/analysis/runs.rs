@@ -170,6 +170,37 @@ impl RunScores {
     }
 }
 
+impl RunScores {
+    /// Every run's scores that `fashion study --out dir` wrote (`scores-NAME.csv`, read
+    /// with [`read_csv`](Self::read_csv), named `NAME`), sorted by name; empty when the
+    /// directory does not exist.
+    ///
+    /// # Errors
+    /// An unreadable directory or file, or a file of a study with other parameters.
+    pub fn read_dir(dir: &Path, params: &StudyParams) -> Result<Vec<RunScores>> {
+        if !dir.exists() {
+            return Ok(Vec::new());
+        }
+        let io = |e| Error::from(crate::data::Error::io(dir, e));
+        let mut files: Vec<(String, std::path::PathBuf)> = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if let Some(run) = name
+                .strip_prefix("scores-")
+                .and_then(|n| n.strip_suffix(".csv"))
+            {
+                files.push((run.to_owned(), path.clone()));
+            }
+        }
+        files.sort();
+        files
+            .into_iter()
+            .map(|(name, path)| RunScores::read_csv(&path, name, params))
+            .collect()
+    }
+}
+
 /// The study over several runs: each run's intervals and the pooled ones.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunsStudy {
@@ -343,6 +374,37 @@ impl RunsStudy {
     }
 }
 
+impl RunsStudy {
+    /// [`summary`](Self::summary) as a table: run, errors, centrality detectors above /
+    /// around / below chance, the best one with its AUC and interval, and the softmax
+    /// baseline's AUC and interval.
+    pub fn summary_table(&self) -> Result<DataFrame> {
+        let s = self.summary();
+        let best = |f: fn(&DetectorResult) -> f64| {
+            s.iter().map(|x| x.best.as_ref().map(f)).collect::<Vec<_>>()
+        };
+        let softmax = |f: fn(&DetectorResult) -> f64| {
+            s.iter()
+                .map(|x| x.uncertainty.as_ref().map(f))
+                .collect::<Vec<_>>()
+        };
+        Ok(df!(
+            "run" => s.iter().map(|x| x.run.clone()).collect::<Vec<_>>(),
+            "errors" => s.iter().map(|x| x.errors.map(|e| e as u64)).collect::<Vec<_>>(),
+            "above_chance" => s.iter().map(|x| x.above as u64).collect::<Vec<_>>(),
+            "include_0.5" => s.iter().map(|x| x.includes as u64).collect::<Vec<_>>(),
+            "below_chance" => s.iter().map(|x| x.below as u64).collect::<Vec<_>>(),
+            "best_centrality" => s.iter().map(|x| x.best.as_ref().map(|b| b.label())).collect::<Vec<_>>(),
+            "best_auc" => best(|r| r.auc.estimate),
+            "best_lower" => best(|r| r.auc.lower),
+            "best_upper" => best(|r| r.auc.upper),
+            "softmax_auc" => softmax(|r| r.auc.estimate),
+            "softmax_lower" => softmax(|r| r.auc.lower),
+            "softmax_upper" => softmax(|r| r.auc.upper),
+        )?)
+    }
+}
+
 /// The centrality detectors of one run (or pooled) against chance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSummary {
@@ -424,15 +486,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut resumed = Vec::new();
         for r in &runs {
-            let path = dir.path().join(format!("{}.csv", r.name));
+            let path = dir.path().join(format!("scores-{}.csv", r.name));
             r.write_csv(&path, &p).unwrap();
             resumed.push(RunScores::read_csv(&path, r.name.clone(), &p).unwrap());
         }
         assert_eq!(resumed, runs);
+        assert!(RunScores::read_dir(dir.path(), &p).unwrap() == runs);
+        assert!(RunScores::read_dir(&dir.path().join("none"), &p)
+            .unwrap()
+            .is_empty());
         assert_eq!(RunsStudy::compute(&resumed, &p).unwrap(), whole);
         // A file of another study is refused with a reason.
         let other = params().measures(vec![Measure::knn()]);
-        let e = RunScores::read_csv(&dir.path().join("seed 0.csv"), "x", &other).unwrap_err();
+        let e = RunScores::read_csv(&dir.path().join("scores-seed 0.csv"), "x", &other).unwrap_err();
         assert!(e.to_string().contains("header"), "{e}");
     }
 
@@ -462,6 +528,8 @@ mod tests {
         assert_eq!(t.height(), two.keys.len() * 3);
         let s = two.summary();
         assert_eq!(s.len(), 3);
+        let st = two.summary_table().unwrap();
+        assert_eq!((st.height(), st.width()), (3, 12));
         assert_eq!(s[2].run, "pooled");
         for x in &s {
             assert_eq!(x.above + x.includes + x.below, 2 * 2 * 4);
