@@ -271,7 +271,8 @@ struct StudyArgs {
     /// FASHION_FAST=1); each is trained if missing and resumed if interrupted
     #[arg(long)]
     seeds: Option<usize>,
-    /// Output directory: scores-RUN.csv per run (kept for resuming), runs.csv
+    /// Output directory: scores-RUN.csv per run (kept for resuming), runs.csv (every
+    /// detector per run and pooled), summary.csv, forest-RUN.png and forest-pooled.png
     #[arg(long)]
     out: PathBuf,
     /// Test images per class, or "all" (1 000 per class: the whole test set)
@@ -861,6 +862,14 @@ fn run_study(args: StudyArgs) -> Result<()> {
     let all = fashion::analysis::RunsStudy::compute(&scores, &params)?;
     let table = args.out.join("runs.csv");
     fashion::io::write_csv(&all.table()?, &table)?;
+    fashion::io::write_csv(&all.summary_table()?, args.out.join("summary.csv"))?;
+    fashion::plot::save(&all.forest(None)?, args.out.join("forest-pooled.png"))?;
+    for (k, name) in all.names.iter().enumerate() {
+        fashion::plot::save(
+            &all.forest(Some(k))?,
+            args.out.join(format!("forest-{name}.png")),
+        )?;
+    }
     let interval = |r: &fashion::analysis::DetectorResult| {
         format!(
             "{:.3} [{:.3}, {:.3}]",
@@ -887,7 +896,7 @@ fn run_study(args: StudyArgs) -> Result<()> {
         );
     }
     println!(
-        "{} runs in {:.1} s; every detector per run and pooled in {}",
+        "{} runs in {:.1} s; every detector per run and pooled in {}, forest plots (forest-*.png) beside it",
         all.names.len(),
         started.elapsed().as_secs_f64(),
         table.display()

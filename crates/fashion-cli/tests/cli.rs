@@ -596,6 +596,15 @@ fn study_over_runs_keeps_scores_and_resumes_to_the_same_table() {
     // 29 detectors × (2 runs + pooled)
     assert_eq!(table.lines().count(), 1 + 29 * 3, "{table}");
     assert_eq!(table.matches(",pooled,").count(), 29);
+    let summary = std::fs::read_to_string(out.path().join("summary.csv")).unwrap();
+    assert_eq!(summary.lines().count(), 1 + 3, "{summary}");
+    for f in [
+        "forest-pooled.png".to_string(),
+        format!("forest-{}.png", name(&a)),
+    ] {
+        let png = std::fs::read(out.path().join(&f)).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{f}");
+    }
     let second = study();
     assert_eq!(second.matches("scores read back").count(), 2, "{second}");
     assert_eq!(

@@ -498,7 +498,8 @@ mod tests {
         assert_eq!(RunsStudy::compute(&resumed, &p).unwrap(), whole);
         // A file of another study is refused with a reason.
         let other = params().measures(vec![Measure::knn()]);
-        let e = RunScores::read_csv(&dir.path().join("scores-seed 0.csv"), "x", &other).unwrap_err();
+        let e =
+            RunScores::read_csv(&dir.path().join("scores-seed 0.csv"), "x", &other).unwrap_err();
         assert!(e.to_string().contains("header"), "{e}");
     }
 
@@ -534,6 +535,11 @@ mod tests {
         for x in &s {
             assert_eq!(x.above + x.includes + x.below, 2 * 2 * 4);
         }
+        let svg = crate::plot::render_svg(&two.forest(None).unwrap()).unwrap().0;
+        assert!(svg.contains("Pooled over 2 runs (seed 0, seed 1)"), "title");
+        let svg = crate::plot::render_svg(&two.forest(Some(1)).unwrap()).unwrap().0;
+        assert!(svg.contains("seed 1: the"), "title");
+        assert!(two.forest(Some(2)).is_err());
         // Runs of different sizes cannot be pooled.
         let mut short = runs[1].clone();
         short.misclassified.pop();

@@ -2,7 +2,8 @@
 //! [`ClusteringStudy`]) compute and return data; their drawing methods live here.
 
 use crate::analysis::{
-    CentralityStudy, ClusterMethod, ClusteringResult, ClusteringStudy, NodeClaim, TopNodes,
+    CentralityStudy, ClusterMethod, ClusteringResult, ClusteringStudy, NodeClaim, RunsStudy,
+    TopNodes,
 };
 use crate::data::Dataset;
 use crate::features::{measure_title, Comparison, Representation};
@@ -120,35 +121,77 @@ impl CentralityStudy {
     /// Errors: none in practice (the intervals are well formed); those of
     /// [`ForestPlot::new`].
     pub fn forest(&self) -> Result<ForestPlot> {
-        let rows = self
-            .results
-            .iter()
-            .map(|r| {
-                let group = match r.measure {
-                    Some("correlation") => "Pearson correlation graphs".to_string(),
-                    Some("knn") => "kNN graphs".to_string(),
-                    Some(m) => format!("{m} graphs"),
-                    None => "baselines".to_string(),
-                };
-                let label = match r.representation {
-                    Some(rep) => format!("{} · {}", rep.label(), r.detector.name()),
-                    None => r.detector.name().to_string(),
-                };
-                let row = ForestRow::new(group, label, r.auc.estimate, r.auc.lower, r.auc.upper);
-                if r.detector.is_centrality() {
-                    row
-                } else {
-                    row.highlighted()
-                }
-            })
-            .collect();
-        Ok(ForestPlot::new(rows)?
+        Ok(ForestPlot::new(forest_rows(&self.results))?
             .with_title(format!(
                 "Detecting the {} misclassified of {} test images: ROC-AUC, {:.0} % bootstrap intervals",
                 self.errors,
                 self.images,
                 100.0 * self.params.level
             ))
+            .with_x_label("ROC-AUC (0.5 = chance)")
+            .with_reference(0.5))
+    }
+}
+
+/// One forest row per detector: grouped by measure (the baselines last, highlighted).
+fn forest_rows(results: &[crate::analysis::DetectorResult]) -> Vec<ForestRow> {
+    results
+        .iter()
+        .map(|r| {
+            let group = match r.measure {
+                Some("correlation") => "Pearson correlation graphs".to_string(),
+                Some("knn") => "kNN graphs".to_string(),
+                Some(m) => format!("{m} graphs"),
+                None => "baselines".to_string(),
+            };
+            let label = match r.representation {
+                Some(rep) => format!("{} · {}", rep.label(), r.detector.name()),
+                None => r.detector.name().to_string(),
+            };
+            let row = ForestRow::new(group, label, r.auc.estimate, r.auc.lower, r.auc.upper);
+            if r.detector.is_centrality() {
+                row
+            } else {
+                row.highlighted()
+            }
+        })
+        .collect()
+}
+
+impl RunsStudy {
+    /// The forest plot of one run (`Some(index into names)`) or of the pooled results
+    /// (`None`), as [`CentralityStudy::forest`]; the title names the run, or the runs
+    /// pooled.
+    ///
+    /// Errors: a run index out of range; those of [`ForestPlot::new`].
+    pub fn forest(&self, run: Option<usize>) -> Result<ForestPlot> {
+        let (results, title) = match run {
+            Some(k) => {
+                let results = self.per_run.get(k).ok_or_else(|| {
+                    Error::invalid("run", format!("a run below {}", self.names.len()), k)
+                })?;
+                let title = format!(
+                    "{}: the {} misclassified of {} test images, ROC-AUC, {:.0} % bootstrap intervals",
+                    self.names[k],
+                    self.errors[k],
+                    self.images,
+                    100.0 * self.params.level
+                );
+                (results, title)
+            }
+            None => (
+                &self.pooled,
+                format!(
+                    "Pooled over {} runs ({}) on {} test images: mean ROC-AUC, {:.0} % paired-bootstrap intervals",
+                    self.names.len(),
+                    self.names.join(", "),
+                    self.images,
+                    100.0 * self.params.level
+                ),
+            ),
+        };
+        Ok(ForestPlot::new(forest_rows(results))?
+            .with_title(title)
             .with_x_label("ROC-AUC (0.5 = chance)")
             .with_reference(0.5))
     }
