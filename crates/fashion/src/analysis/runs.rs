@@ -535,10 +535,14 @@ mod tests {
         for x in &s {
             assert_eq!(x.above + x.includes + x.below, 2 * 2 * 4);
         }
-        let svg = crate::plot::render_svg(&two.forest(None).unwrap()).unwrap().0;
-        assert!(svg.contains("Pooled over 2 runs (seed 0, seed 1)"), "title");
-        let svg = crate::plot::render_svg(&two.forest(Some(1)).unwrap()).unwrap().0;
-        assert!(svg.contains("seed 1: the"), "title");
+        let svg = crate::plot::render_svg(&two.forest(None).unwrap())
+            .unwrap()
+            .0;
+        assert!(svg.contains("Pooled over 2 runs, 60 test images"), "title");
+        let svg = crate::plot::render_svg(&two.forest(Some(1)).unwrap())
+            .unwrap()
+            .0;
+        assert!(svg.contains("seed 1: 10 misclassified of 60"), "title");
         assert!(two.forest(Some(2)).is_err());
         // Runs of different sizes cannot be pooled.
         let mut short = runs[1].clone();

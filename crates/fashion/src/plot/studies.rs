@@ -160,8 +160,8 @@ fn forest_rows(results: &[crate::analysis::DetectorResult]) -> Vec<ForestRow> {
 
 impl RunsStudy {
     /// The forest plot of one run (`Some(index into names)`) or of the pooled results
-    /// (`None`), as [`CentralityStudy::forest`]; the title names the run, or the runs
-    /// pooled.
+    /// (`None`), as [`CentralityStudy::forest`]; the title names the run, or the number
+    /// of runs pooled.
     ///
     /// Errors: a run index out of range; those of [`ForestPlot::new`].
     pub fn forest(&self, run: Option<usize>) -> Result<ForestPlot> {
@@ -171,7 +171,7 @@ impl RunsStudy {
                     Error::invalid("run", format!("a run below {}", self.names.len()), k)
                 })?;
                 let title = format!(
-                    "{}: the {} misclassified of {} test images, ROC-AUC, {:.0} % bootstrap intervals",
+                    "{}: {} misclassified of {} test images, ROC-AUC, {:.0} % intervals",
                     self.names[k],
                     self.errors[k],
                     self.images,
@@ -182,9 +182,8 @@ impl RunsStudy {
             None => (
                 &self.pooled,
                 format!(
-                    "Pooled over {} runs ({}) on {} test images: mean ROC-AUC, {:.0} % paired-bootstrap intervals",
+                    "Pooled over {} runs, {} test images: mean ROC-AUC, {:.0} % paired-bootstrap intervals",
                     self.names.len(),
-                    self.names.join(", "),
                     self.images,
                     100.0 * self.params.level
                 ),
