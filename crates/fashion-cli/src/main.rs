@@ -820,11 +820,18 @@ fn run_study(args: StudyArgs) -> Result<()> {
     let features_params = FeatureParams::default()
         .per_class(args.per_class)
         .random(args.sample_seed);
+    let images = fashion::features::select_images(&data.test, &features_params)?;
     let mut scores = Vec::new();
     for (name, dir, shared) in &runs {
         let path = args.out.join(format!("scores-{name}.csv"));
         if path.exists() {
             match fashion::analysis::RunScores::read_csv(&path, name.clone(), &params) {
+                Ok(s) if s.images != images => println!(
+                    "{name}: recomputing, {} holds the scores of other test images ({} images, not the {} asked for)",
+                    path.display(),
+                    s.images.len(),
+                    images.len()
+                ),
                 Ok(s) => {
                     println!(
                         "{name}: scores read back from {} (delete it to recompute)",
@@ -847,7 +854,7 @@ fn run_study(args: StudyArgs) -> Result<()> {
         let t = std::time::Instant::now();
         let features = ImageFeatures::for_run(&trained, &data, &features_params)?;
         let study = fashion::analysis::CentralityStudy::run(&features, &params)?;
-        let s = fashion::analysis::RunScores::from_study(name.clone(), &study);
+        let s = fashion::analysis::RunScores::from_study(name.clone(), &features, &study)?;
         s.write_csv(&path, &params)?;
         println!(
             "{name}: {} images, {} misclassified; {} graphs, betweenness {}; {:.1} s",

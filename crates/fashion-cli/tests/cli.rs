@@ -619,6 +619,30 @@ fn study_over_runs_keeps_scores_and_resumes_to_the_same_table() {
         std::fs::read_to_string(out.path().join("runs.csv")).unwrap(),
         table
     );
+    // Scores of other images (another --per-class) are not reused.
+    let o = fashion()
+        .args([
+            "study",
+            "--per-class",
+            "10",
+            "--resamples",
+            "100",
+            "--dir",
+            &real_dir(),
+        ])
+        .arg("--checkpoint")
+        .arg(a.path())
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("holds the scores of other test images (200 images, not the 100"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("100 images"), "{stdout}");
     // Bad arguments are refused with the reason.
     for (args, reason) in [
         (vec!["--per-class", "0"], "--per-class"),

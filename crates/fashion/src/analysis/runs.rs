@@ -26,8 +26,9 @@
 //! let params = StudyParams::default().measures(vec![Measure::knn()]).resamples(200);
 //! let mut runs = Vec::new();
 //! for (seed, shift) in [(42, 0), (43, 1)] {
-//!     let study = CentralityStudy::run(&features(shift), &params)?; // one trained run each
-//!     runs.push(RunScores::from_study(format!("seed {seed}"), &study));
+//!     let f = features(shift); // one trained run each, the same test images
+//!     let study = CentralityStudy::run(&f, &params)?;
+//!     runs.push(RunScores::from_study(format!("seed {seed}"), &f, &study)?);
 //! }
 //! let all = RunsStudy::compute(&runs, &params)?;
 //! assert_eq!(all.per_run.len(), 2);
@@ -47,12 +48,16 @@ use super::detection::{detector_label, DetectorKey};
 use super::{bootstrap_auc_ap, pooled_bootstrap_auc_ap, Against, CentralityStudy, DetectorResult};
 use crate::analysis::StudyParams;
 use crate::error::{Error, Result};
+use crate::features::ImageFeatures;
 
 /// One trained run's detector scores on the studied images.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunScores {
     /// The run's name (e.g. `seed 43` or its checkpoint directory).
     pub name: String,
+    /// The studied images: their indices in the official test set. Runs are pooled only
+    /// over the same images, in the same order.
+    pub images: Vec<usize>,
     /// Whether the run misclassifies each image.
     pub misclassified: Vec<bool>,
     /// One vector per detector (in [`StudyParams::detectors`] order), one score per image.
@@ -60,16 +65,32 @@ pub struct RunScores {
 }
 
 impl RunScores {
-    /// The scores of a finished study.
-    pub fn from_study(name: impl Into<String>, study: &CentralityStudy) -> RunScores {
-        RunScores {
+    /// The scores of a finished study of `features`' images.
+    ///
+    /// # Errors
+    /// A study of another number of images than `features` holds.
+    pub fn from_study(
+        name: impl Into<String>,
+        features: &ImageFeatures,
+        study: &CentralityStudy,
+    ) -> Result<RunScores> {
+        if study.images != features.len() {
+            return Err(Error::invalid(
+                "study",
+                format!("a study of the {} images of `features`", features.len()),
+                study.images,
+            ));
+        }
+        Ok(RunScores {
             name: name.into(),
+            images: features.indices.clone(),
             misclassified: study.misclassified.clone(),
             scores: study.scores.clone(),
-        }
+        })
     }
 
-    /// Writes the scores as CSV: a `misclassified` column (0/1), then one column per
+    /// Writes the scores as CSV: an `image` column (test-set index), a `misclassified`
+    /// column (0/1), then one column per
     /// detector named by its label (`kNN · dense embedding · betweenness`), every value
     /// written so that it reads back exactly. Written to a temporary file and renamed,
     /// so an interrupted study never leaves half a file.
@@ -85,14 +106,15 @@ impl RunScores {
                 self.scores.len(),
             ));
         }
-        let mut out = String::from("misclassified");
+        let mut out = String::from("image,misclassified");
         for k in &keys {
             out.push(',');
             out.push_str(&detector_label(k));
         }
         out.push('\n');
-        for (i, &wrong) in self.misclassified.iter().enumerate() {
-            out.push(if wrong { '1' } else { '0' });
+        for (i, (&image, &wrong)) in self.images.iter().zip(&self.misclassified).enumerate() {
+            out.push_str(&image.to_string());
+            out.push_str(if wrong { ",1" } else { ",0" });
             for s in &self.scores {
                 // `{:?}` of an f64 is its shortest exact representation.
                 out.push_str(&format!(",{:?}", s[i]));
@@ -123,7 +145,7 @@ impl RunScores {
             )
         };
         let keys = params.detectors();
-        let mut header = vec!["misclassified".to_string()];
+        let mut header = vec!["image".to_string(), "misclassified".to_string()];
         header.extend(keys.iter().map(detector_label));
         let mut lines = text.lines();
         let found: Vec<String> = lines
@@ -139,7 +161,7 @@ impl RunScores {
                 found.join(","),
             ));
         }
-        let mut misclassified = Vec::new();
+        let (mut images, mut misclassified) = (Vec::new(), Vec::new());
         let mut scores = vec![Vec::new(); keys.len()];
         for (k, line) in lines.enumerate() {
             let fields: Vec<&str> = line.split(',').collect();
@@ -150,12 +172,19 @@ impl RunScores {
                     fields.len().to_string(),
                 ));
             }
-            misclassified.push(match fields[0] {
+            images.push(fields[0].parse::<usize>().map_err(|_| {
+                bad(
+                    k + 2,
+                    "a test-set index in `image`".into(),
+                    fields[0].into(),
+                )
+            })?);
+            misclassified.push(match fields[1] {
                 "1" => true,
                 "0" => false,
                 other => return Err(bad(k + 2, "0 or 1 in `misclassified`".into(), other.into())),
             });
-            for (s, f) in scores.iter_mut().zip(&fields[1..]) {
+            for (s, f) in scores.iter_mut().zip(&fields[2..]) {
                 s.push(
                     f.parse::<f64>()
                         .map_err(|_| bad(k + 2, "a number".into(), (*f).into()))?,
@@ -164,6 +193,7 @@ impl RunScores {
         }
         Ok(RunScores {
             name: name.into(),
+            images,
             misclassified,
             scores,
         })
@@ -225,9 +255,9 @@ impl RunsStudy {
     /// Computes every run's intervals and the pooled ones from the runs' scores.
     ///
     /// # Errors
-    /// Bad parameters; no runs; runs with other detectors than `params` gives or another
-    /// number of images (naming the run); a run without a misclassified or a correct
-    /// image.
+    /// Bad parameters; no runs; runs with other detectors than `params` gives or other
+    /// images than the first run's (naming the run); a run without a misclassified or a
+    /// correct image.
     pub fn compute(runs: &[RunScores], params: &StudyParams) -> Result<RunsStudy> {
         params.check()?;
         let keys = params.detectors();
@@ -237,13 +267,14 @@ impl RunsStudy {
         let images = first.misclassified.len();
         for r in runs {
             if r.scores.len() != keys.len()
+                || r.images != first.images
                 || r.misclassified.len() != images
                 || r.scores.iter().any(|s| s.len() != images)
             {
                 return Err(Error::invalid(
                     "runs",
                     format!(
-                        "{} detectors' scores of the same {images} images",
+                        "{} detectors' scores of the first run's {images} test images",
                         keys.len()
                     ),
                     format!(
@@ -427,7 +458,6 @@ pub struct RunSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::features::ImageFeatures;
     use crate::graph::Measure;
     use ndarray::Array2;
 
@@ -476,7 +506,7 @@ mod tests {
         let runs: Vec<RunScores> = studies
             .iter()
             .enumerate()
-            .map(|(k, s)| RunScores::from_study(format!("seed {k}"), s))
+            .map(|(k, s)| RunScores::from_study(format!("seed {k}"), &features(60, k), s).unwrap())
             .collect();
         let whole = RunsStudy::compute(&runs, &p).unwrap();
         // Each run's results are its own study's.
@@ -508,10 +538,13 @@ mod tests {
         let p = params();
         let runs: Vec<RunScores> = (0..2)
             .map(|s| {
+                let f = features(60, s);
                 RunScores::from_study(
                     format!("seed {s}"),
-                    &CentralityStudy::run(&features(60, s), &p).unwrap(),
+                    &f,
+                    &CentralityStudy::run(&f, &p).unwrap(),
                 )
+                .unwrap()
             })
             .collect();
         let one = RunsStudy::compute(&runs[..1], &p).unwrap();
@@ -544,6 +577,10 @@ mod tests {
             .0;
         assert!(svg.contains("seed 1: 10 misclassified of 60"), "title");
         assert!(two.forest(Some(2)).is_err());
+        // Runs of other images cannot be pooled, even of the same number.
+        let mut moved = runs[1].clone();
+        moved.images[0] = 1000;
+        assert!(RunsStudy::compute(&[runs[0].clone(), moved], &p).is_err());
         // Runs of different sizes cannot be pooled.
         let mut short = runs[1].clone();
         short.misclassified.pop();
