@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch peer of `fashion bench`: the same two networks, the same measurement.
+"""PyTorch peer of `fashion bench`: the same networks, the same measurement.
 
 Times `--steps` training steps (forward, cross-entropy, backward, Adam update) or
 inference steps (forward in eval mode, no gradients) on one batch of random images,
@@ -64,10 +64,61 @@ def seed_cnn(dropout=0.3):
     return model
 
 
+class Bottleneck(nn.Module):
+    """1×1 conv (stride s) + BN + ReLU → 3×3 conv + SELU → 3×3 conv; SELU(h + shortcut).
+
+    `shortcut`: None (identity), "h" (1×1 conv + BN of the output path h, as the
+    original `Resnet_sim.py` wrote it) or "x" (1×1 conv, stride s, + BN of the input).
+    """
+
+    def __init__(self, cin, f1, f2, f3, stride=1, shortcut=None):
+        super().__init__()
+        self.c1 = nn.Conv2d(cin, f1, 1, stride=stride)
+        self.b1 = nn.BatchNorm2d(f1)
+        self.c2 = nn.Conv2d(f1, f2, 3, padding=1)
+        self.c3 = nn.Conv2d(f2, f3, 3, padding=1)
+        self.shortcut = shortcut
+        if shortcut == "h":
+            self.proj = nn.Sequential(nn.Conv2d(f3, f3, 1), nn.BatchNorm2d(f3))
+        elif shortcut == "x":
+            self.proj = nn.Sequential(nn.Conv2d(cin, f3, 1, stride=stride), nn.BatchNorm2d(f3))
+
+    def forward(self, x):
+        h = self.c3(nn.functional.selu(self.c2(nn.functional.relu(self.b1(self.c1(x))))))
+        if self.shortcut is None:
+            s = x
+        elif self.shortcut == "h":
+            s = self.proj(h)
+        else:
+            s = self.proj(x)
+        return nn.functional.selu(h + s)
+
+
+def resnet(corrected=False):
+    """The original project's ResNet-style network, as `fashion::nn::ResNet`: conv 7×7
+    stride 2 with Keras "same" padding (2 zeros before, 3 after on 28×28) + BN + SELU,
+    bottleneck stages [32, 32, 64], [64, 64, 128], [128, 128, 256] of two blocks (stride
+    2 in the first block of stages 2 and 3), global average pooling, dense 10."""
+    sc = "x" if corrected else "h"
+    layers = [nn.ZeroPad2d((2, 3, 2, 3)), nn.Conv2d(1, 32, 7, stride=2),
+              nn.BatchNorm2d(32), SELU()]
+    for cin, (f1, f2, f3), stride in [(32, (32, 32, 64), 1), (64, (64, 64, 128), 2),
+                                      (128, (128, 128, 256), 2)]:
+        layers += [Bottleneck(cin, f1, f2, f3, stride, sc), Bottleneck(f3, f1, f2, f3)]
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(256, 10)]
+    model = nn.Sequential(*layers)
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight)
+            nn.init.zeros_(m.bias)
+    return model
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("mode", choices=["train", "infer"])
-    p.add_argument("--model", choices=["small", "seed"], default="small")
+    p.add_argument("--model", choices=["small", "seed", "resnet", "resnet-corrected"],
+                   default="small")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--warmup", type=int, default=5)
@@ -76,7 +127,8 @@ def main():
 
     torch.manual_seed(0)
     torch.set_num_threads(a.threads)
-    model = small_cnn() if a.model == "small" else seed_cnn()
+    model = {"small": small_cnn, "seed": seed_cnn, "resnet": resnet,
+             "resnet-corrected": lambda: resnet(corrected=True)}[a.model]()
     x = torch.rand(a.batch, 1, 28, 28)
     y = torch.arange(a.batch) % 10
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)

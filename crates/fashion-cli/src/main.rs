@@ -78,7 +78,8 @@ struct BenchArgs {
     /// What to time
     #[arg(value_enum)]
     mode: BenchArg,
-    /// Network
+    /// Network: small (SmallCnn), seed (the original's Keras CNN), resnet (the original's
+    /// ResNet-style network, shortcut as it wrote it) or resnet-corrected
     #[arg(long, default_value = "small")]
     model: ModelKind,
     /// Images per step
@@ -94,10 +95,11 @@ struct BenchArgs {
 
 #[derive(clap::Args)]
 struct TrainArgs {
-    /// Network
+    /// Network: small (SmallCnn), seed (the original's Keras CNN), resnet (the original's
+    /// ResNet-style network, shortcut as it wrote it) or resnet-corrected
     #[arg(long, default_value = "small")]
     model: ModelKind,
-    /// Epochs [default: the library's TrainConfig default]
+    /// Epochs [default: the network's TrainConfig::for_model: 20 small, 12 seed, 6 resnet]
     #[arg(long)]
     epochs: Option<usize>,
     /// Images per step [default: TrainConfig default]
@@ -266,11 +268,15 @@ struct StudyArgs {
     /// Checkpoint directory of a run written by `fashion train` (repeat for several runs)
     #[arg(long)]
     checkpoint: Vec<PathBuf>,
-    /// The notebooks' shared run trained with N seeds (its seed, then +1, +2, …): the
-    /// shared run itself, then small-default-seed1, … beside it (small-fast-… with
-    /// FASHION_FAST=1); each is trained if missing and resumed if interrupted
+    /// The shared run of --model trained with N seeds (its seed, then +1, +2, …): the
+    /// shared run itself (small-default for SmallCnn, seed-default, resnet-default, …),
+    /// then <it>-seed1, … beside it (small-fast-… with FASHION_FAST=1); each is trained
+    /// if missing and resumed if interrupted
     #[arg(long)]
     seeds: Option<usize>,
+    /// Network of the --seeds runs: small, seed, resnet or resnet-corrected
+    #[arg(long, default_value = "small", requires = "seeds")]
+    model: ModelKind,
     /// Output directory: scores-RUN.csv per run (kept for resuming), runs.csv (every
     /// detector per run and pooled), summary.csv, forest-RUN.png and forest-pooled.png
     #[arg(long)]
@@ -487,8 +493,7 @@ fn load_data(dir: Option<PathBuf>, allow_unverified: bool) -> Result<FashionMnis
 }
 
 fn run_train(args: TrainArgs) -> Result<()> {
-    let mut config = TrainConfig::default();
-    config.model.kind = args.model;
+    let mut config = TrainConfig::for_model(args.model);
     if let Some(e) = args.epochs {
         config.epochs = e;
     }
@@ -804,7 +809,7 @@ fn run_study(args: StudyArgs) -> Result<()> {
         if n == 0 {
             anyhow::bail!("--seeds: expected at least 1 run, found 0");
         }
-        let shared = train::shared_run();
+        let shared = train::shared_run_for(args.model);
         for k in 0..n {
             let run = shared.replicate(k);
             let name = run

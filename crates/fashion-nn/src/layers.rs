@@ -93,13 +93,14 @@ impl<const CI: usize, const CO: usize, const KH: usize, const KW: usize> Conv<CI
     }
 
     /// The parameters of this convolution, optionally followed by `bn` (batch
-    /// statistics when `train`, else the running ones), `act` and 2×2 max-pooling, for
+    /// statistics when `train`, else the running ones), `act` (an [`Activation`] or
+    /// `None`) and 2×2 max-pooling, for
     /// a fused [`ConvBlock`] (see [`BlockParams::block`] and [`conv_stack`]).
     pub fn block_params(
         &self,
         bn: Option<&BatchNorm<CO>>,
         train: bool,
-        act: Activation,
+        act: impl Into<Option<Activation>>,
         pool: bool,
     ) -> BlockParams {
         let vector = |t: &Tensor<Rank1<CO>, f32, Cpu>| t.clone().realize::<(usize,)>();
@@ -118,7 +119,7 @@ impl<const CI: usize, const CO: usize, const KH: usize, const KW: usize> Conv<CI
                     )
                 }
             }),
-            activation: act,
+            activation: act.into(),
             pool,
         }
     }
@@ -144,7 +145,7 @@ pub struct BlockParams {
     weight: Tensor<Shape4, f32, Cpu>,
     bias: Vector,
     norm: Option<NormParams>,
-    activation: Activation,
+    activation: Option<Activation>,
     pool: bool,
 }
 
@@ -168,7 +169,7 @@ impl BlockParams {
                     epsilon: BN_EPSILON,
                 },
             }),
-            activation: Some(self.activation),
+            activation: self.activation,
             pool: self.pool,
             padding: Padding::Same,
         }

@@ -95,6 +95,8 @@ mod layers;
 mod models;
 mod ops;
 mod pool;
+mod resample;
+mod resnet;
 #[cfg(test)]
 mod tests;
 
@@ -108,6 +110,8 @@ pub use ops::{
     activate, batch_norm_infer, batch_norm_train, Activation, BatchStats, SELU_ALPHA, SELU_LAMBDA,
 };
 pub use pool::max_pool2d;
+pub use resample::{global_avg_pool, keras_same_strided, residual_add, subsample2d};
+pub use resnet::{Bottleneck, Projection, ResNet, ResNetAsWritten, ResNetCorrected};
 
 pub use error::{Error, ParamError, Result};
 

@@ -6,7 +6,10 @@ use dfdx::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{conv2d, conv2d_no_bias, max_pool2d, Padding, Shape4};
+use super::{
+    conv2d, conv2d_no_bias, global_avg_pool, keras_same_strided, max_pool2d, residual_add,
+    subsample2d, Padding, Shape4,
+};
 use crate::Error;
 
 const KERNELS: [(usize, usize); 9] = [
@@ -1585,4 +1588,207 @@ fn direct_convolution_matches_the_im2col_path() {
     } else {
         println!("no AVX-512F: the {checked} geometries take the im2col + GEMM path");
     }
+}
+
+// --- Strided "same" convolution, residual addition, global average pooling ------------
+
+/// f64 reference: convolution with stride `s` and TensorFlow/Keras "same" padding
+/// (`⌈H/s⌉` outputs; `max((⌈H/s⌉ − 1)·s + K − H, 0)` zeros, the smaller half before).
+fn naive_strided_same(
+    xs: Shape4,
+    x: &[f64],
+    ws: Shape4,
+    w: &[f64],
+    b: &[f64],
+    s: usize,
+) -> (Shape4, Vec<f64>) {
+    let (n, c, h, wd) = xs;
+    let (co, _, kh, kw) = ws;
+    let geometry = |len: usize, k: usize| {
+        let out = len.div_ceil(s);
+        let pad = ((out - 1) * s + k).saturating_sub(len);
+        (out, pad / 2)
+    };
+    let ((ho, pt), (wo, pl)) = (geometry(h, kh), geometry(wd, kw));
+    let mut y = vec![0.0; n * co * ho * wo];
+    for i in 0..n {
+        for o in 0..co {
+            for a in 0..ho {
+                for q in 0..wo {
+                    let mut acc = b[o];
+                    for ci in 0..c {
+                        for u in 0..kh {
+                            for v in 0..kw {
+                                let (r, t) =
+                                    ((s * a + u).checked_sub(pt), (s * q + v).checked_sub(pl));
+                                if let (Some(r), Some(t)) = (r, t) {
+                                    if r < h && t < wd {
+                                        acc += w[((o * c + ci) * kh + u) * kw + v]
+                                            * x[((i * c + ci) * h + r) * wd + t];
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    y[((i * co + o) * ho + a) * wo + q] = acc;
+                }
+            }
+        }
+    }
+    ((n, co, ho, wo), y)
+}
+
+/// The strided convolution as the ResNet runs it: stride-1 "same", then subsampled at
+/// the offsets [`keras_same_strided`] gives.
+fn strided_same<T: Tape<f32, Cpu> + Merge<NoneTape>>(
+    x: Tensor<Shape4, f32, Cpu, T>,
+    w: Tensor<Shape4, f32, Cpu>,
+    b: Tensor<(usize,), f32, Cpu>,
+    s: usize,
+) -> Tensor<Shape4, f32, Cpu, T> {
+    let (_, _, h, wd) = *x.shape();
+    let (_, _, kh, kw) = *w.shape();
+    let (_, oh) = keras_same_strided(h, kh, s).unwrap();
+    let (_, ow) = keras_same_strided(wd, kw, s).unwrap();
+    subsample2d(conv2d(x, w, b, Padding::Same).unwrap(), s, (oh, ow)).unwrap()
+}
+
+#[test]
+fn strided_same_convolution_matches_keras_padding_and_finite_differences() {
+    let dev = dev();
+    let mut r = rng(21);
+    // Even and odd sizes (Keras pads one more zero after than before when the total is
+    // odd), square and not, 1×1 to 7×7 kernels, strides 2 and 3.
+    for (xs, (kh, kw), s) in [
+        ((2, 2, 7, 7), (1, 1), 2),
+        ((2, 2, 6, 5), (3, 3), 2),
+        ((1, 3, 5, 8), (3, 1), 2),
+        ((2, 1, 10, 10), (7, 7), 2),
+        ((1, 2, 9, 7), (5, 3), 3),
+        ((1, 1, 2, 2), (3, 3), 2),
+    ] {
+        let ws = (3, xs.1, kh, kw);
+        let (x, w, b) = (
+            random_vec(&mut r, numel(xs)),
+            random_vec(&mut r, numel(ws)),
+            random_vec(&mut r, 3),
+        );
+        let (os, expected) = naive_strided_same(xs, &to_f64(&x), ws, &to_f64(&w), &to_f64(&b), s);
+        let (xt, wt, bt) = (
+            t4(&dev, x.clone(), xs),
+            t4(&dev, w.clone(), ws),
+            t1(&dev, b.clone()),
+        );
+        let y = strided_same(xt.leaky_trace(), wt.clone(), bt.clone(), s);
+        assert_eq!(*y.shape(), os, "{xs:?} {ws:?} stride {s}");
+        let e = rel_err(&y.as_vec(), &expected, 1.0);
+        assert!(
+            e < 1e-6,
+            "{xs:?} {ws:?} stride {s}: forward relative error {e:e}"
+        );
+
+        // Σ y ⊙ R is linear in x, w and b, so central differences of the f64 reference
+        // are exact up to rounding.
+        let rw = random_vec(&mut r, numel(os));
+        let rt = dev.tensor_from_vec(rw.clone(), os);
+        let grads = (y * rt).sum().backward();
+        let r64 = to_f64(&rw);
+        let (x64, w64, b64) = (to_f64(&x), to_f64(&w), to_f64(&b));
+        let loss =
+            |x: &[f64], w: &[f64], b: &[f64]| dot(&naive_strided_same(xs, x, ws, w, b, s).1, &r64);
+        let all = |n: usize| (0..n).collect::<Vec<_>>();
+        let fd_x = fd(&x64, &all(x.len()), 1e-3, |v| loss(v, &w64, &b64));
+        let ex = rel_err(&grads.get(&xt).as_vec(), &fd_x, 1e-3);
+        assert!(
+            ex < 1e-5,
+            "{xs:?} {ws:?} stride {s}: input gradient error {ex:e}"
+        );
+
+        // The parameters' gradients accumulate under their ids.
+        let fd_w = fd(&w64, &all(w.len()), 1e-3, |v| loss(&x64, v, &b64));
+        let fd_b = fd(&b64, &all(3), 1e-3, |v| loss(&x64, &w64, v));
+        let ew = rel_err(&grads.get(&wt).as_vec(), &fd_w, 1e-3);
+        let eb = rel_err(&grads.get(&bt).as_vec(), &fd_b, 1e-3);
+        assert!(
+            ew < 1e-5 && eb < 1e-5,
+            "{xs:?} {ws:?} stride {s}: weight {ew:e}, bias {eb:e}"
+        );
+    }
+    assert_eq!(keras_same_strided(5, 3, 2), Some((3, 0)));
+    assert_eq!(keras_same_strided(6, 3, 2), Some((3, 1)));
+}
+
+#[test]
+fn residual_branches_and_global_average_pooling_match_finite_differences() {
+    let dev = dev();
+    let mut r = rng(22);
+    let xs = (2, 3, 5, 4);
+    // Away from SELU's kink at 0.
+    let x: Vec<f32> = random_vec(&mut r, numel(xs))
+        .into_iter()
+        .map(|v| if v.abs() < 0.05 { v + 0.1 } else { v })
+        .collect();
+    let rw = random_vec(&mut r, 2 * 3);
+    let xt = t4(&dev, x.clone(), xs);
+    // x feeds two branches, joined again: pooled(SELU(x) + x).
+    let xl = xt.leaky_trace();
+    let y = residual_add(
+        activate(xl.with_empty_tape(), Activation::Selu).unwrap(),
+        xl,
+    )
+    .unwrap();
+    let p = global_avg_pool(y).unwrap();
+    assert_eq!(*p.shape(), (2, 3));
+    let reference = |x: &[f64]| -> Vec<f64> {
+        x.chunks(20)
+            .map(|plane| {
+                plane
+                    .iter()
+                    .map(|&v| act_ref(Activation::Selu, v) + v)
+                    .sum::<f64>()
+                    / 20.0
+            })
+            .collect()
+    };
+    let e = rel_err(&p.as_vec(), &reference(&to_f64(&x)), 1.0);
+    assert!(e < 1e-6, "forward relative error {e:e}");
+    let grads = (p * dev.tensor_from_vec(rw.clone(), (2, 3)))
+        .sum()
+        .backward();
+    let r64 = to_f64(&rw);
+    let all: Vec<usize> = (0..x.len()).collect();
+    let fd_x = fd(&to_f64(&x), &all, 1e-4, |x| dot(&reference(x), &r64));
+    let e = rel_err(&grads.get(&xt).as_vec(), &fd_x, 1e-3);
+    assert!(
+        e < 1e-4,
+        "gradient through both branches: relative error {e:e}"
+    );
+
+    // Bad shapes are errors naming the op.
+    let other = t4(&dev, vec![0.0; 2 * 3 * 4 * 4], (2, 3, 4, 4));
+    let err = residual_add(xt.clone(), other).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ShapeMismatch {
+                op: "residual_add",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = subsample2d(xt.clone(), 0, (0, 0)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ShapeMismatch {
+                op: "subsample2d",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(subsample2d(xt.clone(), 2, (0, 4)).is_err());
+    let empty = t4(&dev, vec![], (2, 3, 0, 4));
+    assert!(global_avg_pool(empty).is_err());
 }

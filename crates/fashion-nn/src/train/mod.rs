@@ -54,7 +54,7 @@ use fashion_data::{
 };
 
 use crate::eval::{evaluate, EVAL_BATCH};
-use crate::{Error, Model, ModelConfig, Result};
+use crate::{Error, Model, ModelConfig, ModelKind, Result};
 
 mod augment;
 mod bench;
@@ -76,7 +76,8 @@ pub use config::TrainConfig;
 pub use history::{EpochRecord, History, TimeToAccuracy, ACCURACY_MILESTONES};
 pub use run::{train, train_or_load, TrainOptions, TrainProgress, Trained};
 pub use shared::{
-    checkpoints_root, shared_run, shared_run_in, SharedRun, CHECKPOINTS_ENV, FAST_ENV,
+    checkpoints_root, shared_run, shared_run_for, shared_run_in, shared_run_in_for, SharedRun,
+    CHECKPOINTS_ENV, FAST_ENV,
 };
 
 use augment::*;

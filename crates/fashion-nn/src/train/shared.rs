@@ -73,11 +73,19 @@ impl SharedRun {
 /// directory [`checkpoints_root`] finds at run time. Pass it to [`train_or_load`]: the
 /// first notebook trains, the later ones load.
 pub fn shared_run() -> SharedRun {
+    shared_run_for(ModelKind::Small)
+}
+
+/// The shared run of any network: [`TrainConfig::for_model`] in `<kind>-default`
+/// (`resnet-default`, …), or the quick configuration in `<kind>-fast` with
+/// `FASHION_FAST=1`, found as [`shared_run`] finds its own.
+pub fn shared_run_for(kind: ModelKind) -> SharedRun {
     let fast = std::env::var(FAST_ENV).is_ok_and(|v| v == "1");
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    shared_run_in(
+    shared_run_in_for(
         &checkpoints_root(std::env::var_os(CHECKPOINTS_ENV).as_deref(), &cwd),
         fast,
+        kind,
     )
 }
 
@@ -121,13 +129,28 @@ pub fn checkpoints_root(override_dir: Option<&std::ffi::OsStr>, cwd: &Path) -> P
 
 /// The shared run kept in `root` (see [`shared_run`]).
 pub fn shared_run_in(root: &Path, fast: bool) -> SharedRun {
-    let mut config = TrainConfig::default();
+    shared_run_in_for(root, fast, ModelKind::Small)
+}
+
+/// The shared run of network `kind` kept in `root` (see [`shared_run_for`]).
+///
+/// ```
+/// use fashion_nn::{train::{shared_run_in_for, TrainConfig}, ModelKind};
+/// let run = shared_run_in_for("runs".as_ref(), false, ModelKind::Seed);
+/// assert_eq!(run.dir, std::path::Path::new("runs/seed-default"));
+/// assert_eq!(run.config, TrainConfig::for_model(ModelKind::Seed));
+/// let quick = shared_run_in_for("runs".as_ref(), true, ModelKind::ResNet);
+/// assert_eq!(quick.dir, std::path::Path::new("runs/resnet-fast"));
+/// assert_eq!((quick.config.epochs, quick.config.train_subset), (2, Some(4000)));
+/// ```
+pub fn shared_run_in_for(root: &Path, fast: bool, kind: ModelKind) -> SharedRun {
+    let mut config = TrainConfig::for_model(kind);
     let name = if fast {
         config.epochs = 2;
         config.train_subset = Some(4000);
-        "small-fast"
+        format!("{kind}-fast")
     } else {
-        "small-default"
+        format!("{kind}-default")
     };
     SharedRun {
         config,

@@ -678,7 +678,7 @@ fn a_full_disk_during_a_checkpoint_names_the_file_and_the_run_resumes_intact() {
 #[test]
 fn a_training_epoch_is_bit_identical_with_one_and_two_threads() {
     let d = data();
-    for kind in [ModelKind::Small, ModelKind::Seed] {
+    for kind in [ModelKind::Small, ModelKind::Seed, ModelKind::ResNet] {
         let config = TrainConfig {
             model: ModelConfig {
                 kind,
