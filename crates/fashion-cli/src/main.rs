@@ -238,6 +238,10 @@ struct ReportArgs {
     /// Output directory: report.html, tables/*.csv, figures/*.png
     #[arg(long)]
     out: PathBuf,
+    /// A `fashion study` output directory: its kept scores (scores-RUN.csv) add the
+    /// section "The claim at scale" (per run and pooled, against this report's study)
+    #[arg(long, value_name = "DIR")]
+    at_scale: Option<PathBuf>,
     /// Test images per class in the centrality study and the clustering
     #[arg(long, default_value_t = ReportOptions::default().study_per_class)]
     per_class: usize,
@@ -753,6 +757,21 @@ fn run_report(args: ReportArgs) -> Result<()> {
     };
     options.study = options.study.resamples(args.resamples).seed(args.seed);
     options.study.check()?;
+    if let Some(dir) = &args.at_scale {
+        let runs = fashion::analysis::RunScores::read_dir(dir, &options.study)
+            .with_context(|| format!("--at-scale: reading the kept scores in {}", dir.display()))?;
+        if runs.is_empty() {
+            anyhow::bail!(
+                "--at-scale: {} holds no scores-RUN.csv (run `fashion study --out {}` first)",
+                dir.display(),
+                dir.display()
+            );
+        }
+        options.at_scale = Some(fashion::analysis::RunsStudy::compute(
+            &runs,
+            &options.study,
+        )?);
+    }
     let data = load_data(args.dir, args.allow_unverified)?;
     let trained = match (&args.checkpoint, args.shared_run) {
         (Some(dir), _) => train::load_checkpoint(dir)?,

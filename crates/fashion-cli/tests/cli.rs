@@ -619,6 +619,60 @@ fn study_over_runs_keeps_scores_and_resumes_to_the_same_table() {
         std::fs::read_to_string(out.path().join("runs.csv")).unwrap(),
         table
     );
+    // `fashion report --at-scale` shows the kept study beside the report's own.
+    let report = |at_scale: &std::path::Path| {
+        fashion()
+            .args(["report", "--per-class", "20", "--resamples", "100"])
+            .args(["--graph-per-class", "2", "--dir", &real_dir()])
+            .arg("--checkpoint")
+            .arg(a.path())
+            .arg("--at-scale")
+            .arg(at_scale)
+            .arg("--out")
+            .arg(out.path().join("report"))
+            .output()
+            .unwrap()
+    };
+    let o = report(out.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dir = out.path().join("report");
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("The claim at scale"));
+    assert!(html.contains("Pooled over the 2 runs (misclassified: the mean per run): On 200"));
+    let figures: Vec<String> = std::fs::read_dir(dir.join("figures"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    for run in [name(&a), name(&b)] {
+        assert!(
+            html.contains(&format!("{run}: On 200 test images")),
+            "{run}"
+        );
+        // Numbered, lower case, `.` replaced: forest_1__tmpabc.png.
+        let file = format!("_{}.png", run.to_ascii_lowercase().replace('.', "_"));
+        assert!(
+            figures
+                .iter()
+                .any(|f| f.starts_with("forest_") && f.ends_with(&file)),
+            "{run}: {figures:?}"
+        );
+    }
+    assert!(dir.join("figures/forest_pooled.png").exists());
+    let summary = std::fs::read_to_string(dir.join("tables/at_scale_summary.csv")).unwrap();
+    assert_eq!(summary.lines().count(), 1 + 3, "{summary}");
+    // The report's own study and the kept one saw the same 200 images: every detector
+    // has its counterpart.
+    let cmp = std::fs::read_to_string(dir.join("tables/at_scale_comparison.csv")).unwrap();
+    assert_eq!(cmp.lines().count(), 1 + 29, "{cmp}");
+    assert!(html.contains("lie on the same side of chance"));
+    let empty = out.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = report(&empty);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && stderr.contains("--at-scale") && stderr.contains("scores-RUN.csv"),
+        "{stderr}"
+    );
     // Scores of other images (another --per-class) are not reused.
     let o = fashion()
         .args([

@@ -436,6 +436,104 @@ impl RunsStudy {
     }
 }
 
+impl RunsStudy {
+    /// The verdict on the claim for run `run` (its index in [`names`](Self::names)), or
+    /// for the pooled intervals with `None`, computed from the intervals as
+    /// [`CentralityStudy::verdict`](super::CentralityStudy::verdict) does. For the pooled
+    /// verdict `errors` is the mean number of misclassified images per run, rounded.
+    ///
+    /// # Errors
+    /// [`Error::Params`] naming `run` if there is no such run.
+    pub fn verdict(&self, run: Option<usize>) -> Result<super::Verdict> {
+        let (results, errors) = match run {
+            Some(i) => match (self.per_run.get(i), self.errors.get(i)) {
+                (Some(r), Some(&e)) => (r, e),
+                _ => {
+                    return Err(Error::invalid(
+                        "run",
+                        format!("a run index below {}", self.names.len()),
+                        i,
+                    ))
+                }
+            },
+            None => {
+                let total: usize = self.errors.iter().sum();
+                let mean = (total as f64 / self.errors.len().max(1) as f64).round() as usize;
+                (&self.pooled, mean)
+            }
+        };
+        let central: Vec<&DetectorResult> = results
+            .iter()
+            .filter(|r| r.detector.is_centrality())
+            .collect();
+        let count = |a: Against| central.iter().filter(|r| r.against_chance() == a).count();
+        Ok(super::Verdict {
+            images: self.images,
+            errors,
+            level: self.params.level,
+            above: count(Against::Above),
+            includes: count(Against::Includes),
+            below: count(Against::Below),
+            best: central
+                .iter()
+                .max_by(|a, b| a.auc.estimate.total_cmp(&b.auc.estimate))
+                .map(|r| (*r).clone()),
+            uncertainty: results
+                .iter()
+                .find(|r| r.detector == super::Detector::Uncertainty)
+                .cloned(),
+            knn_disagreement: results
+                .iter()
+                .filter(|r| r.detector == super::Detector::KnnDisagreement)
+                .max_by(|a, b| a.auc.estimate.total_cmp(&b.auc.estimate))
+                .cloned(),
+        })
+    }
+
+    /// This study's pooled intervals beside those of a smaller `study` (e.g. the
+    /// report's 1 000 images), detector by detector: `measure`, `representation`,
+    /// `detector`, `auc_small`, `lower_small`, `upper_small`, `auc_pooled`,
+    /// `lower_pooled`, `upper_pooled`, `width_ratio` (small interval width / pooled
+    /// width), `same_side` (both intervals above chance, both below, or both including
+    /// 0.5). Detectors missing from `study` are left out.
+    ///
+    /// # Errors
+    /// [`Error::Polars`] if the frame cannot be built.
+    pub fn compare(&self, study: &super::CentralityStudy) -> Result<DataFrame> {
+        let pairs: Vec<(&DetectorResult, &DetectorResult)> = self
+            .pooled
+            .iter()
+            .filter_map(|p| {
+                study
+                    .results
+                    .iter()
+                    .find(|s| {
+                        (s.measure, s.representation, s.detector)
+                            == (p.measure, p.representation, p.detector)
+                    })
+                    .map(|s| (s, p))
+            })
+            .collect();
+        let col = |f: &dyn Fn(&(&DetectorResult, &DetectorResult)) -> f64| {
+            pairs.iter().map(f).collect::<Vec<_>>()
+        };
+        let width = |r: &DetectorResult| r.auc.upper - r.auc.lower;
+        Ok(df!(
+            "measure" => pairs.iter().map(|p| p.1.measure.unwrap_or("")).collect::<Vec<_>>(),
+            "representation" => pairs.iter().map(|p| p.1.representation.map_or("", |x| x.label())).collect::<Vec<_>>(),
+            "detector" => pairs.iter().map(|p| p.1.detector.name()).collect::<Vec<_>>(),
+            "auc_small" => col(&|p| p.0.auc.estimate),
+            "lower_small" => col(&|p| p.0.auc.lower),
+            "upper_small" => col(&|p| p.0.auc.upper),
+            "auc_pooled" => col(&|p| p.1.auc.estimate),
+            "lower_pooled" => col(&|p| p.1.auc.lower),
+            "upper_pooled" => col(&|p| p.1.auc.upper),
+            "width_ratio" => col(&|p| width(p.0) / width(p.1)),
+            "same_side" => pairs.iter().map(|p| p.0.against_chance() == p.1.against_chance()).collect::<Vec<_>>(),
+        )?)
+    }
+}
+
 /// The centrality detectors of one run (or pooled) against chance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSummary {
@@ -531,6 +629,54 @@ mod tests {
         let e =
             RunScores::read_csv(&dir.path().join("scores-seed 0.csv"), "x", &other).unwrap_err();
         assert!(e.to_string().contains("header"), "{e}");
+    }
+
+    #[test]
+    fn verdicts_and_the_comparison_follow_the_intervals() {
+        let p = params();
+        let f = features(60, 0);
+        let study = CentralityStudy::run(&f, &p).unwrap();
+        let runs = [
+            RunScores::from_study("a".to_string(), &f, &study).unwrap(),
+            RunScores::from_study(
+                "b".to_string(),
+                &features(60, 1),
+                &CentralityStudy::run(&features(60, 1), &p).unwrap(),
+            )
+            .unwrap(),
+        ];
+        // One run: its verdict and the comparison with its own study are that study's.
+        let one = RunsStudy::compute(&runs[..1], &p).unwrap();
+        assert_eq!(one.verdict(Some(0)).unwrap(), study.verdict());
+        assert_eq!(one.verdict(None).unwrap(), study.verdict());
+        let cmp = one.compare(&study).unwrap();
+        assert_eq!(cmp.height(), study.results.len());
+        let ratio = cmp.column("width_ratio").unwrap().f64().unwrap();
+        let same = cmp.column("same_side").unwrap().bool().unwrap();
+        for i in 0..cmp.height() {
+            let r = ratio.get(i).unwrap();
+            // Zero-width intervals (constant scores) give 0/0.
+            assert!(r == 1.0 || r.is_nan(), "{r}");
+            assert_eq!(same.get(i), Some(true));
+        }
+        // Two runs: each run's counts as in the summary; pooled errors are the mean.
+        let two = RunsStudy::compute(&runs, &p).unwrap();
+        let summary = two.summary();
+        for (k, s) in summary.iter().take(2).enumerate() {
+            let v = two.verdict(Some(k)).unwrap();
+            assert_eq!(v.errors, two.errors[k]);
+            assert_eq!(
+                (v.above, v.includes, v.below),
+                (s.above, s.includes, s.below)
+            );
+            assert_eq!(v.best, s.best);
+        }
+        let pooled = two.verdict(None).unwrap();
+        let mean = (two.errors[0] + two.errors[1]) as f64 / 2.0;
+        assert_eq!(pooled.errors, mean.round() as usize);
+        assert_eq!(pooled.above, summary[2].above);
+        let err = two.verdict(Some(2)).unwrap_err();
+        assert!(err.to_string().contains("`run`"), "{err}");
     }
 
     #[test]

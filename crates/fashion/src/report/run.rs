@@ -10,7 +10,8 @@ use polars::prelude::*;
 use super::evaluation::emit_evaluation;
 use super::Report;
 use crate::analysis::{
-    CentralityStudy, ClusteringParams, ClusteringStudy, NodeClaim, RankBy, Scorecard, StudyParams,
+    CentralityStudy, ClusteringParams, ClusteringStudy, NodeClaim, RankBy, RunsStudy, Scorecard,
+    StudyParams,
 };
 use crate::data::FashionMnist;
 use crate::eval::TestResults;
@@ -41,6 +42,10 @@ pub struct ReportOptions {
     pub clustering: ClusteringParams,
     /// The measures drawn as graphs (default: correlation, lasso, kNN).
     pub measures: Vec<Measure>,
+    /// A study over several runs on many images (`fashion study`'s kept scores, read
+    /// back with [`RunScores::read_dir`](crate::analysis::RunScores::read_dir)): adds
+    /// the section "The claim at scale" (default none).
+    pub at_scale: Option<RunsStudy>,
 }
 
 impl Default for ReportOptions {
@@ -52,6 +57,7 @@ impl Default for ReportOptions {
             study: StudyParams::default(),
             clustering: ClusteringParams::default(),
             measures: vec![Measure::correlation(), Measure::lasso(), Measure::knn()],
+            at_scale: None,
         }
     }
 }
@@ -245,6 +251,9 @@ pub fn run_report(
         "The graphs of the study",
         &study.graph_table()?,
     )?;
+    if let Some(scale) = &options.at_scale {
+        emit_at_scale(scale, &study, &mut r)?;
+    }
 
     let t = Instant::now();
     let clusters = ClusteringStudy::run(&many, &Representation::ALL, &options.clustering)?;
@@ -280,4 +289,90 @@ pub fn run_report(
     )?;
     r.table("timings", "Seconds per step on this machine", &timing)?;
     Ok((r, times))
+}
+
+/// The section "The claim at scale": a study over several runs (networks or training
+/// seeds) on many images, each run's forest plot and verdict, the pooled verdict, and
+/// the comparison with this report's own, smaller study.
+fn emit_at_scale(scale: &RunsStudy, small: &CentralityStudy, r: &mut Report) -> Result<()> {
+    r.heading("The claim at scale");
+    r.paragraph(format!(
+        "The same detectors on {} test images for each of {} runs ({}), from the scores \
+         `fashion study` kept. Intervals: percentile bootstrap, {} resamples, {:.0} %; \
+         pooled = the mean AUC over the runs, with a paired bootstrap (each resample draws \
+         one set of images for all runs).",
+        scale.images,
+        scale.names.len(),
+        scale.names.join(", "),
+        scale.params.resamples,
+        100.0 * scale.params.level
+    ));
+    r.table(
+        "at_scale_summary",
+        "Per run and pooled: centrality detectors against chance, the best one, the network's uncertainty",
+        &scale.summary_table()?,
+    )?;
+    for (i, name) in scale.names.iter().enumerate() {
+        r.figure(
+            // Numbered: two names may differ only where `file_safe` changes them.
+            &format!("forest_{}_{}", i + 1, file_safe(name)),
+            format!(
+                "{name}: ROC-AUC of each detector on {} images",
+                scale.images
+            ),
+            &scale.forest(Some(i))?,
+        )?;
+        r.paragraph(format!("{name}: {}", scale.verdict(Some(i))?));
+    }
+    if scale.names.len() > 1 {
+        r.figure(
+            "forest_pooled",
+            format!("Pooled over the {} runs", scale.names.len()),
+            &scale.forest(None)?,
+        )?;
+        r.paragraph(format!(
+            "Pooled over the {} runs (misclassified: the mean per run): {}",
+            scale.names.len(),
+            scale.verdict(None)?
+        ));
+    }
+    let cmp = scale.compare(small)?;
+    let ratios: Vec<f64> = cmp
+        .column("width_ratio")?
+        .f64()?
+        .into_no_null_iter()
+        .collect();
+    let same_side = cmp.column("same_side")?.bool()?;
+    let same = (0..cmp.height())
+        .filter(|&i| same_side.get(i) == Some(true))
+        .count();
+    let mean_ratio = ratios.iter().sum::<f64>() / ratios.len().max(1) as f64;
+    r.paragraph(format!(
+        "Against this report's study of {} images: the pooled intervals are on average \
+         {mean_ratio:.1}× narrower, and {same} of the {} detectors lie on the same side of \
+         chance (above, below, or including 0.5) in both.",
+        small.images,
+        cmp.height()
+    ));
+    r.table(
+        "at_scale_comparison",
+        "Each detector: this report's study beside the pooled study at scale",
+        &cmp,
+    )?;
+    Ok(())
+}
+
+/// A run name as part of a figure's file name: lower-case ASCII letters, digits, `-`
+/// and `_`, anything else replaced by `_`.
+fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
