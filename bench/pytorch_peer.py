@@ -40,6 +40,16 @@ def small_cnn(batch_norm=True, dropout=0.3):
     return nn.Sequential(*layers)
 
 
+def he_init(model):
+    """He-normal weights and zero biases for every convolution and dense layer, as
+    `fashion_nn` initialises them."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight)
+            nn.init.zeros_(m.bias)
+    return model
+
+
 def seed_cnn(dropout=0.3):
     """The original project's Keras model, as `fashion::nn::SeedCnn`."""
     def conv(cin, cout, kh, kw):
@@ -56,12 +66,7 @@ def seed_cnn(dropout=0.3):
                conv(256, 128, 1, 1), SELU(), nn.Flatten(),
                nn.Linear(6272, 64), nn.ReLU(), nn.Dropout(dropout),
                nn.Linear(64, 64), nn.ReLU(), nn.BatchNorm1d(64), nn.Linear(64, 10)]
-    model = nn.Sequential(*layers)
-    for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.kaiming_normal_(m.weight)
-            nn.init.zeros_(m.bias)
-    return model
+    return he_init(nn.Sequential(*layers))
 
 
 class Bottleneck(nn.Module):
@@ -106,12 +111,7 @@ def resnet(corrected=False):
                                       (128, (128, 128, 256), 2)]:
         layers += [Bottleneck(cin, f1, f2, f3, stride, sc), Bottleneck(f3, f1, f2, f3)]
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(256, 10)]
-    model = nn.Sequential(*layers)
-    for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.kaiming_normal_(m.weight)
-            nn.init.zeros_(m.bias)
-    return model
+    return he_init(nn.Sequential(*layers))
 
 
 def main():

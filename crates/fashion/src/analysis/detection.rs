@@ -565,33 +565,7 @@ impl CentralityStudy {
     /// the two baselines to compare with. The report renders it as a paragraph (its
     /// `Display`, in [`crate::report`]).
     pub fn verdict(&self) -> Verdict {
-        let central: Vec<&DetectorResult> = self.centrality_results().collect();
-        let count = |a: Against| central.iter().filter(|r| r.against_chance() == a).count();
-        let (above, includes, below) = (
-            count(Against::Above),
-            count(Against::Includes),
-            count(Against::Below),
-        );
-        let best = central
-            .iter()
-            .max_by(|a, b| a.auc.estimate.total_cmp(&b.auc.estimate))
-            .map(|r| (*r).clone());
-        Verdict {
-            images: self.images,
-            errors: self.errors,
-            level: self.params.level,
-            above,
-            includes,
-            below,
-            best,
-            uncertainty: self.find(None, None, Detector::Uncertainty).cloned(),
-            knn_disagreement: self
-                .results
-                .iter()
-                .filter(|r| r.detector == Detector::KnnDisagreement)
-                .max_by(|a, b| a.auc.estimate.total_cmp(&b.auc.estimate))
-                .cloned(),
-        }
+        Verdict::from_results(self.images, self.errors, self.params.level, &self.results)
     }
 }
 
@@ -644,6 +618,44 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// The verdict of a study's `results` (every detector's intervals) on `images`
+    /// images of which `errors` are misclassified: the centrality detectors counted
+    /// against chance, the best of them, and the two baselines.
+    pub fn from_results(
+        images: usize,
+        errors: usize,
+        level: f64,
+        results: &[DetectorResult],
+    ) -> Verdict {
+        let central: Vec<&DetectorResult> = results
+            .iter()
+            .filter(|r| r.detector.is_centrality())
+            .collect();
+        let count = |a: Against| central.iter().filter(|r| r.against_chance() == a).count();
+        let best_of = |rs: &mut dyn Iterator<Item = &DetectorResult>| {
+            rs.max_by(|a, b| a.auc.estimate.total_cmp(&b.auc.estimate))
+                .cloned()
+        };
+        Verdict {
+            images,
+            errors,
+            level,
+            above: count(Against::Above),
+            includes: count(Against::Includes),
+            below: count(Against::Below),
+            best: best_of(&mut central.iter().copied()),
+            uncertainty: results
+                .iter()
+                .find(|r| r.detector == Detector::Uncertainty)
+                .cloned(),
+            knn_disagreement: best_of(
+                &mut results
+                    .iter()
+                    .filter(|r| r.detector == Detector::KnnDisagreement),
+            ),
+        }
+    }
+
     /// What the counts say about the claim: not supported without an interval above
     /// chance, outweighed when more lie below than above, else partly supported.
     pub fn support(&self) -> Support {

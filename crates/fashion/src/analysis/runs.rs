@@ -371,37 +371,24 @@ impl RunsStudy {
     /// For each run and pooled: how many centrality detectors (degree, betweenness) lie
     /// above, around and below chance, and the one with the highest AUC.
     pub fn summary(&self) -> Vec<RunSummary> {
-        let one = |name: &str, errors: Option<usize>, results: &[DetectorResult]| {
-            let central: Vec<&DetectorResult> = results
-                .iter()
-                .filter(|r| r.detector.is_centrality())
-                .collect();
-            let count = |a: Against| central.iter().filter(|r| r.against_chance() == a).count();
-            RunSummary {
-                run: name.to_owned(),
-                errors,
-                above: count(Against::Above),
-                includes: count(Against::Includes),
-                below: count(Against::Below),
-                best: central
-                    .iter()
-                    .max_by(|a, b| a.auc.estimate.total_cmp(&b.auc.estimate))
-                    .map(|r| (*r).clone()),
-                uncertainty: results
-                    .iter()
-                    .find(|r| r.detector == super::Detector::Uncertainty)
-                    .cloned(),
-            }
-        };
-        let mut out: Vec<RunSummary> = self
-            .names
-            .iter()
-            .zip(&self.errors)
-            .zip(&self.per_run)
-            .map(|((n, &e), r)| one(n, Some(e), r))
-            .collect();
-        out.push(one("pooled", None, &self.pooled));
-        out
+        let runs = self.names.iter().enumerate();
+        runs.map(|(i, n)| (n.as_str(), Some(i)))
+            .chain([("pooled", None)])
+            .map(|(name, run)| {
+                let v = self
+                    .verdict(run)
+                    .expect("an index below the number of runs");
+                RunSummary {
+                    run: name.to_owned(),
+                    errors: run.map(|i| self.errors[i]),
+                    above: v.above,
+                    includes: v.includes,
+                    below: v.below,
+                    best: v.best,
+                    uncertainty: v.uncertainty,
+                }
+            })
+            .collect()
     }
 }
 
@@ -462,32 +449,12 @@ impl RunsStudy {
                 (&self.pooled, mean)
             }
         };
-        let central: Vec<&DetectorResult> = results
-            .iter()
-            .filter(|r| r.detector.is_centrality())
-            .collect();
-        let count = |a: Against| central.iter().filter(|r| r.against_chance() == a).count();
-        Ok(super::Verdict {
-            images: self.images,
+        Ok(super::Verdict::from_results(
+            self.images,
             errors,
-            level: self.params.level,
-            above: count(Against::Above),
-            includes: count(Against::Includes),
-            below: count(Against::Below),
-            best: central
-                .iter()
-                .max_by(|a, b| a.auc.estimate.total_cmp(&b.auc.estimate))
-                .map(|r| (*r).clone()),
-            uncertainty: results
-                .iter()
-                .find(|r| r.detector == super::Detector::Uncertainty)
-                .cloned(),
-            knn_disagreement: results
-                .iter()
-                .filter(|r| r.detector == super::Detector::KnnDisagreement)
-                .max_by(|a, b| a.auc.estimate.total_cmp(&b.auc.estimate))
-                .cloned(),
-        })
+            self.params.level,
+            results,
+        ))
     }
 
     /// This study's pooled intervals beside those of a smaller `study` (e.g. the
