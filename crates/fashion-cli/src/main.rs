@@ -190,6 +190,9 @@ struct GraphArgs {
     /// Seed of the draw of the pivots
     #[arg(long, default_value_t = 0)]
     pivots_seed: u64,
+    /// Steps of the force-directed layout [default: 500 up to 2000 nodes, else 200]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    iterations: Option<u64>,
     /// Output directory (created if needed)
     #[arg(long)]
     out: PathBuf,
@@ -658,7 +661,11 @@ fn run_graph(args: GraphArgs) -> Result<()> {
     }
     let stats = Centrality::compute_with(&g, &pivots)?;
     clock.lap("centralities");
-    let layout = graph::fruchterman_reingold(&g, &LayoutParams::default())?;
+    let mut layout_params = LayoutParams::for_nodes(g.node_count());
+    if let Some(n) = args.iterations {
+        layout_params = layout_params.iterations(n as usize);
+    }
+    let layout = graph::fruchterman_reingold(&g, &layout_params)?;
     clock.lap("layout");
     let title = format!(
         "{} graph, {}",

@@ -321,15 +321,23 @@ fn graph_writes_the_files_with_the_library_s_edges() {
         "node,id,class,class_name,predicted,correct,confidence,degree,betweenness,component,x,y"
     );
     let c = fashion::graph::Centrality::compute(&g);
+    let layout_of = |params: &fashion::graph::LayoutParams| -> Vec<(f64, f64)> {
+        let layout = fashion::graph::fruchterman_reingold(&g, params).unwrap();
+        layout.positions().to_vec()
+    };
+    let positions = layout_of(&fashion::graph::LayoutParams::for_nodes(40));
     for (k, row) in rows.iter().enumerate() {
         assert_eq!(row[6], features.confidence[k].to_string(), "confidence {k}");
         assert_eq!(row[7], c.degree[k].to_string(), "degree {k}");
         assert_eq!(row[8], c.betweenness[k].to_string(), "betweenness {k}");
         assert_eq!(row[9], c.component[k].to_string(), "component {k}");
-        for xy in &row[10..12] {
-            let v: f64 = xy.parse().unwrap();
-            assert!((0.0..=1.0).contains(&v), "{xy}");
-        }
+        let xy: Vec<f64> = row[10..12].iter().map(|v| v.parse().unwrap()).collect();
+        assert!(xy.iter().all(|v| (0.0..=1.0).contains(v)), "{xy:?}");
+        let (x, y) = positions[k];
+        assert!(
+            (xy[0] - x).abs() < 1e-9 && (xy[1] - y).abs() < 1e-9,
+            "{k}: {xy:?}"
+        );
     }
     let graphml = std::fs::read_to_string(out_dir.join("graph.graphml")).unwrap();
     assert_eq!(graphml.matches("<data key=\"betweenness\">").count(), 40);
@@ -355,6 +363,8 @@ fn graph_writes_the_files_with_the_library_s_edges() {
             "7",
             "--pivots-seed",
             "3",
+            "--iterations",
+            "40",
         ],
     );
     assert!(
@@ -371,11 +381,14 @@ fn graph_writes_the_files_with_the_library_s_edges() {
     let sampled = fashion::graph::brandes_pich(&g, &p).unwrap();
     assert_ne!(sampled, c.betweenness);
     let glyph_nodes = std::fs::read_to_string(glyphs.join("nodes.csv")).unwrap();
+    let positions = layout_of(&fashion::graph::LayoutParams::default().iterations(40));
     for (k, line) in glyph_nodes.lines().skip(1).enumerate() {
-        assert_eq!(
-            line.split(',').nth(8),
-            Some(sampled[k].to_string().as_str()),
-            "{k}"
+        let row: Vec<&str> = line.split(',').collect();
+        assert_eq!(row[8], sampled[k].to_string(), "{k}");
+        let x: f64 = row[10].parse().unwrap();
+        assert!(
+            (x - positions[k].0).abs() < 1e-9,
+            "--iterations 40, node {k}: {x}"
         );
     }
     let graphml = std::fs::read_to_string(glyphs.join("graph.graphml")).unwrap();
@@ -428,6 +441,8 @@ fn graph_refuses_bad_arguments_with_a_reason() {
         err.contains("all or a number of source nodes >= 1"),
         "{err}"
     );
+    let err = run("map", &["--iterations", "0"]);
+    assert!(err.contains("--iterations") && err.contains("1.."), "{err}");
     let err = run("map", &["--size", "closeness"]);
     assert!(
         err.contains("betweenness, degree or uniform") && err.contains("closeness"),

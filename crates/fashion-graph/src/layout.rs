@@ -56,6 +56,23 @@ impl LayoutParams {
         self
     }
 
+    /// [`LayoutParams::default`] up to [`EXACT_REPULSION_NODES`] nodes; above it (where
+    /// the repulsion is approximated anyway) [`LARGE_GRAPH_ITERATIONS`] steps: what
+    /// `fashion graph` uses unless told.
+    ///
+    /// ```
+    /// use fashion_graph::{LayoutParams, LARGE_GRAPH_ITERATIONS};
+    /// assert_eq!(LayoutParams::for_nodes(100), LayoutParams::default());
+    /// assert_eq!(LayoutParams::for_nodes(10_000).iterations, LARGE_GRAPH_ITERATIONS);
+    /// ```
+    pub fn for_nodes(n: usize) -> Self {
+        if n <= EXACT_REPULSION_NODES {
+            LayoutParams::default()
+        } else {
+            LayoutParams::default().iterations(LARGE_GRAPH_ITERATIONS)
+        }
+    }
+
     /// Checks `iterations ≥ 1` ([`ParamError`]) and a finite gravity
     /// `≥ 0` ([`ParamError`]).
     pub fn check(&self) -> Result<(), ParamError> {
@@ -141,6 +158,9 @@ fn normalise(mut p: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
 /// it the repulsion of far groups of nodes is approximated by their centre of mass
 /// (Barnes–Hut, opening angle 1).
 pub const EXACT_REPULSION_NODES: usize = 2000;
+
+/// Steps of [`LayoutParams::for_nodes`] above [`EXACT_REPULSION_NODES`] nodes.
+pub const LARGE_GRAPH_ITERATIONS: usize = 200;
 
 /// Squared distance below which two nodes count as coincident.
 const COINCIDENT: f64 = 1e-18;

@@ -67,7 +67,9 @@ pub use lasso::{
     inverse_normal_cdf, lasso, lasso_coefficients, lasso_neighbourhoods, LassoParams, LassoReport,
     Penalty, Symmetrise,
 };
-pub use layout::{fruchterman_reingold, Layout, LayoutParams, EXACT_REPULSION_NODES};
+pub use layout::{
+    fruchterman_reingold, Layout, LayoutParams, EXACT_REPULSION_NODES, LARGE_GRAPH_ITERATIONS,
+};
 pub use measure::Measure;
 
 pub use error::{Error, ParamError, Result};
