@@ -11,7 +11,7 @@ use rand::Rng;
 
 use super::layers::{dense, init_linear, linear_params, run_blocks, BatchNorm, Conv};
 use super::models::{info, to_array, update_bn, Activations, LayerInfo, Logits, Taped};
-use super::ops::{activate, Activation};
+use super::ops::{activate, Activation, BatchStats};
 use super::resample::{global_avg_pool, keras_same_strided, residual_add, subsample2d};
 use super::{tensor_err, Shape4};
 use crate::Result;
@@ -197,8 +197,8 @@ impl<const CI: usize, const F1: usize, const F2: usize, const F3: usize>
     }
 
     /// The main path `h` of `x` (already subsampled if the block is strided), as one
-    /// fused stack; updates `norm1`'s running statistics when training.
-    fn path<T: Tape<f32, Cpu>>(&mut self, x: Map<T>, train: bool) -> Result<Map<T>> {
+    /// fused stack, with `norm1`'s batch statistics when training.
+    fn path<T: Tape<f32, Cpu>>(&self, x: Map<T>, train: bool) -> Result<(Map<T>, Norm)> {
         let blocks = [
             self.conv1
                 .block_params(Some(&self.norm1), train, Activation::Relu, false),
@@ -207,10 +207,7 @@ impl<const CI: usize, const F1: usize, const F2: usize, const F3: usize>
             self.conv3.block_params(None, train, None, false),
         ];
         let (h, stats) = run_blocks(&blocks, x)?;
-        if train {
-            update_bn(&mut self.norm1, &stats[0]);
-        }
-        Ok(h)
+        Ok((h, stats.into_iter().next().flatten()))
     }
 
     fn summary(&self, rows: &mut Vec<LayerInfo>, hw: usize, stride: bool) {
@@ -234,18 +231,30 @@ impl<const CI: usize, const F1: usize, const F2: usize, const F3: usize>
 }
 
 impl<const PI: usize, const CO: usize> Projection<PI, CO> {
-    fn apply<T: Tape<f32, Cpu>>(&mut self, x: Map<T>, train: bool) -> Result<Map<T>> {
+    /// The projection of `x`, with its batch statistics when training.
+    fn apply<T: Tape<f32, Cpu>>(&self, x: Map<T>, train: bool) -> Result<(Map<T>, Norm)> {
         let block = [self.conv.block_params(Some(&self.norm), train, None, false)];
         let (y, stats) = run_blocks(&block, x)?;
-        if train {
-            update_bn(&mut self.norm, &stats[0]);
-        }
-        Ok(y)
+        Ok((y, stats.into_iter().next().flatten()))
     }
 }
 
+/// The batch statistics of one batch norm in a training pass (`None` in inference).
+type Norm = Option<BatchStats>;
+
+/// The batch statistics of a stage's three batch norms (the first block's, the
+/// projection's, the second block's), applied to their running statistics after a
+/// training pass ([`ResNet::update_running`]), so a forward pass needs no `&mut`.
+type StageStats = [Norm; 3];
+
+/// A stage: one projection block and one identity block.
+type Stage<const CI: usize, const F1: usize, const F2: usize, const F3: usize, const PI: usize> = (
+    Bottleneck<CI, F1, F2, F3>,
+    Projection<PI, F3>,
+    Bottleneck<F3, F1, F2, F3>,
+);
+
 /// One projection block and one identity block: `SELU(h + shortcut)` each.
-#[allow(clippy::type_complexity)]
 fn stage<
     const CI: usize,
     const F1: usize,
@@ -254,35 +263,77 @@ fn stage<
     const PI: usize,
     T: Tape<f32, Cpu>,
 >(
-    (first, proj, second): &mut (
-        Bottleneck<CI, F1, F2, F3>,
-        Projection<PI, F3>,
-        Bottleneck<F3, F1, F2, F3>,
-    ),
+    (first, proj, second): &Stage<CI, F1, F2, F3, PI>,
     x: Map<T>,
     stride: usize,
     train: bool,
-) -> Result<Map<T>> {
+) -> Result<(Map<T>, StageStats)> {
     // A strided 1×1 convolution is the 1×1 convolution of the subsampled input.
     let x = if stride > 1 {
         subsample2d(x, stride, (0, 0))?
     } else {
         x
     };
-    let y = if PI == CI && PI != F3 {
+    let (y, first_stats, proj_stats) = if PI == CI && PI != F3 {
         // The textbook residual: the projection of the block's (strided) input.
-        let shortcut = proj.apply(x.with_empty_tape(), train)?;
-        let h = first.path(x, train)?;
-        residual_add(h, shortcut)?
+        let (shortcut, proj_stats) = proj.apply(x.with_empty_tape(), train)?;
+        let (h, first_stats) = first.path(x, train)?;
+        (residual_add(h, shortcut)?, first_stats, proj_stats)
     } else {
         // As the original code: the projection of the block's own output path.
-        let h = first.path(x, train)?;
-        let shortcut = proj.apply(h.with_empty_tape(), train)?;
-        residual_add(h, shortcut)?
+        let (h, first_stats) = first.path(x, train)?;
+        let (shortcut, proj_stats) = proj.apply(h.with_empty_tape(), train)?;
+        (residual_add(h, shortcut)?, first_stats, proj_stats)
     };
     let x = activate(y, Activation::Selu)?;
-    let h = second.path(x.with_empty_tape(), train)?;
-    activate(residual_add(h, x)?, Activation::Selu)
+    let (h, second_stats) = second.path(x.with_empty_tape(), train)?;
+    let y = activate(residual_add(h, x)?, Activation::Selu)?;
+    Ok((y, [first_stats, proj_stats, second_stats]))
+}
+
+/// Moves a stage's running statistics by the batch statistics of a training pass.
+fn update_stage<
+    const CI: usize,
+    const F1: usize,
+    const F2: usize,
+    const F3: usize,
+    const PI: usize,
+>(
+    (first, proj, second): &mut Stage<CI, F1, F2, F3, PI>,
+    [a, p, b]: &StageStats,
+) {
+    update_bn(&mut first.norm1, a);
+    update_bn(&mut proj.norm, p);
+    update_bn(&mut second.norm1, b);
+}
+
+/// The summary rows of a stage: its projection block (strided or not) and its identity
+/// block; `what` says what the projection shortcut takes.
+fn stage_summary<
+    const CI: usize,
+    const F1: usize,
+    const F2: usize,
+    const F3: usize,
+    const PI: usize,
+>(
+    (first, _, second): &Stage<CI, F1, F2, F3, PI>,
+    rows: &mut Vec<LayerInfo>,
+    hw: usize,
+    strided: bool,
+    what: &str,
+) {
+    first.summary(rows, hw, strided);
+    rows.push(info(
+        format!("shortcut: conv 1×1 {what}, {PI}→{F3}; batch norm; add, SELU"),
+        format!("{F3}×{hw}×{hw}"),
+        Conv::<PI, F3, 1, 1>::PARAMS + BatchNorm::<F3>::PARAMS,
+    ));
+    second.summary(rows, hw, false);
+    rows.push(info(
+        "shortcut: identity; add, SELU",
+        format!("{F3}×{hw}×{hw}"),
+        0,
+    ));
 }
 
 impl<const P1: usize, const P2: usize, const P3: usize> ResNet<P1, P2, P3> {
@@ -315,26 +366,38 @@ impl<const P1: usize, const P2: usize, const P3: usize> ResNet<P1, P2, P3> {
         subsample2d(x, 2, (offset, offset))
     }
 
-    /// The three stages after the stem: the last block's output, `(N, 256, 4, 4)`.
-    fn stages<T: Tape<f32, Cpu>>(&mut self, x: Map<T>, train: bool) -> Result<Map<T>> {
-        let x = stage(&mut self.stage1, x, 1, train)?;
-        let x = stage(&mut self.stage2, x, 2, train)?;
-        stage(&mut self.stage3, x, 2, train)
+    /// The three stages after the stem: the last block's output, `(N, 256, 4, 4)`, and
+    /// the batch statistics of each stage when training.
+    fn stages<T: Tape<f32, Cpu>>(
+        &self,
+        x: Map<T>,
+        train: bool,
+    ) -> Result<(Map<T>, [StageStats; 3])> {
+        let (x, s1) = stage(&self.stage1, x, 1, train)?;
+        let (x, s2) = stage(&self.stage2, x, 2, train)?;
+        let (x, s3) = stage(&self.stage3, x, 2, train)?;
+        Ok((x, [s1, s2, s3]))
+    }
+
+    /// Moves the stages' running statistics by a training pass's batch statistics.
+    fn update_running(&mut self, [s1, s2, s3]: &[StageStats; 3]) {
+        update_stage(&mut self.stage1, s1);
+        update_stage(&mut self.stage2, s2);
+        update_stage(&mut self.stage3, s3);
     }
 
     pub(crate) fn forward_train(&mut self, x: Map<Taped>) -> Result<Logits<Taped>> {
         let x = self.stem_conv(x, true)?;
         let x = activate(self.stem.1.forward_train(x)?, Activation::Selu)?;
-        let map = self.stages(x, true)?;
+        let (map, stats) = self.stages(x, true)?;
+        self.update_running(&stats);
         dense(&self.fc, pooled(map)?)
     }
 
     pub(crate) fn features(&self, x: Map<NoneTape>) -> Result<Activations> {
         let x = self.stem_conv(x, false)?;
         let x = activate(self.stem.1.forward(x)?, Activation::Selu)?;
-        // Inference writes nothing; `stages` takes `&mut` only to update running
-        // statistics while training (the clone shares the parameters' data).
-        let map = self.clone().stages(x, false)?;
+        let (map, _) = self.stages(x, false)?;
         let n = map.shape().0;
         let flat: Tensor<(usize, Const<4096>), f32, Cpu> = map
             .clone()
@@ -361,30 +424,9 @@ impl<const P1: usize, const P2: usize, const P3: usize> ResNet<P1, P2, P3> {
         } else {
             "of the block's output path h (as the original)"
         };
-        for (s, hw, co) in [(1, 14, 64), (2, 7, 128), (3, 4, 256)] {
-            let strided = s > 1;
-            match s {
-                1 => self.stage1.0.summary(&mut rows, hw, strided),
-                2 => self.stage2.0.summary(&mut rows, hw, strided),
-                _ => self.stage3.0.summary(&mut rows, hw, strided),
-            }
-            let pi = [P1, P2, P3][s - 1];
-            rows.push(info(
-                format!("shortcut: conv 1×1 {what}, {pi}→{co}; batch norm; add, SELU"),
-                format!("{co}×{hw}×{hw}"),
-                pi * co + co + 2 * co,
-            ));
-            match s {
-                1 => self.stage1.2.summary(&mut rows, hw, false),
-                2 => self.stage2.2.summary(&mut rows, hw, false),
-                _ => self.stage3.2.summary(&mut rows, hw, false),
-            }
-            rows.push(info(
-                "shortcut: identity; add, SELU",
-                format!("{co}×{hw}×{hw}"),
-                0,
-            ));
-        }
+        stage_summary(&self.stage1, &mut rows, 14, false, what);
+        stage_summary(&self.stage2, &mut rows, 7, true, what);
+        stage_summary(&self.stage3, &mut rows, 4, true, what);
         rows.push(info("flatten (feature map)", "4096", 0));
         rows.push(info("global average pooling (embedding)", "256", 0));
         rows.push(info("dense (logits)", "10", linear_params(256, 10)));
