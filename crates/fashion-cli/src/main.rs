@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use fashion::analysis::StudyParams;
 use fashion::data::{self, DownloadOptions, FashionMnist, LoadOptions, Release, CLASS_NAMES};
@@ -16,7 +16,7 @@ use fashion::graph::{self, BetweennessParams, Centrality, GraphExport, LayoutPar
 use fashion::nn::ModelKind;
 use fashion::plot::{GraphChart, NodeSize};
 use fashion::report::{emit_evaluation, DirSink, ReportOptions};
-use fashion::train::{self, BenchMode, TrainConfig, TrainOptions};
+use fashion::train::{self, BenchMode, LrSchedule, TrainConfig, TrainOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
@@ -99,24 +99,52 @@ struct TrainArgs {
     /// ResNet-style network, shortcut as it wrote it) or resnet-corrected
     #[arg(long, default_value = "small")]
     model: ModelKind,
-    /// Epochs [default: the network's TrainConfig::for_model: 20 small, 12 seed, 6 resnet]
+    /// Start from the longer SmallCnn configuration (TrainConfig::long: the first recipe,
+    /// 20 epochs) instead of the default; the other options still apply
+    #[arg(long)]
+    long: bool,
+    /// Epochs [default: the network's TrainConfig::for_model: 6 small, 12 seed, 6 resnet;
+    /// 20 with --long]
     #[arg(long)]
     epochs: Option<usize>,
     /// Images per step [default: TrainConfig default]
     #[arg(long)]
     batch_size: Option<usize>,
-    /// Initial learning rate [default: TrainConfig default]
+    /// Peak learning rate [default: TrainConfig default]
     #[arg(long)]
     lr: Option<f64>,
+    /// Learning-rate schedule: one-cycle (per step: linear warm-up, then linear decay)
+    /// or epoch-cosine (per epoch: cosine down to 1 %) [default: TrainConfig default]
+    #[arg(long, value_parser = ["one-cycle", "epoch-cosine"])]
+    schedule: Option<String>,
+    /// Share of the steps spent warming up, with --schedule one-cycle [default: the configuration's, else 0.2]
+    #[arg(long)]
+    warmup: Option<f64>,
+    /// Label smoothing of the training loss, in [0, 1) [default: TrainConfig default]
+    #[arg(long)]
+    label_smoothing: Option<f64>,
+    /// AdamW's decoupled weight decay [default: TrainConfig default]
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// Dropout probability of the dense layers, in [0, 1) [default: TrainConfig default]
+    #[arg(long)]
+    dropout: Option<f32>,
     /// Seed for everything random [default: TrainConfig default]
     #[arg(long)]
     seed: Option<u64>,
     /// Train on only this many training images (stratified), for a quick run
     #[arg(long)]
     subset: Option<usize>,
-    /// Turn off augmentation (random flips and shifts)
-    #[arg(long)]
+    /// Turn augmentation (random flips and shifts) off [default: TrainConfig default]
+    #[arg(long, conflicts_with = "augment")]
     no_augment: bool,
+    /// Turn augmentation (random flips and shifts) on [default: TrainConfig default]
+    #[arg(long)]
+    augment: bool,
+    /// Largest shift of the augmentation in pixels; 0 flips only [default: TrainConfig
+    /// default]
+    #[arg(long)]
+    max_shift: Option<usize>,
     /// Checkpoint directory
     #[arg(long)]
     out: PathBuf,
@@ -284,6 +312,10 @@ struct StudyArgs {
     /// Network of the --seeds runs: small, seed, resnet or resnet-corrected
     #[arg(long, default_value = "small", requires = "seeds")]
     model: ModelKind,
+    /// The --seeds runs are the longer SmallCnn run (TrainConfig::long, small-long) and
+    /// its replicates (small-long-seed1, …) instead of the shared run
+    #[arg(long, requires = "seeds", conflicts_with = "model")]
+    long: bool,
     /// Output directory: scores-RUN.csv per run (kept for resuming), runs.csv (every
     /// detector per run and pooled), summary.csv, forest-RUN.png and forest-pooled.png
     #[arg(long)]
@@ -500,7 +532,13 @@ fn load_data(dir: Option<PathBuf>, allow_unverified: bool) -> Result<FashionMnis
 }
 
 fn run_train(args: TrainArgs) -> Result<()> {
-    let mut config = TrainConfig::for_model(args.model);
+    let mut config = match (args.long, args.model) {
+        (false, kind) => TrainConfig::for_model(kind),
+        (true, ModelKind::Small) => TrainConfig::long(),
+        (true, kind) => bail!(
+            "--long: the longer configuration is SmallCnn's (--model small), found --model {kind}"
+        ),
+    };
     if let Some(e) = args.epochs {
         config.epochs = e;
     }
@@ -513,8 +551,44 @@ fn run_train(args: TrainArgs) -> Result<()> {
     if let Some(s) = args.seed {
         config.seed = s;
     }
+    let default_warmup = match config.schedule {
+        LrSchedule::OneCycle { warmup } => warmup,
+        LrSchedule::EpochCosine => LrSchedule::DEFAULT_WARMUP,
+    };
+    match (args.schedule.as_deref(), args.warmup) {
+        (Some("epoch-cosine"), Some(_)) => {
+            bail!("--warmup applies to --schedule one-cycle only")
+        }
+        (Some("epoch-cosine"), None) => config.schedule = LrSchedule::EpochCosine,
+        (Some(_), warmup) => {
+            config.schedule = LrSchedule::OneCycle {
+                warmup: warmup.unwrap_or(default_warmup),
+            }
+        }
+        (None, Some(warmup)) => match config.schedule {
+            LrSchedule::OneCycle { .. } => config.schedule = LrSchedule::OneCycle { warmup },
+            LrSchedule::EpochCosine => {
+                bail!("--warmup applies to --schedule one-cycle only")
+            }
+        },
+        (None, None) => {}
+    }
+    if let Some(e) = args.label_smoothing {
+        config.label_smoothing = e;
+    }
+    if let Some(w) = args.weight_decay {
+        config.weight_decay = w;
+    }
+    if let Some(p) = args.dropout {
+        config.model.dropout = p;
+    }
     config.train_subset = args.subset;
-    config.augment = !args.no_augment;
+    if args.augment || args.no_augment {
+        config.augment = args.augment;
+    }
+    if let Some(m) = args.max_shift {
+        config.max_shift = m;
+    }
     config.check()?;
     let data = load_data(args.dir, args.allow_unverified)?;
     let bar = if args.quiet {
@@ -835,7 +909,11 @@ fn run_study(args: StudyArgs) -> Result<()> {
         if n == 0 {
             anyhow::bail!("--seeds: expected at least 1 run, found 0");
         }
-        let shared = train::shared_run_for(args.model);
+        let shared = if args.long {
+            train::long_run()
+        } else {
+            train::shared_run_for(args.model)
+        };
         for k in 0..n {
             let run = shared.replicate(k);
             let name = run

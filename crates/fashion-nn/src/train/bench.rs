@@ -48,6 +48,10 @@ pub fn bench(
     let x = Array2::from_shape_fn((batch, IMAGE_SIDE * IMAGE_SIDE), |_| rng.gen::<f32>());
     let y: Vec<u8> = (0..batch).map(|i| (i % NUM_CLASSES) as u8).collect();
     let mut stepper = Stepper::new(&net, Adam::default())?;
+    let no_decay = TrainConfig {
+        weight_decay: 0.0,
+        ..TrainConfig::default()
+    };
     let mut started = Instant::now();
     for s in 0..warmup + steps {
         if s == warmup {
@@ -55,7 +59,7 @@ pub fn bench(
         }
         match mode {
             BenchMode::Train => {
-                stepper.step(&mut net, x.clone(), &y, 1e-4, 0.0, &mut rng)?;
+                stepper.step(&mut net, x.clone(), &y, 1e-4, &no_decay, &mut rng)?;
             }
             BenchMode::Infer => {
                 net.features_of(&x, batch)?;

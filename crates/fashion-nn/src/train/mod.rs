@@ -72,12 +72,12 @@ mod tests;
 pub use augment::MAX_SHIFT;
 pub use bench::{bench, BenchMode, BenchResult};
 pub use checkpoint::load_checkpoint;
-pub use config::TrainConfig;
+pub use config::{LrSchedule, TrainConfig};
 pub use history::{EpochRecord, History, TimeToAccuracy, ACCURACY_MILESTONES};
 pub use run::{train, train_or_load, TrainOptions, TrainProgress, Trained};
 pub use shared::{
-    checkpoints_root, shared_run, shared_run_for, shared_run_in, shared_run_in_for, SharedRun,
-    CHECKPOINTS_ENV, FAST_ENV,
+    checkpoints_root, long_run, long_run_in, shared_run, shared_run_for, shared_run_in,
+    shared_run_in_for, SharedRun, CHECKPOINTS_ENV, FAST_ENV,
 };
 
 use augment::*;

@@ -134,21 +134,22 @@ pub fn train(
         .min(config.epochs);
     for epoch in state.epochs_done + 1..=last_epoch {
         let started = Instant::now();
-        let lr = config.learning_rate_at(epoch);
         let mut rng = epoch_rng(config.seed, epoch);
         let batches =
             BatchIter::shuffled(&train_set, config.batch_size, Preprocess::Scaled, &mut rng)?;
         let num_batches = batches.num_batches();
+        let lr_first = config.learning_rate_at(epoch, 0, num_batches);
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         for (b, batch) in batches.enumerate() {
             let mut x = batch.x;
             if config.augment {
-                augment(&mut x, &mut rng);
+                augment(&mut x, config.max_shift, &mut rng);
             }
             let n = x.nrows();
             let y = batch.y.as_slice().expect("contiguous labels");
+            let lr = config.learning_rate_at(epoch, b, num_batches);
             let (value, right) = stepper
-                .step(&mut model, x, y, lr, config.weight_decay, &mut rng)
+                .step(&mut model, x, y, lr, config, &mut rng)
                 .map_err(|e| match e {
                     Error::NonFiniteLoss { loss, .. } => Error::NonFiniteLoss {
                         epoch,
@@ -195,7 +196,7 @@ pub fn train(
             train_accuracy: correct as f64 / seen as f64,
             valid_loss: valid.loss,
             valid_accuracy: valid.accuracy,
-            learning_rate: lr,
+            learning_rate: lr_first,
             seconds: started.elapsed().as_secs_f64(),
             images_per_sec: seen as f64 / train_secs,
         };

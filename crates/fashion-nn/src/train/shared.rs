@@ -59,8 +59,15 @@ impl SharedRun {
                 c.train_subset.unwrap_or(0)
             )
         } else {
+            let which = if *c == TrainConfig::for_model(c.model.kind) {
+                "default"
+            } else if *c == TrainConfig::long() {
+                "longer"
+            } else {
+                "a custom"
+            };
             format!(
-                "default configuration: {} epochs on the full training split",
+                "{which} configuration: {} epochs on the full training split",
                 c.epochs
             )
         };
@@ -76,17 +83,43 @@ pub fn shared_run() -> SharedRun {
     shared_run_for(ModelKind::Small)
 }
 
+/// The longer SmallCnn run: [`TrainConfig::long`] in `small-long`, inside the directory
+/// [`checkpoints_root`] finds at run time (`FASHION_FAST` does not change it). The
+/// README's SmallCnn results at scale come from it and its replicates
+/// (`fashion study --seeds N --long`).
+///
+/// ```
+/// use fashion_nn::train::{long_run_in, TrainConfig};
+/// let run = long_run_in("runs".as_ref());
+/// assert_eq!(run.dir, std::path::Path::new("runs/small-long"));
+/// assert_eq!(run.config, TrainConfig::long());
+/// assert!(run.describe().starts_with("longer configuration: 20 epochs"));
+/// ```
+pub fn long_run_in(root: &Path) -> SharedRun {
+    SharedRun {
+        config: TrainConfig::long(),
+        dir: root.join("small-long"),
+        fast: false,
+    }
+}
+
+/// [`long_run_in`] the directory [`checkpoints_root`] finds.
+pub fn long_run() -> SharedRun {
+    long_run_in(&root_here())
+}
+
+/// [`checkpoints_root`] for `FASHION_CHECKPOINTS` and the current directory.
+fn root_here() -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    checkpoints_root(std::env::var_os(CHECKPOINTS_ENV).as_deref(), &cwd)
+}
+
 /// The shared run of any network: [`TrainConfig::for_model`] in `<kind>-default`
 /// (`resnet-default`, …), or the quick configuration in `<kind>-fast` with
 /// `FASHION_FAST=1`, found as [`shared_run`] finds its own.
 pub fn shared_run_for(kind: ModelKind) -> SharedRun {
     let fast = std::env::var(FAST_ENV).is_ok_and(|v| v == "1");
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    shared_run_in_for(
-        &checkpoints_root(std::env::var_os(CHECKPOINTS_ENV).as_deref(), &cwd),
-        fast,
-        kind,
-    )
+    shared_run_in_for(&root_here(), fast, kind)
 }
 
 /// Where shared runs are kept, searched in this order:

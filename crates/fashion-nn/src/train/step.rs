@@ -47,13 +47,17 @@ pub(super) fn batch_tensor(dev: &Cpu, x: Array2<f32>) -> Result<Tensor<crate::Sh
     })
 }
 
+/// Targets of a batch: `(1 − smoothing)·one-hot + smoothing/10` per row.
 pub(super) fn one_hot(
     dev: &Cpu,
     y: &[u8],
+    smoothing: f64,
 ) -> Result<Tensor<(usize, Const<NUM_CLASSES>), f32, Cpu>> {
-    let mut v = vec![0.0f32; y.len() * NUM_CLASSES];
+    let off = (smoothing / NUM_CLASSES as f64) as f32;
+    let on = (1.0 - smoothing + smoothing / NUM_CLASSES as f64) as f32;
+    let mut v = vec![off; y.len() * NUM_CLASSES];
     for (i, &c) in y.iter().enumerate() {
-        v[i * NUM_CLASSES + c as usize] = 1.0;
+        v[i * NUM_CLASSES + c as usize] = on;
     }
     dev.try_tensor_from_vec(v, (y.len(), Const))
         .map_err(|source| Error::Tensor {
@@ -78,7 +82,8 @@ impl Stepper {
         })
     }
 
-    /// Trains on one batch (`x`: rows of 784 pixels); returns the batch's mean loss and
+    /// Trains on one batch (`x`: rows of 784 pixels) at learning rate `lr`, with the
+    /// weight decay and label smoothing of `config`; returns the batch's mean loss and
     /// how many images the network classified correctly before the update.
     ///
     /// # Errors
@@ -90,7 +95,7 @@ impl Stepper {
         x: Array2<f32>,
         y: &[u8],
         lr: f64,
-        weight_decay: f64,
+        config: &TrainConfig,
         rng: &mut impl Rng,
     ) -> Result<(f32, usize)> {
         let grads = match self.grads.take() {
@@ -107,7 +112,7 @@ impl Stepper {
                 .expect("10 classes");
             correct += usize::from(argmax == label as usize);
         }
-        let targets = one_hot(&self.dev, y)?;
+        let targets = one_hot(&self.dev, y, config.label_smoothing)?;
         let loss = cross_entropy_with_logits_loss(logits, targets);
         let value = loss.array();
         if !value.is_finite() {
@@ -119,7 +124,7 @@ impl Stepper {
         }
         let mut grads = loss.backward();
         self.adam
-            .update(model, &mut grads, lr as f32, weight_decay as f32)?;
+            .update(model, &mut grads, lr as f32, config.weight_decay as f32)?;
         model.zero_grads(&mut grads)?;
         self.grads = Some(grads);
         Ok((value, correct))

@@ -138,6 +138,41 @@ fn invalid_configurations_name_the_field() {
             },
             "dropout",
         ),
+        (
+            TrainConfig {
+                label_smoothing: 1.0,
+                ..base.clone()
+            },
+            "label_smoothing",
+        ),
+        (
+            TrainConfig {
+                label_smoothing: -0.1,
+                ..base.clone()
+            },
+            "label_smoothing",
+        ),
+        (
+            TrainConfig {
+                schedule: LrSchedule::OneCycle { warmup: 1.0 },
+                ..base.clone()
+            },
+            "schedule.warmup",
+        ),
+        (
+            TrainConfig {
+                schedule: LrSchedule::OneCycle { warmup: f64::NAN },
+                ..base.clone()
+            },
+            "schedule.warmup",
+        ),
+        (
+            TrainConfig {
+                max_shift: 28,
+                ..base.clone()
+            },
+            "max_shift",
+        ),
     ];
     for (config, field) in cases {
         let err = config.check().unwrap_err();
@@ -146,14 +181,47 @@ fn invalid_configurations_name_the_field() {
     base.check().unwrap();
 }
 
+/// A `config.json` written before the schedule, label smoothing and shift fields
+/// existed reads as the recipe it was trained with (the first one, now
+/// `TrainConfig::long`), so such runs still load and resume.
 #[test]
-fn learning_rate_follows_a_cosine_to_one_percent() {
+fn an_older_configuration_file_reads_as_the_first_recipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut json: serde_json::Value = serde_json::to_value(TrainConfig::long()).unwrap();
+    for key in ["schedule", "label_smoothing", "max_shift"] {
+        json.as_object_mut().unwrap().remove(key).expect(key);
+    }
+    let path = dir.path().join(CONFIG_FILE);
+    fs::write(&path, json.to_string()).unwrap();
+    assert_eq!(TrainConfig::load(&path).unwrap(), TrainConfig::long());
+    // And the new fields round-trip.
+    TrainConfig::default().save(&path).unwrap();
+    assert_eq!(TrainConfig::load(&path).unwrap(), TrainConfig::default());
+}
+
+/// Label smoothing moves ε of each target's mass onto the ten classes evenly; every row
+/// still sums to 1, and ε = 0 gives the plain one-hot rows.
+#[test]
+fn smoothed_targets_keep_their_mass() {
+    let dev = Cpu::default();
+    let plain = one_hot(&dev, &[2, 0], 0.0).unwrap().as_vec();
+    assert_eq!(&plain[..10], &[0., 0., 1., 0., 0., 0., 0., 0., 0., 0.]);
+    let smooth = one_hot(&dev, &[2, 0], 0.1).unwrap().as_vec();
+    for row in smooth.chunks(10) {
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6, "{row:?}");
+    }
+    assert!((smooth[2] - 0.91).abs() < 1e-6 && (smooth[3] - 0.01).abs() < 1e-6);
+    assert!((smooth[10] - 0.91).abs() < 1e-6 && (smooth[12] - 0.01).abs() < 1e-6);
+}
+
+#[test]
+fn the_long_recipe_s_learning_rate_follows_a_cosine_to_one_percent() {
     let c = TrainConfig {
         epochs: 5,
         learning_rate: 1.0,
-        ..TrainConfig::default()
+        ..TrainConfig::long()
     };
-    let lrs: Vec<f64> = (1..=5).map(|e| c.learning_rate_at(e)).collect();
+    let lrs: Vec<f64> = (1..=5).map(|e| c.learning_rate_at(e, 0, 10)).collect();
     assert_eq!(lrs[0], 1.0);
     assert!((lrs[2] - 0.505).abs() < 1e-12, "{lrs:?}");
     assert!((lrs[4] - 0.01).abs() < 1e-12, "{lrs:?}");
@@ -367,26 +435,36 @@ fn evaluation_counts_and_saves_predictions() {
 
 #[test]
 fn augmentation_flips_and_shifts_within_max_shift() {
-    // A single bright pixel moves by at most MAX_SHIFT rows and (after flipping) columns.
-    let mut rng = ChaCha8Rng::seed_from_u64(3);
-    let mut flipped = 0;
-    for _ in 0..50 {
-        let mut x = Array2::<f32>::zeros((1, 784));
-        x[[0, 10 * 28 + 5]] = 1.0;
-        augment(&mut x, &mut rng);
-        let pos = x
-            .iter()
-            .position(|&v| v == 1.0)
-            .expect("pixel stays inside");
-        assert_eq!(x.sum(), 1.0);
-        let (r, c) = ((pos / 28) as i64, (pos % 28) as i64);
-        assert!((r - 10).abs() <= MAX_SHIFT);
-        let plain = (c - 5).abs() <= MAX_SHIFT;
-        let mirrored = (c - 22).abs() <= MAX_SHIFT;
-        assert!(plain || mirrored, "column {c}");
-        flipped += usize::from(mirrored);
+    // A single bright pixel moves by at most `max_shift` rows and (after flipping)
+    // columns; with 0 it is only ever mirrored.
+    for max_shift in [0, MAX_SHIFT, 2] {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let (mut flipped, mut moved) = (0, 0);
+        let m = max_shift as i64;
+        for _ in 0..50 {
+            let mut x = Array2::<f32>::zeros((1, 784));
+            x[[0, 10 * 28 + 5]] = 1.0;
+            augment(&mut x, max_shift, &mut rng);
+            let pos = x
+                .iter()
+                .position(|&v| v == 1.0)
+                .expect("pixel stays inside");
+            assert_eq!(x.sum(), 1.0);
+            let (r, c) = ((pos / 28) as i64, (pos % 28) as i64);
+            assert!((r - 10).abs() <= m, "shift {max_shift}: row {r}");
+            let plain = (c - 5).abs() <= m;
+            let mirrored = (c - 22).abs() <= m;
+            assert!(plain || mirrored, "shift {max_shift}: column {c}");
+            flipped += usize::from(mirrored);
+            moved += usize::from(r != 10 || (c != 5 && c != 22));
+        }
+        assert!((10..=40).contains(&flipped), "{flipped} of 50 flipped");
+        assert_eq!(
+            moved > 0,
+            max_shift > 0,
+            "shift {max_shift}: {moved} of 50 moved"
+        );
     }
-    assert!((10..=40).contains(&flipped), "{flipped} of 50 flipped");
 }
 
 #[test]
