@@ -1131,8 +1131,8 @@ fn the_original_networks_learn_from_a_quick_run() {
 /// The quick configuration the notebooks train under `FASHION_FAST=1` (CI), the
 /// shared run's 2 epochs on 4 000 images, actually learns, for SmallCnn and SeedCnn: at
 /// least 75 % on the 10 000 test images. The bound sits well below what the runs reach
-/// (printed; run with `--nocapture`; README, "Tests") so that only a broken recipe or
-/// kernel fails it, not a change of a few tenths.
+/// (printed; run with `--nocapture`) so that only a broken recipe or kernel fails it, not
+/// a change of a few tenths.
 #[test]
 fn the_quick_configuration_learns() {
     const AT_LEAST: f64 = 0.75;
