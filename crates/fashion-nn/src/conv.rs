@@ -261,8 +261,25 @@ fn zero_wrapped(row: &mut [f32], wo: usize, (oh0, oh1): (usize, usize), (lo, hi)
         return;
     }
     for r in row[oh0 * wo..oh1 * wo].chunks_exact_mut(wo) {
-        r[..lo].fill(0.0);
-        r[hi..].fill(0.0);
+        clear_outside(r, lo, hi);
+    }
+}
+
+/// Sets `r[..lo]` and `r[hi..]` to 0. With 3×3 kernels each side is at most one
+/// element: a plain store. `fill` on a one-element slice compiled to a call to memset
+/// per image row, a sizeable part of a SmallCnn training step (docs/performance.md,
+/// "Small fills").
+#[inline(always)]
+fn clear_outside(r: &mut [f32], lo: usize, hi: usize) {
+    match lo {
+        0 => {}
+        1 => r[0] = 0.0,
+        _ => r[..lo].fill(0.0),
+    }
+    match r.len() - hi {
+        0 => {}
+        1 => r[hi] = 0.0,
+        _ => r[hi..].fill(0.0),
     }
 }
 
@@ -299,9 +316,8 @@ fn im2col(g: &Geom, x: &[f32], cols: &mut [f32], ld: usize, col0: usize) {
                     match g.in_row(oh, dy) {
                         Some(ih) if lo < hi => {
                             let start = ih * g.w + lo + dx - g.pad_left;
-                            dst[..lo].fill(0.0);
+                            clear_outside(dst, lo, hi);
                             dst[lo..hi].copy_from_slice(&plane[start..start + (hi - lo)]);
-                            dst[hi..].fill(0.0);
                         }
                         _ => dst.fill(0.0),
                     }
