@@ -103,7 +103,7 @@ struct TrainArgs {
     /// 20 epochs) instead of the default; the other options still apply
     #[arg(long)]
     long: bool,
-    /// Epochs [default: the network's TrainConfig::for_model: 6 small, 12 seed, 6 resnet;
+    /// Epochs [default: the network's TrainConfig::for_model: 5 small, 12 seed, 6 resnet;
     /// 20 with --long]
     #[arg(long)]
     epochs: Option<usize>,
