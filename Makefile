@@ -9,10 +9,13 @@ PY            := $(VENV)/bin/python
 EVCXR_VERSION := 0.22.0
 CARGO         ?= cargo
 # The CLI, built with the workspace's dev profile (dependencies are optimised there).
-# Built together with every test target so cargo resolves the same dependency features as
-# `cargo test --workspace` (a plain `cargo run -p fashion-cli` would compile polars again).
+# What `cargo build` builds besides it: the binaries only, unless `make test` asks for
+# every target (tests, benches, examples), which it needs for `cargo test` anyway;
+# building those with the CLI there makes cargo resolve the dependency features once for
+# the whole of `make test`. `make run` needs no test target, so it does not compile them.
+BUILD_TARGETS ?= --bins
 TARGET_DIR    := $(or $(CARGO_TARGET_DIR),target)
-FASHION       := $(CARGO) build --quiet --workspace --all-targets && "$(TARGET_DIR)/debug/fashion"
+FASHION       := $(CARGO) build --quiet --workspace $(BUILD_TARGETS) && "$(TARGET_DIR)/debug/fashion"
 # FASHION_MNIST_DIR if set, else the platform cache directory (what `fashion data dir` prints).
 # Assigned first, exported second: `export X="$$(cmd)"` would hide a failing cmd (export's
 # own status is 0), and the recipe would go on with an empty FASHION_MNIST_DIR.
@@ -47,8 +50,8 @@ kernel: evcxr ## Register the evcxr kernel ("rust") with Jupyter
 	@"$(CARGO_BIN)/evcxr_jupyter" --install >/dev/null
 	@echo "kernel 'rust' registered"
 
-build: ## Build the workspace (library + `fashion` CLI)
-	$(CARGO) build --workspace --all-targets
+build: ## Build the workspace (library + `fashion` CLI; with BUILD_TARGETS=--all-targets the tests too)
+	$(CARGO) build --workspace $(BUILD_TARGETS)
 
 data: build ## Download the data set if missing, then verify every checksum
 	$(FASHION) data download
@@ -74,6 +77,7 @@ report: data ## Write the HTML report of the shared run (trained first if missin
 # `make run` and `make test` go phase by phase through scripts/phase, which prints each
 # phase's elapsed time as it ends and a table of them at the end (kept in target/phases-*.tsv).
 SUBMAKE := $(MAKE) --no-print-directory
+TEST_SUBMAKE := $(SUBMAKE) BUILD_TARGETS=--all-targets
 
 run: ## The main job: set up, fetch and verify data, execute all notebooks, write the report
 	@scripts/phase --start target/phases-run.tsv
@@ -103,14 +107,14 @@ pytest: setup ## Tests of the notebook runner and the environment files
 
 test: ## Everything CI runs: lint, Rust tests, runner tests, notebooks, the report
 	@scripts/phase --start target/phases-test.tsv
-	@scripts/phase target/phases-test.tsv "setup: Python venv, evcxr_jupyter, kernel" $(SUBMAKE) setup
-	@scripts/phase target/phases-test.tsv "lint: rustfmt, clippy" $(SUBMAKE) lint
-	@scripts/phase target/phases-test.tsv "build: workspace and fashion CLI (dev profile)" $(SUBMAKE) build
-	@scripts/phase target/phases-test.tsv "data: download if missing, verify" $(SUBMAKE) data
-	@scripts/phase target/phases-test.tsv "cargo test: unit, integration, doc tests" $(SUBMAKE) cargo-test
-	@scripts/phase target/phases-test.tsv "pytest: runner and environment tests" $(SUBMAKE) pytest
-	@scripts/phase target/phases-test.tsv "notebooks: execute all" $(SUBMAKE) notebooks
-	@scripts/phase target/phases-test.tsv "report: HTML report of the shared run" $(SUBMAKE) report
+	@scripts/phase target/phases-test.tsv "setup: Python venv, evcxr_jupyter, kernel" $(TEST_SUBMAKE) setup
+	@scripts/phase target/phases-test.tsv "lint: rustfmt, clippy" $(TEST_SUBMAKE) lint
+	@scripts/phase target/phases-test.tsv "build: workspace and fashion CLI (dev profile)" $(TEST_SUBMAKE) build
+	@scripts/phase target/phases-test.tsv "data: download if missing, verify" $(TEST_SUBMAKE) data
+	@scripts/phase target/phases-test.tsv "cargo test: unit, integration, doc tests" $(TEST_SUBMAKE) cargo-test
+	@scripts/phase target/phases-test.tsv "pytest: runner and environment tests" $(TEST_SUBMAKE) pytest
+	@scripts/phase target/phases-test.tsv "notebooks: execute all" $(TEST_SUBMAKE) notebooks
+	@scripts/phase target/phases-test.tsv "report: HTML report of the shared run" $(TEST_SUBMAKE) report
 	@echo
 	@scripts/phase --table target/phases-test.tsv
 
