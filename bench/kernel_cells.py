@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import importlib.machinery
 import importlib.util
-import os
 import sys
 import time
 from pathlib import Path
