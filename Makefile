@@ -64,8 +64,15 @@ NOTEBOOK_TIMEOUT ?= 7200
 # `make notebooks RUNTIMES=docs/notebook-runtimes.md`.
 RUNTIMES ?= target/notebooks/runtimes.md
 
+# Extra options of scripts/run-notebooks. `make run` passes --reuse: a notebook whose executed
+# copy in target/notebooks/ passed and was made from the same inputs (the notebook, the
+# crates, toolchain, data, checkpoints, FASHION_* variables) is not executed again;
+# `make run FORCE=1` executes every one. `make notebooks` and `make test` always execute all.
+NOTEBOOK_FLAGS ?=
+RUN_NOTEBOOK_FLAGS := $(if $(filter 1,$(FORCE)),,--reuse)
+
 notebooks: setup data ## Execute every notebook and solution; executed copies, HTML and runtimes in target/notebooks/
-	$(WITH_DATA) $(PY) scripts/run-notebooks --timeout $(NOTEBOOK_TIMEOUT) --runtimes "$(RUNTIMES)"
+	$(WITH_DATA) $(PY) scripts/run-notebooks --timeout $(NOTEBOOK_TIMEOUT) --runtimes "$(RUNTIMES)" $(NOTEBOOK_FLAGS)
 
 # The shared run the notebooks trained (FASHION_FAST=1: the quick one), analysed once more
 # without Jupyter: one HTML page with every figure embedded, tables as CSV.
@@ -79,12 +86,12 @@ report: data ## Write the HTML report of the shared run (trained first if missin
 SUBMAKE := $(MAKE) --no-print-directory
 TEST_SUBMAKE := $(SUBMAKE) BUILD_TARGETS=--all-targets
 
-run: ## The main job: set up, fetch and verify data, execute all notebooks, write the report
+run: ## The main job: set up, fetch and verify data, execute the notebooks (FORCE=1: all, even unchanged ones), write the report
 	@scripts/phase --start target/phases-run.tsv
 	@scripts/phase target/phases-run.tsv "setup: Python venv, evcxr_jupyter, kernel" $(SUBMAKE) setup
 	@scripts/phase target/phases-run.tsv "build: workspace and fashion CLI (dev profile)" $(SUBMAKE) build
 	@scripts/phase target/phases-run.tsv "data: download if missing, verify" $(SUBMAKE) data
-	@scripts/phase target/phases-run.tsv "notebooks: execute all (first one compiles the crate in the kernel)" $(SUBMAKE) notebooks
+	@scripts/phase target/phases-run.tsv "notebooks: execute all whose inputs changed (first one compiles the crate in the kernel)" $(SUBMAKE) notebooks NOTEBOOK_FLAGS="$(RUN_NOTEBOOK_FLAGS)"
 	@scripts/phase target/phases-run.tsv "report: HTML report of the shared run" $(SUBMAKE) report
 	@echo
 	@scripts/phase --table target/phases-run.tsv

@@ -323,7 +323,9 @@ def test_good_notebook_passes_and_exports_html(tmp_path, rust_kernel, monkeypatc
     assert f"data:image/png;base64,{PNG_1X1}" in page
     # The committed fixture is untouched; no temp files are left behind.
     assert nbformat.read(str(nb_path), as_version=4).cells[1].outputs == []
-    assert sorted(p.name for p in out_dir.iterdir()) == ["01-good.html", "01-good.ipynb"]
+    # Beside them, the record of the inputs a later `--reuse` run compares against.
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "01-good.html", "01-good.inputs.json", "01-good.ipynb"]
 
 
 def test_panic_and_compile_error_fail(tmp_path, rust_kernel):
@@ -416,3 +418,90 @@ def test_kernel_environment_sets_the_fast_profile_unless_told_otherwise(tmp_path
     makefile = (REPO_ROOT / "Makefile").read_text()
     for key, value in rn.KERNEL_PROFILE.items():
         assert f'export {key}="$${{{key}:-{value}}}"' in makefile, key
+
+
+def test_inputs_fingerprint_follows_every_input(tmp_path, monkeypatch):
+    # No kernel: what goes into the fingerprint a `--reuse` run compares.
+    monkeypatch.setenv("FASHION_CHECKPOINTS", str(tmp_path / "ckpt"))
+    monkeypatch.setenv("FASHION_MNIST_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("FASHION_FAST", raising=False)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train-images-idx3-ubyte.gz").write_bytes(b"pixels")
+    nb = make_notebook(tmp_path / "01-a.ipynb", "1 + 1")
+    code, toolchain = rn.code_fingerprint(), ["rustc x", ["rust"]]
+
+    def fp():
+        return json.loads(json.dumps(rn.inputs_fingerprint(nb, code, toolchain)))
+
+    base = fp()
+    assert fp() == base, "the same inputs give the same fingerprint"
+    assert base["runs"][0] == [str(tmp_path / "ckpt"), []]
+    assert base["runs"][1][0] == str(tmp_path / "study-10k")
+    changes = {}
+    monkeypatch.setenv("FASHION_FAST", "1")
+    changes["env"] = fp()
+    monkeypatch.delenv("FASHION_FAST")
+    (tmp_path / "ckpt" / "small-default").mkdir(parents=True)
+    (tmp_path / "ckpt" / "small-default" / "state.json").write_text("{}")
+    changes["runs"] = fp()
+    (tmp_path / "data" / "t10k-labels-idx1-ubyte.gz").write_bytes(b"labels")
+    changes["data"] = fp()
+    make_notebook(nb, "1 + 2")
+    changes["notebook"] = fp()
+    for part, changed in changes.items():
+        assert changed[part] != base[part], part
+        base = changed
+    assert rn.inputs_fingerprint(nb, "other code", toolchain)["code"] == "other code"
+    assert len(code) == 64 and code == rn.code_fingerprint()
+
+
+def test_reusable_needs_the_same_inputs_and_both_files(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    inputs = {"format": rn.REUSE_FORMAT, "notebook": "abc", "runs": [["d", []]]}
+    assert rn.reusable(out, "01-a", inputs) is None, "no record"
+    rn.record_path(out, "01-a").write_text(json.dumps({"inputs": inputs, "seconds": 3.0}))
+    assert rn.reusable(out, "01-a", inputs) is None, "no executed copy"
+    (out / "01-a.ipynb").write_text("{}")
+    (out / "01-a.html").write_text("<html>")
+    assert rn.reusable(out, "01-a", inputs)["seconds"] == 3.0
+    assert rn.reusable(out, "01-a", {**inputs, "notebook": "abd"}) is None
+    rn.record_path(out, "01-a").write_text("not json")
+    assert rn.reusable(out, "01-a", inputs) is None, "an unreadable record is no record"
+
+
+def test_reuse_skips_only_unchanged_passing_notebooks(tmp_path, rust_kernel, monkeypatch):
+    monkeypatch.setenv("FASHION_CHECKPOINTS", str(tmp_path / "ckpt"))
+    good = make_notebook(tmp_path / "06-same.ipynb", 'println!("first version");')
+    bad = make_notebook(tmp_path / "07-bad.ipynb", 'panic!("boom");')
+    out_dir = tmp_path / "out"
+    rc, out, _ = run(good, bad, "--reuse", "--timeout", "600", "--out", out_dir)
+    print(out)
+    assert rc == 1 and "06-same: passed in" in out and "07-bad: FAILED" in out, out
+    assert not rn.record_path(out_dir, "07-bad").exists(), "a failed notebook has no record"
+
+    # Nothing changed: the passed notebook is reused, the failed one runs (and fails) again.
+    rc, out, _ = run(good, bad, "--reuse", "--timeout", "600", "--out", out_dir)
+    print(out)
+    assert rc == 1, out
+    assert "06-same: reused, inputs unchanged since" in out, out
+    assert "07-bad: FAILED" in out
+    assert "notebooks: 1 reused (inputs unchanged; --reuse), 1 executed" in out
+    assert out.rstrip().splitlines()[-1] == "notebooks: 1 passed, 1 failed"
+
+    # Without --reuse every notebook is executed.
+    rc, out, _ = run(good, "--timeout", "600", "--out", out_dir)
+    assert rc == 0 and "06-same: passed in" in out, out
+
+    # A new checkpoint, then an edited notebook: executed again each time.
+    (tmp_path / "ckpt" / "small-fast").mkdir(parents=True)
+    (tmp_path / "ckpt" / "small-fast" / "state.json").write_text("{}")
+    rc, out, _ = run(good, "--reuse", "--timeout", "600", "--out", out_dir)
+    assert rc == 0 and "06-same: passed in" in out, out
+    make_notebook(good, 'println!("second version");')
+    rc, out, _ = run(good, "--reuse", "--timeout", "600", "--out", out_dir)
+    assert rc == 0 and "06-same: passed in" in out, out
+    executed = nbformat.read(str(out_dir / "06-same.ipynb"), as_version=4)
+    assert "second version" in all_output_text(executed.cells[0])
+    rc, out, _ = run(good, "--reuse", "--timeout", "600", "--out", out_dir)
+    assert rc == 0 and "06-same: reused" in out, out
