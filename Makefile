@@ -61,15 +61,17 @@ data: build ## Download the data set if missing, then verify every checksum
 # docs/notebook-runtimes.md); generous so that slower machines finish too.
 NOTEBOOK_TIMEOUT ?= 7200
 # Where each notebook's measured wall time is written. The committed table is made with
-# `make notebooks RUNTIMES=docs/notebook-runtimes.md`.
+# `make notebooks RUNTIMES=docs/notebook-runtimes.md NOTEBOOK_FLAGS=--new-kernels`.
 RUNTIMES ?= target/notebooks/runtimes.md
 
 # Extra options of scripts/run-notebooks. `make run` passes --reuse: a notebook whose executed
 # copy in target/notebooks/ passed and was made from the same inputs (the notebook, the
 # crates, toolchain, data, checkpoints, FASHION_* variables) is not executed again;
 # `make run FORCE=1` executes every one. `make notebooks` and `make test` always execute all.
+# The notebooks of a folder share one kernel, cleared between them; --new-kernels gives each
+# its own (as a learner opening it in Jupyter has).
 NOTEBOOK_FLAGS ?=
-RUN_NOTEBOOK_FLAGS := $(if $(filter 1,$(FORCE)),,--reuse)
+RUN_NOTEBOOK_FLAGS := $(strip $(NOTEBOOK_FLAGS) $(if $(filter 1,$(FORCE)),,--reuse))
 
 notebooks: setup data ## Execute every notebook and solution; executed copies, HTML and runtimes in target/notebooks/
 	$(WITH_DATA) $(PY) scripts/run-notebooks --timeout $(NOTEBOOK_TIMEOUT) --runtimes "$(RUNTIMES)" $(NOTEBOOK_FLAGS)

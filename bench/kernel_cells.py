@@ -4,12 +4,16 @@
 Usage (from the repository root, after `make setup` and one notebook run, so that the
 kernel's compiled dependencies are cached):
 
-    .venv/bin/python bench/kernel_cells.py [--crate crates/fashion]
+    .venv/bin/python bench/kernel_cells.py [--crate crates/fashion] [--clear]
 
 Starts the `rust` kernel the way `scripts/run-notebooks` does (same EVCXR_TMPDIR, cargo
 profile and library path; a value already set in the environment wins), runs a `:dep`
 cell, an import, a few one-line cells that define variables, and prints the wall time of
 each. Run it on a quiet machine: the times are what a notebook pays before its own work.
+
+With `--clear` it then sends evcxr's `:clear` (what the runner does between two notebooks
+that share a kernel), checks that the variables are gone, and runs the same cells again:
+the second pass is what a notebook pays in a shared kernel.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--crate", default=str(REPO_ROOT / "crates" / "fashion"),
                         help="path of the crate the :dep cell loads (default: crates/fashion)")
+    parser.add_argument("--clear", action="store_true",
+                        help="then :clear the kernel and time the same cells again")
     args = parser.parse_args()
     crate = Path(args.crate).resolve()
     if not (crate / "Cargo.toml").is_file():
@@ -62,15 +68,28 @@ def main() -> int:
     print(f"EVCXR_TMPDIR={tmpdir}")
     with rn.exclusive_lock(tmpdir):
         km, kc = start_new_kernel(kernel_name="rust", cwd=str(REPO_ROOT / "notebooks"))
+        def timed(cell: str) -> str:
+            start = time.monotonic()
+            reply = kc.execute_interactive(cell, timeout=3600, output_hook=lambda _m: None)
+            status = reply["content"]["status"]
+            print(f"{time.monotonic() - start:7.1f} s  {status:5}  {cell.splitlines()[0]}",
+                  flush=True)
+            return status
+
         try:
-            for cell in cells:
-                start = time.monotonic()
-                reply = kc.execute_interactive(cell, timeout=3600, output_hook=lambda _m: None)
-                status = reply["content"]["status"]
-                print(f"{time.monotonic() - start:7.1f} s  {status:5}  {cell.splitlines()[0]}",
-                      flush=True)
-                if status != "ok":
-                    return 1
+            passes = 2 if args.clear else 1
+            for n in range(passes):
+                if n > 0:
+                    print("-- after :clear (a notebook in a shared kernel)", flush=True)
+                    if timed(":clear") != "ok":
+                        return 1
+                    # Nothing of the first pass may survive: `x` must be unknown again.
+                    if timed("x") == "ok":
+                        print("error: a variable survived :clear", file=sys.stderr)
+                        return 1
+                for cell in cells:
+                    if timed(cell) != "ok":
+                        return 1
         finally:
             km.shutdown_kernel(now=True)
     return 0

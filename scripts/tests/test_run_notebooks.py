@@ -149,13 +149,15 @@ def test_runtimes_are_merged_into_one_table(tmp_path):
     row = {"notebook": "04-x", "seconds": 12.34, "status": "passed", "mode": "default run",
            "cache": "warm", "cpu": "Some CPU", "avx512": False, "date": "2026-01-01 00:00"}
     rn.record_runtimes(target, [row, dict(row, notebook="solutions/04-x-solutions")])
-    rn.record_runtimes(target, [dict(row, notebook="02-y", seconds=99.0, avx512=True)])
+    rn.record_runtimes(target, [dict(row, notebook="02-y", seconds=99.0, avx512=True,
+                                     kernel="shared")])
     text = target.read_text()
     lines = [l for l in text.splitlines() if l.startswith("| [")]
     # Merged, course notebooks first in name order, solutions last.
     assert [l.split("]")[0] for l in lines] == ["| [02-y", "| [04-x", "| [solutions/04-x-solutions"]
-    assert "| 12 | passed | default run | warm | Some CPU | no |" in lines[1]
-    assert "| 99 |" in lines[0] and "| yes |" in lines[0]
+    # A row from before the kernels were shared started its own kernel.
+    assert "| 12 | passed | default run | warm | new | Some CPU | no |" in lines[1]
+    assert "| 99 |" in lines[0] and "| shared |" in lines[0] and "| yes |" in lines[0]
     assert "Do not edit by hand" in text
     assert (tmp_path / "docs" / "runtimes.json").is_file()
 
@@ -361,6 +363,59 @@ def test_panic_and_compile_error_fail(tmp_path, rust_kernel):
     assert "03-compile: cell 0: " in out
     assert "mismatched types" in out or "expected `u32`" in out, out
     assert (out_dir / "03-compile.ipynb").is_file() and (out_dir / "03-compile.html").is_file()
+
+
+def test_notebooks_of_a_folder_share_one_cleared_kernel(tmp_path, rust_kernel):
+    # Each cell prints the process that runs it (evcxr's cell process, restarted by
+    # `:clear`) and that process's parent (the kernel itself).
+    ids = 'println!("ids {} {}", std::process::id(), std::os::unix::process::parent_id());'
+    first = make_notebook(tmp_path / "01-first.ipynb", "let leaked = 7;\nleaked", ids)
+    second = make_notebook(tmp_path / "02-second.ipynb", ids, "let mine = 8;\nmine")
+    third = make_notebook(tmp_path / "03-third.ipynb", ids, "leaked + mine")
+    fourth = make_notebook(tmp_path / "04-fourth.ipynb", ids)
+    (tmp_path / "sub").mkdir()
+    fifth = make_notebook(tmp_path / "sub" / "05-fifth.ipynb", ids,
+                          'println!("cwd={}", std::env::current_dir().unwrap().display());')
+    out_dir = tmp_path / "out"
+    rc, out, _ = run(first, second, third, fourth, fifth, "--timeout", "600",
+                     "--out", out_dir, "--runtimes", tmp_path / "runtimes.md")
+    print(out)
+    assert rc == 1, out
+    assert out.rstrip().splitlines()[-1] == "notebooks: 4 passed, 1 failed"
+    result = {line.split(":")[0]: line for line in out.splitlines()
+              if " in " in line and (": passed" in line or ": FAILED" in line)}
+    shared = "(kernel shared, cleared)"
+    assert shared not in result["01-first"] and shared in result["02-second"], out
+    # `:clear` left nothing of the notebooks before: the third fails on their variables.
+    assert "03-third: FAILED" in result["03-third"] and shared in result["03-third"]
+    assert "03-third: cell 1: " in out and "leaked" in out, out
+    # After a failure, and in another folder, the notebook starts a new kernel.
+    assert shared not in result["04-fourth"] and shared not in result["05-fifth"], out
+
+    def ids_of(name, cell=0):
+        nb = nbformat.read(str(out_dir / f"{name}.ipynb"), as_version=4)
+        text = all_output_text(nb.cells[cell])
+        return tuple(text.split("ids ")[1].split("\\n")[0].split())
+
+    cell_1, kernel_1 = ids_of("01-first", 1)
+    cell_2, kernel_2 = ids_of("02-second")
+    cell_4, kernel_4 = ids_of("04-fourth")
+    cell_5, kernel_5 = ids_of("05-fifth")
+    assert kernel_2 == kernel_1 and cell_2 != cell_1, "the kernel is shared, the cell process new"
+    assert len({kernel_1, kernel_4, kernel_5}) == 3, "a new kernel after a failure and per folder"
+    fifth_nb = nbformat.read(str(out_dir / "05-fifth.ipynb"), as_version=4)
+    assert f"cwd={tmp_path / 'sub'}" in all_output_text(fifth_nb.cells[1])
+    # Prompt numbers count each notebook's own cells.
+    second_nb = nbformat.read(str(out_dir / "02-second.ipynb"), as_version=4)
+    assert [c.execution_count for c in second_nb.cells] == [1, 2]
+    assert second_nb.cells[1].outputs[0]["execution_count"] == 2
+    rows = json.loads((tmp_path / "runtimes.json").read_text())
+    assert [r["kernel"] for r in rows] == ["new", "shared", "shared", "new", "new"]
+
+    # --new-kernels: every notebook its own kernel.
+    rc, out, _ = run(first, second, "--new-kernels", "--timeout", "600", "--out", out_dir)
+    assert rc == 0 and shared not in out, out
+    assert ids_of("02-second")[1] != ids_of("01-first", 1)[1]
 
 
 def test_timeout_fails_quickly(tmp_path, rust_kernel):
