@@ -332,44 +332,52 @@ struct BnBackward {
     grads: (Vec<f32>, Vec<f32>),
 }
 
-/// The gradient `gz` (zero on entry) with respect to the convolution output `z` of
-/// whole images under batch normalisation, from `dv` (per pooling window, numbered in
-/// `argmax`, or per element if `argmax` is empty) and the channels' coefficients.
+/// The gradient `gz` with respect to the convolution output `z` of whole images under
+/// batch normalisation, from `dv` (per pooling window, numbered in `argmax`, or per
+/// element if `argmax` is empty) and the channels' coefficients. `z`, `dv` and `argmax`
+/// are image by image; `gz` is written in full, in the layout of the convolution's
+/// backward GEMMs (see [`gemm_planes`]).
 fn grad_bn(coef: &[BnCoef], g: Geom, z: &[f32], dv: &[f32], argmax: &[u8], gz: &mut [f32]) {
     let hw = g.h_out * g.w_out;
-    let c = g.c_out;
+    let plane = (g.h_out / 2) * (g.w_out / 2);
     simd(
         #[inline(always)]
         || {
-            if argmax.is_empty() {
-                for (p, ((gz, z), dv)) in gz
-                    .chunks_exact_mut(hw)
-                    .zip(z.chunks_exact(hw))
-                    .zip(dv.chunks_exact(hw))
-                    .enumerate()
-                {
-                    let BnCoef { k, mean, mdv, mdvx } = coef[p % c];
+            for (gz, p, ch) in gemm_planes(gz, g.c_out, hw) {
+                let BnCoef { k, mean, mdv, mdvx } = coef[ch];
+                let z = &z[p * hw..(p + 1) * hw];
+                if argmax.is_empty() {
+                    let dv = &dv[p * hw..(p + 1) * hw];
                     for ((gz, &zv), &d) in gz.iter_mut().zip(z).zip(dv) {
                         *gz = k * (d - mdv - (zv - mean) * mdvx);
                     }
+                    continue;
                 }
-                return;
-            }
-            let plane = (g.h_out / 2) * (g.w_out / 2);
-            for (p, ((gz, z), (dv, am))) in gz
-                .chunks_exact_mut(hw)
-                .zip(z.chunks_exact(hw))
-                .zip(dv.chunks_exact(plane).zip(argmax.chunks_exact(plane)))
-                .enumerate()
-            {
-                let BnCoef { k, mean, mdv, mdvx } = coef[p % c];
                 for (gz, &zv) in gz.iter_mut().zip(z) {
                     *gz = -k * (mdv + (zv - mean) * mdvx);
                 }
-                add_to_winners(gz, dv, am, g.w_out, k);
+                let r = p * plane..(p + 1) * plane;
+                add_to_winners(gz, &dv[r.clone()], &argmax[r], g.w_out, k);
             }
         },
     );
+}
+
+/// The planes of an output-gradient buffer laid out as the convolution's backward
+/// GEMMs read it, `C_out × (imgs·P)`: plane `q` is channel `q / imgs` of image
+/// `q % imgs` (for one image, the image's own layout). Yields each plane with its index
+/// `p = image·C_out + channel` in the image-by-image layout and its channel.
+#[inline(always)]
+fn gemm_planes(
+    gz: &mut [f32],
+    c: usize,
+    hw: usize,
+) -> impl Iterator<Item = (&mut [f32], usize, usize)> {
+    let imgs = gz.len() / (c * hw);
+    gz.chunks_exact_mut(hw).enumerate().map(move |(q, gz)| {
+        let (ch, i) = (q / imgs, q % imgs);
+        (gz, i * c + ch, ch)
+    })
 }
 
 /// Normalises (`a·z + b` per channel), activates and, if `argmax` is not empty, pools
@@ -431,10 +439,11 @@ fn finish_planes(
     );
 }
 
-/// The gradient `gz` (zero on entry) with respect to the convolution output `z` of
-/// whole images, from the block's output gradient `go`, when the normalisation is a
-/// fixed map `a·z + b` (or none): through the pooling (to each window's winner, as
-/// numbered in `argmax`; no pooling if it is empty) and the activation.
+/// The gradient `gz` with respect to the convolution output `z` of whole images, from
+/// the block's output gradient `go`, when the normalisation is a fixed map `a·z + b`
+/// (or none): through the pooling (to each window's winner, as numbered in `argmax`; no
+/// pooling if it is empty) and the activation. `z`, `go` and `argmax` are image by
+/// image; `gz` is written in full, in the layout of [`gemm_planes`].
 fn grad_fixed(
     affine: &Option<Affine>,
     act: Option<Activation>,
@@ -445,35 +454,26 @@ fn grad_fixed(
     gz: &mut [f32],
 ) {
     let hw = g.h_out * g.w_out;
-    let c = g.c_out;
+    let plane = (g.h_out / 2) * (g.w_out / 2);
     simd(
         #[inline(always)]
         || {
-            if argmax.is_empty() {
-                for (p, ((gz, z), go)) in gz
-                    .chunks_exact_mut(hw)
-                    .zip(z.chunks_exact(hw))
-                    .zip(go.chunks_exact(hw))
-                    .enumerate()
-                {
-                    let (a, b) = ab(affine, p % c);
+            for (gz, p, ch) in gemm_planes(gz, g.c_out, hw) {
+                let (a, b) = ab(affine, ch);
+                let z = &z[p * hw..(p + 1) * hw];
+                if argmax.is_empty() {
+                    let go = &go[p * hw..(p + 1) * hw];
                     // Scaled by a last (a no-op when a = 1).
                     with_activation!(act, _f, df, {
                         for ((gz, &zv), &gy) in gz.iter_mut().zip(z).zip(go) {
                             *gz = gy * df(a * zv + b) * a;
                         }
                     });
+                    continue;
                 }
-                return;
-            }
-            let plane = (g.h_out / 2) * (g.w_out / 2);
-            for (p, ((gz, z), (go, am))) in gz
-                .chunks_exact_mut(hw)
-                .zip(z.chunks_exact(hw))
-                .zip(go.chunks_exact(plane).zip(argmax.chunks_exact(plane)))
-                .enumerate()
-            {
-                let (a, b) = ab(affine, p % c);
+                let r = p * plane..(p + 1) * plane;
+                let (go, am) = (&go[r.clone()], &argmax[r]);
+                gz.fill(0.0);
                 with_activation!(act, _f, df, {
                     for (at, &gy) in winners(am, g.w_out).zip(go) {
                         gz[at] += a * (gy * df(a * z[at] + b));
@@ -699,9 +699,14 @@ impl Drop for Pass {
 
 impl Pass {
     /// The backward pass on slices: adds the input gradient onto `grad_x` (or, with
-    /// `overwrite`, writes it there, whatever `grad_x` held) and returns the parameters'
-    /// gradients.
-    fn backward(&self, grad_out: &[f32], grad_x: &mut [f32], overwrite: bool) -> ParamGrads {
+    /// `overwrite`, writes it there, whatever `grad_x` held; with `None`, does not
+    /// compute it) and returns the parameters' gradients.
+    fn backward(
+        &self,
+        grad_out: &[f32],
+        grad_x: Option<&mut [f32]>,
+        overwrite: bool,
+    ) -> ParamGrads {
         let Pass {
             g, pool, argmax, ..
         } = self;
@@ -724,8 +729,12 @@ impl Pass {
             Some(bn) => chunks_or_empty(&bn.dv, ipt * if pool { per_img } else { c * hw }, tasks),
             None => vec![&[][..]; tasks],
         };
-        let (w, b) = grad_x
-            .par_chunks_mut(ipt * g.in_len())
+        let gxs: Vec<Option<&mut [f32]>> = match grad_x {
+            Some(gx) => gx.chunks_mut(ipt * g.in_len()).map(Some).collect(),
+            None => (0..tasks).map(|_| None).collect(),
+        };
+        let (w, b) = gxs
+            .into_par_iter()
             .zip(self.x_data.par_chunks(ipt * g.in_len()))
             .zip(
                 self.z
@@ -898,6 +907,69 @@ pub fn conv_stack<T: Tape<f32, Cpu>>(
     blocks: &[ConvBlock<'_>],
     x: Tensor<Shape4, f32, Cpu, T>,
 ) -> Result<StackOutput<T>> {
+    conv_stack_with(blocks, x, StackOptions::default())
+}
+
+/// How [`conv_stack_with`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StackOptions {
+    /// Whether the backward pass computes the gradient with respect to the stack's
+    /// input (default `true`). A network's first stack reads the images themselves,
+    /// whose gradient no optimiser wants: `false` skips it (for a first layer with one
+    /// input channel, a GEMM of 9 rows and the col2im that adds it up), and leaves
+    /// the input's gradient unallocated. Parameter gradients are the same either way,
+    /// bit for bit.
+    pub input_grad: bool,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions { input_grad: true }
+    }
+}
+
+impl StackOptions {
+    /// Sets [`StackOptions::input_grad`].
+    pub fn input_grad(self, input_grad: bool) -> Self {
+        StackOptions { input_grad }
+    }
+}
+
+/// [`conv_stack`] with [`StackOptions`].
+///
+/// ```
+/// use dfdx::prelude::*;
+/// use fashion_nn::{conv_stack_with, ConvBlock, Padding, StackOptions};
+///
+/// let dev = Cpu::default();
+/// let w: Tensor<(usize, usize, usize, usize), f32, Cpu> =
+///     dev.tensor_from_vec(vec![1.0; 9], (1, 1, 3, 3));
+/// let block = ConvBlock {
+///     weight: &w,
+///     bias: None,
+///     norm: None,
+///     activation: None,
+///     pool: false,
+///     padding: Padding::Valid,
+/// };
+/// let x: Tensor<(usize, usize, usize, usize), f32, Cpu> =
+///     dev.tensor_from_vec((0..9).map(|v| v as f32).collect(), (1, 1, 3, 3));
+/// let data_only = StackOptions::default().input_grad(false);
+/// let (y, _) = conv_stack_with(&[block], x.leaky_trace(), data_only)?;
+/// assert_eq!(y.as_vec(), vec![36.0]);
+/// let grads = y.sum().backward();
+/// // The weight's gradient is the input, whichever the options.
+/// assert_eq!(grads.get(&w).as_vec(), (0..9).map(|v| v as f32).collect::<Vec<_>>());
+/// # Ok::<(), fashion_nn::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`conv_stack`].
+pub fn conv_stack_with<T: Tape<f32, Cpu>>(
+    blocks: &[ConvBlock<'_>],
+    x: Tensor<Shape4, f32, Cpu, T>,
+    options: StackOptions,
+) -> Result<StackOutput<T>> {
     if blocks.is_empty() {
         return Err(Error::invalid("blocks", "at least one ConvBlock", "none"));
     }
@@ -946,11 +1018,15 @@ pub fn conv_stack<T: Tape<f32, Cpu>>(
                 if i > 0 {
                     // Written in full by the backward pass: a spare buffer does.
                     let mut gx = take_spare(pass.x_data.len());
-                    let pg = pass.backward(gout, &mut gx, true);
+                    let pg = pass.backward(gout, Some(&mut gx), true);
                     pass.accumulate(pg, grads)?;
                     give_spare(std::mem::replace(&mut upstream, gx));
                 } else {
-                    let pg = pass.backward(gout, grads.get_or_alloc_mut(&x_ghost)?, false);
+                    let gx = match options.input_grad {
+                        true => Some(&mut grads.get_or_alloc_mut(&x_ghost)?[..]),
+                        false => None,
+                    };
+                    let pg = pass.backward(gout, gx, false);
                     pass.accumulate(pg, grads)?;
                 }
             }

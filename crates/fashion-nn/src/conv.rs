@@ -254,14 +254,16 @@ fn flat_run(g: &Geom, dy: usize, dx: usize) -> Option<(usize, usize, usize)> {
     Some((start, src, len))
 }
 
-/// Sets the columns outside `lo..hi` of rows `oh0..oh1` of one column-matrix row to 0.
-#[inline]
+/// Sets the columns outside `lo..hi` of rows `oh0..oh1` of one column-matrix row to 0:
+/// column by column, one strided store per image row (with 3×3 kernels one column, on
+/// one side, in two thirds of the rows; none in the others).
+#[inline(always)]
 fn zero_wrapped(row: &mut [f32], wo: usize, (oh0, oh1): (usize, usize), (lo, hi): (usize, usize)) {
-    if lo == 0 && hi == wo {
-        return;
-    }
-    for r in row[oh0 * wo..oh1 * wo].chunks_exact_mut(wo) {
-        clear_outside(r, lo, hi);
+    let rows = &mut row[oh0 * wo..oh1 * wo];
+    for col in (0..lo).chain(hi..wo) {
+        for v in rows[col..].iter_mut().step_by(wo) {
+            *v = 0.0;
+        }
     }
 }
 
@@ -504,7 +506,7 @@ pub(super) fn backward(
         .zip(grad_out.par_chunks(ipt * g.out_len()))
         .map(|((grad_x, x), grad_out)| {
             let grad_out = GradOut::Given(grad_out);
-            backward_images(g, ipt, x, w, direct, grad_out, grad_x, false)
+            backward_images(g, ipt, x, w, direct, grad_out, Some(grad_x), false)
         })
         .collect()
 }
@@ -514,15 +516,20 @@ pub(super) enum GradOut<'a> {
     /// Already computed.
     Given(&'a [f32]),
     /// Computed just before use, image group by image group: the function gets the
-    /// index within the item of the group's first image and a zeroed buffer for the
-    /// group's output gradient.
+    /// index within the item of the group's first image and a buffer for the group's
+    /// output gradient, which it overwrites in full (its old contents are arbitrary),
+    /// laid out as the GEMMs read it: `C_out × (imgs·P)`, channel by channel, each
+    /// channel holding its plane of every image of the group in turn (for one image,
+    /// the image's own layout).
     Lazy(&'a mut dyn FnMut(usize, &mut [f32])),
 }
 
 /// The backward pass of one work item (the images in `x`, at most `ipt`), on the
 /// calling thread: adds the input gradient onto `grad_x` (with `overwrite`, writes it
 /// there: `grad_x`'s old contents are never read) and returns the item's partial weight
-/// and bias gradients. `direct` as in [`forward_images`].
+/// and bias gradients. With `grad_x` `None` (the input is data: nothing upstream wants
+/// its gradient) the input gradient is not computed at all: no GEMM for it and no
+/// col2im. `direct` as in [`forward_images`].
 #[allow(clippy::too_many_arguments)]
 pub(super) fn backward_images(
     g: &Geom,
@@ -531,7 +538,7 @@ pub(super) fn backward_images(
     w: &[f32],
     direct: Option<&Direct>,
     mut grad_out: GradOut<'_>,
-    grad_x: &mut [f32],
+    mut grad_x: Option<&mut [f32]>,
     overwrite: bool,
 ) -> (Vec<f32>, Vec<f32>) {
     let (k, p) = (g.k(), g.p());
@@ -541,60 +548,63 @@ pub(super) fn backward_images(
     let mut grad_w = vec![0.0f32; g.c_out * k];
     let mut grad_b = vec![0.0f32; g.c_out];
     let cols_len = if direct.is_some() { 0 } else { k * group * p };
-    let gather_len = if group > 1 { g.c_out * group * p } else { 0 };
-    let mut lazy_buf = match grad_out {
-        GradOut::Given(_) => Vec::new(),
-        GradOut::Lazy(_) => vec![0.0f32; group * g.out_len()],
+    let grad_cols_len = if grad_x.is_some() { cols_len } else { 0 };
+    let gather_len = match grad_out {
+        GradOut::Given(_) if group == 1 => 0,
+        _ => g.c_out * group * p,
     };
     with_scratch(
-        [cols_len, cols_len, gather_len],
+        [cols_len, grad_cols_len, gather_len],
         |[cols, grad_cols, gathered]| {
-            for (j, (grad_x, x)) in grad_x
-                .chunks_mut(group * g.in_len())
-                .zip(x.chunks(group * g.in_len()))
-                .enumerate()
-            {
+            for (j, x) in x.chunks(group * g.in_len()).enumerate() {
                 let imgs = x.len() / g.in_len();
+                let grad_x = grad_x
+                    .as_deref_mut()
+                    .map(|gx| &mut gx[j * group * g.in_len()..][..x.len()]);
                 let span = j * group * g.out_len()..(j * group + imgs) * g.out_len();
+                let ld = imgs * p;
+                // The output gradient as one C_out × (imgs·P) matrix.
                 let grad_out: &[f32] = match &mut grad_out {
-                    GradOut::Given(all) => &all[span],
+                    GradOut::Given(all) if imgs == 1 => &all[span],
+                    GradOut::Given(all) => {
+                        for (i, go) in all[span].chunks_exact(g.out_len()).enumerate() {
+                            for (co, row) in go.chunks_exact(p).enumerate() {
+                                gathered[co * ld + i * p..co * ld + (i + 1) * p]
+                                    .copy_from_slice(row);
+                            }
+                        }
+                        &gathered[..g.c_out * ld]
+                    }
                     GradOut::Lazy(prepare) => {
-                        let buf = &mut lazy_buf[..span.len()];
-                        buf.fill(0.0);
+                        let buf = &mut gathered[..g.c_out * ld];
                         prepare(j * group, buf);
                         buf
                     }
                 };
-                let ld = imgs * p;
-                for go in grad_out.chunks_exact(g.out_len()) {
-                    for (gb, row) in grad_b.iter_mut().zip(go.chunks_exact(p)) {
-                        *gb += lane_sum(row);
+                // Image by image within each channel, as the images come.
+                for (gb, row) in grad_b.iter_mut().zip(grad_out.chunks_exact(ld)) {
+                    for plane in row.chunks_exact(p) {
+                        *gb += lane_sum(plane);
                     }
                 }
                 if let Some(d) = direct {
+                    // One image: the matrix is the image's own layout.
                     d.backward(x, grad_out, grad_x, &mut grad_w, overwrite);
                     continue;
-                }
-                if overwrite {
-                    // Cleared just before its col2im adds, while in cache.
-                    grad_x.fill(0.0);
                 }
                 for (i, x) in x.chunks_exact(g.in_len()).enumerate() {
                     im2col(g, x, cols, ld, i * p);
                 }
-                // The output gradient as one C_out × (imgs·P) matrix.
-                let gout = if imgs == 1 {
-                    Mat::row_major(grad_out, g.c_out, p)
-                } else {
-                    for (i, go) in grad_out.chunks_exact(g.out_len()).enumerate() {
-                        for (co, row) in go.chunks_exact(p).enumerate() {
-                            gathered[co * ld + i * p..co * ld + (i + 1) * p].copy_from_slice(row);
-                        }
-                    }
-                    Mat::row_major(&gathered[..g.c_out * ld], g.c_out, ld)
-                };
+                let gout = Mat::row_major(grad_out, g.c_out, ld);
                 let cols_t = Mat::row_major(&cols[..k * ld], k, ld).t();
                 sgemm(gout, cols_t, 1.0, &mut grad_w);
+                let Some(grad_x) = grad_x else {
+                    continue;
+                };
+                if overwrite {
+                    // Cleared just before its col2im adds, while in cache.
+                    grad_x.fill(0.0);
+                }
                 let grad_cols = &mut grad_cols[..k * ld];
                 sgemm(weight_t, gout, 0.0, grad_cols);
                 simd(

@@ -186,9 +186,9 @@ impl Direct {
     }
 
     /// One image's backward pass: adds the input gradient onto `grad_x` `(C_in, H, W)`
-    /// (with `overwrite`, writes it there without reading the old contents) and the
-    /// weight gradient onto `grad_w` `(C_out, C_in, KH, KW)`, given the image `x` and
-    /// its output gradient `grad_out` `(C_out, H, W)`.
+    /// (with `overwrite`, writes it there without reading the old contents; with `None`
+    /// it is not computed) and the weight gradient onto `grad_w` `(C_out, C_in, KH, KW)`,
+    /// given the image `x` and its output gradient `grad_out` `(C_out, H, W)`.
     ///
     /// # Panics
     /// If a slice has the wrong length or the CPU lacks AVX-512F.
@@ -196,17 +196,19 @@ impl Direct {
         &self,
         x: &[f32],
         grad_out: &[f32],
-        grad_x: &mut [f32],
+        grad_x: Option<&mut [f32]>,
         grad_w: &mut [f32],
         overwrite: bool,
     ) {
         let (len_in, len_out) = (self.c_in * self.p, self.c_out * self.p);
         assert_eq!(x.len(), len_in, "direct backward: input length");
-        assert_eq!(
-            grad_x.len(),
-            len_in,
-            "direct backward: input gradient length"
-        );
+        if let Some(grad_x) = &grad_x {
+            assert_eq!(
+                grad_x.len(),
+                len_in,
+                "direct backward: input gradient length"
+            );
+        }
         assert_eq!(
             grad_out.len(),
             len_out,
@@ -225,6 +227,9 @@ impl Direct {
         unsafe {
             avx512::weight_grad(self, x, grad_out, grad_w);
         }
+        let Some(grad_x) = grad_x else {
+            return;
+        };
         let args = Sweep {
             x: grad_out.as_ptr(),
             planes_in: self.c_out,

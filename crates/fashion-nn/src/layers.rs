@@ -13,7 +13,9 @@ use rand::Rng;
 use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 
-use super::block::{conv_stack, BlockNorm, ConvBlock, StackOutput};
+#[cfg(doc)]
+use super::block::conv_stack;
+use super::block::{conv_stack_with, BlockNorm, ConvBlock, StackOptions, StackOutput};
 use super::ops::{batch_norm_infer, batch_norm_train, Activation, BatchStats};
 use super::{conv2d, tensor_err, to_vec, with_data, Padding, Shape4};
 use crate::Result;
@@ -185,8 +187,28 @@ pub(crate) fn run_blocks<T: Tape<f32, Cpu>>(
     params: &[BlockParams],
     x: Tensor<Shape4, f32, Cpu, T>,
 ) -> Result<StackOutput<T>> {
+    run_blocks_with(params, x, StackOptions::default())
+}
+
+/// [`run_blocks`] on a network's input images: their gradient is not computed
+/// ([`StackOptions::input_grad`]).
+///
+/// # Errors
+/// As [`conv_stack`].
+pub(crate) fn run_blocks_on_images<T: Tape<f32, Cpu>>(
+    params: &[BlockParams],
+    x: Tensor<Shape4, f32, Cpu, T>,
+) -> Result<StackOutput<T>> {
+    run_blocks_with(params, x, StackOptions::default().input_grad(false))
+}
+
+fn run_blocks_with<T: Tape<f32, Cpu>>(
+    params: &[BlockParams],
+    x: Tensor<Shape4, f32, Cpu, T>,
+    options: StackOptions,
+) -> Result<StackOutput<T>> {
     let blocks: Vec<ConvBlock<'_>> = params.iter().map(BlockParams::block).collect();
-    conv_stack(&blocks, x)
+    conv_stack_with(&blocks, x, options)
 }
 
 /// Batch normalisation over the channels of `(N, C, H, W)` (or of `(N, C)` dense

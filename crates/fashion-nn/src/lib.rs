@@ -100,7 +100,9 @@ mod resnet;
 #[cfg(test)]
 mod tests;
 
-pub use block::{conv_stack, BlockNorm, BlockOutput, ConvBlock, StackOutput};
+pub use block::{
+    conv_stack, conv_stack_with, BlockNorm, BlockOutput, ConvBlock, StackOptions, StackOutput,
+};
 pub use conv::{conv2d, conv2d_no_bias, conv2d_output_hw};
 pub use layers::{dropout, BatchNorm, BlockParams, Conv};
 pub use models::{

@@ -17,7 +17,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::layers::{
-    dense, dropout, init_linear, linear_params, run_blocks, BatchNorm, BlockParams, Conv,
+    dense, dropout, init_linear, linear_params, run_blocks, run_blocks_on_images, BatchNorm,
+    BlockParams, Conv,
 };
 use super::ops::{activate, Activation, BatchStats};
 use super::resnet::{ResNetAsWritten, ResNetCorrected};
@@ -261,7 +262,7 @@ impl SmallCnn {
         x: Tensor<Shape4, f32, Cpu, Taped>,
         rng: &mut impl Rng,
     ) -> Result<Logits<Taped>> {
-        let (x, stats) = run_blocks(&self.blocks(true), x)?;
+        let (x, stats) = run_blocks_on_images(&self.blocks(true), x)?;
         update_bn(&mut self.norms.0, &stats[0]);
         update_bn(&mut self.norms.1, &stats[1]);
         update_bn(&mut self.norms.2, &stats[2]);
@@ -445,7 +446,7 @@ impl SeedCnn {
         let mut blocks = self.blocks(true);
         // Dropout sits between the last two convolutions.
         let last = blocks.pop().expect("twelve blocks");
-        let (x, stats) = run_blocks(&blocks, x)?;
+        let (x, stats) = run_blocks_on_images(&blocks, x)?;
         update_bn(&mut self.norms.0, &stats[0]);
         update_bn(&mut self.norms.1, &stats[6]);
         update_bn(&mut self.norms.2, &stats[8]);
@@ -662,7 +663,9 @@ impl Model {
     }
 
     /// Training-mode forward pass (batch statistics, dropout drawn from `rng`) on a taped
-    /// `(N, 1, 28, 28)` batch; returns the logits.
+    /// `(N, 1, 28, 28)` batch; returns the logits. The backward pass computes the
+    /// gradients of the parameters only: the images are data, and their gradient is
+    /// left out (it would cost a GEMM and a col2im of the first layer per image).
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] if `x` is not `(N, 1, 28, 28)`; [`Error::Tensor`] if

@@ -9,7 +9,9 @@ use dfdx::tensor::{Cpu, NoneTape, Storage, Tape, Tensor, WithEmptyTape};
 use dfdx::tensor_ops::{Device, ReshapeTo};
 use rand::Rng;
 
-use super::layers::{dense, init_linear, linear_params, run_blocks, BatchNorm, Conv};
+use super::layers::{
+    dense, init_linear, linear_params, run_blocks, run_blocks_on_images, BatchNorm, Conv,
+};
 use super::models::{info, to_array, update_bn, Activations, LayerInfo, Logits, Taped};
 use super::ops::{activate, Activation, BatchStats};
 use super::resample::{global_avg_pool, keras_same_strided, residual_add, subsample2d};
@@ -362,7 +364,7 @@ impl<const P1: usize, const P2: usize, const P3: usize> ResNet<P1, P2, P3> {
         // conv 7×7 stride 2, "same" as Keras: the stride-1 convolution, subsampled.
         let (_, offset) = keras_same_strided(28, 7, 2).expect("valid stem geometry");
         let stem = [self.stem.0.block_params(None, train, None, false)];
-        let (x, _) = run_blocks(&stem, x)?;
+        let (x, _) = run_blocks_on_images(&stem, x)?;
         subsample2d(x, 2, (offset, offset))
     }
 

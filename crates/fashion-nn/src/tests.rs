@@ -1343,6 +1343,20 @@ fn conv_stack_is_bit_identical_to_blocks_one_by_one() {
             "length {len}: {p} NaN spares planted, {l} left: none was taken"
         );
     }
+    // Without the input's gradient: the same output and parameter gradients, bit for
+    // bit, and no gradient for the input at all.
+    let data_only = super::StackOptions::default().input_grad(false);
+    let (y3, stats3) = super::conv_stack_with(&blocks, x.leaky_trace(), data_only).unwrap();
+    assert_eq!((y3.as_vec(), stats3), (out.clone(), stats));
+    let g3 = loss(y3);
+    for t in [&w1, &w2, &w3] {
+        assert_eq!(g3.get(t).as_vec(), g.get(t).as_vec());
+    }
+    for t in [&b1, &s1, &t1v, &b3] {
+        assert_eq!(g3.get(t).as_vec(), g.get(t).as_vec());
+    }
+    let missing = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g3.get(&x)));
+    assert!(missing.is_err(), "the input got a gradient");
     // Untaped: the same output. No blocks: an error naming the parameter.
     assert_eq!(conv_stack(&blocks, x.clone()).unwrap().0.as_vec(), out);
     let err = conv_stack(&[], x).unwrap_err();
@@ -1483,7 +1497,7 @@ fn gemm_path(
     forward_images(g, g.n, x, w, None, b, &mut out, &mut |_, _| {});
     let mut grad_x = grad_x0.to_vec();
     let grad_out = GradOut::Given(grad_out);
-    let (grad_w, _) = backward_images(g, g.n, x, w, None, grad_out, &mut grad_x, overwrite);
+    let (grad_w, _) = backward_images(g, g.n, x, w, None, grad_out, Some(&mut grad_x), overwrite);
     (out, grad_x, grad_w)
 }
 
@@ -1553,7 +1567,7 @@ fn direct_convolution_matches_the_im2col_path() {
                 d.backward(
                     &x[xi.clone()],
                     &grad_out[oi],
-                    &mut grad_x[xi],
+                    Some(&mut grad_x[xi]),
                     &mut grad_w,
                     overwrite,
                 );
