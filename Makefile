@@ -132,14 +132,9 @@ test: ## Everything CI runs: lint, Rust tests, runner tests, notebooks, the repo
 # library path (see scripts/run-notebooks), so it is put there.
 EVCXR_TMPDIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/fashion-mnist-rs/evcxr
 
-# The kernel's cargo profile: KERNEL_PROFILE in scripts/run-notebooks (same values), and
-# the cargo config the kernel shares with the workspace (polars unoptimised), copied into
-# the kernel's crate directory as scripts/run-notebooks does.
+# The kernel's cargo profile: KERNEL_PROFILE in scripts/run-notebooks (same values).
 lab: setup data ## Open Jupyter Lab on the notebooks with the evcxr kernel
-	mkdir -p "$(EVCXR_TMPDIR)/.cargo"
-	cmp -s .cargo/config.toml "$(EVCXR_TMPDIR)/.cargo/config.toml" || \
-	  { cp .cargo/config.toml "$(EVCXR_TMPDIR)/.cargo/config.toml.tmp" && \
-	    mv "$(EVCXR_TMPDIR)/.cargo/config.toml.tmp" "$(EVCXR_TMPDIR)/.cargo/config.toml"; }
+	mkdir -p "$(EVCXR_TMPDIR)"
 	$(WITH_DATA) export EVCXR_TMPDIR="$(EVCXR_TMPDIR)"; \
 	  export CARGO_PROFILE_DEV_OPT_LEVEL="$${CARGO_PROFILE_DEV_OPT_LEVEL:-3}"; \
 	  export CARGO_PROFILE_DEV_DEBUG_ASSERTIONS="$${CARGO_PROFILE_DEV_DEBUG_ASSERTIONS:-false}"; \
