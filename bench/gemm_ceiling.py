@@ -21,11 +21,27 @@ two measurements of a round are seconds apart) and for the medians:
     cargo build --release -p fashion-cli
     python bench/gemm_ceiling.py --fashion target/release/fashion --rounds 5
 
+`--avx2` measures both sides on their AVX2 code paths, as on a CPU without AVX-512:
+PyTorch with `MKL_ENABLE_INSTRUCTIONS=AVX2` and `ATEN_CPU_CAPABILITY=avx2`, `fashion` with
+`FASHION_SIMD=avx2`; the binary must also have been built without AVX-512 GEMM kernels
+(`cargo build --release -p fashion-cli --no-default-features`), which the script checks
+from its `gemm:` line. The paths in use are printed first.
+
+PyTorch's matmul is the ceiling the project's targets name, but it is not always the
+machine's fastest: on an AMD Zen 5 its MKL ran at the same rate with AVX-512 forbidden
+(`MKL_ENABLE_INSTRUCTIONS=AVX2`), i.e. without using AVX-512 at all. `--numpy` times
+NumPy's matmul too (the same product, threads set through `OPENBLAS_NUM_THREADS` etc.)
+and prints the share of that ceiling as well; the BLAS it used is printed
+(`threadpoolctl`, if installed, names OpenBLAS's kernel, which `OPENBLAS_CORETYPE`
+chooses: `SkylakeX` for its AVX-512 kernels on a CPU OpenBLAS does not know).
+
 Needs `pip install torch` (CPU is enough) for the Python given by `--python`. Optional,
 never run in CI; run it on a quiet machine.
 """
 
 import argparse
+import os
+import re
 import statistics
 import subprocess
 import sys
@@ -51,6 +67,7 @@ MATMUL = """
 import sys, time, torch
 n, products, threads = (int(x) for x in sys.argv[1:4])
 torch.set_num_threads(threads)
+print(f"capability: {torch.backends.cpu.get_cpu_capability()}")
 a, b = torch.randn(n, n), torch.randn(n, n)
 for _ in range(3):
     a @ b
@@ -62,16 +79,70 @@ print(f"GFLOP/s: {2 * n**3 * products / seconds / 1e9:.3f}")
 """
 
 
-def matmul_gflops(python, n, products, threads):
+NUMPY = """
+import sys, time, numpy as np
+n, products = (int(x) for x in sys.argv[1:3])
+try:
+    from threadpoolctl import threadpool_info
+    blas = ", ".join(f"{i['internal_api']} {i.get('architecture') or ''} {i['num_threads']} "
+                     "threads".replace("  ", " ") for i in threadpool_info())
+except ImportError:
+    blas = "unknown (pip install threadpoolctl to name it)"
+print(f"blas: {blas}")
+rng = np.random.default_rng(0)
+a = rng.standard_normal((n, n), dtype=np.float32)
+b = rng.standard_normal((n, n), dtype=np.float32)
+for _ in range(3):
+    a @ b
+start = time.perf_counter()
+for _ in range(products):
+    a @ b
+seconds = time.perf_counter() - start
+print(f"GFLOP/s: {2 * n**3 * products / seconds / 1e9:.3f}")
+"""
+
+THREAD_VARS = ["OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"]
+
+
+def numpy_run(python, n, products, threads):
+    """One NumPy matmul timing: (GFLOP/s, the BLAS it used)."""
+    env = dict(os.environ, **{v: str(threads) for v in THREAD_VARS})
+    done = subprocess.run([python, "-c", NUMPY, str(n), str(products)], env=env,
+                          capture_output=True, text=True, check=False)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or len(lines) < 2 or not lines[-1].startswith("GFLOP/s: "):
+        sys.exit(f"{python}: the NumPy matmul timing failed ({done.returncode}); does it "
+                 f"have numpy?\n{done.stderr}")
+    return float(lines[-1].split()[1]), lines[-2].split(":", 1)[1].strip()
+
+
+def matmul_run(python, n, products, threads):
+    """One matmul timing: (GFLOP/s, PyTorch's CPU capability)."""
     done = subprocess.run([python, "-c", MATMUL, str(n), str(products), str(threads)],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"{python}: the matmul timing failed ({done.returncode}); does it have "
                  f"torch?\n{done.stderr}")
-    last = done.stdout.strip().splitlines()[-1]
-    if not last.startswith("GFLOP/s: "):
-        sys.exit(f"{python}: expected 'GFLOP/s: X', got {last!r}")
-    return float(last.split()[1])
+    lines = done.stdout.strip().splitlines()
+    if len(lines) < 2 or not lines[-1].startswith("GFLOP/s: "):
+        sys.exit(f"{python}: expected 'capability: X' and 'GFLOP/s: X', got {lines!r}")
+    return float(lines[-1].split()[1]), lines[-2].split(":", 1)[1].strip()
+
+
+def matmul_gflops(python, n, products, threads):
+    return matmul_run(python, n, products, threads)[0]
+
+
+def fashion_paths(fashion):
+    """The (simd, gemm) levels `fashion bench` reports in its first line."""
+    cmd = [fashion, "bench", "train", "--steps", "1", "--warmup", "0", "--batch", "8"]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    first = done.stdout.splitlines()[0] if done.stdout.strip() else ""
+    simd, gemm = re.search(r"simd: (\S+)", first), re.search(r"gemm: (\S+)", first)
+    if done.returncode != 0 or not simd or not gemm:
+        sys.exit(f"{' '.join(cmd)}: expected a first line with 'simd: X' and 'gemm: X' "
+                 f"(exit {done.returncode}), got {first!r}\n{done.stderr}")
+    return simd.group(1), gemm.group(1)
 
 
 def main():
@@ -84,16 +155,35 @@ def main():
     p.add_argument("--threads", type=int, default=2, help="PyTorch threads")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=100, help="timed training steps")
+    p.add_argument("--avx2", action="store_true",
+                   help="both sides on their AVX2 code paths (see above)")
+    p.add_argument("--numpy", action="store_true",
+                   help="also NumPy's matmul as a second ceiling (see above)")
     a = p.parse_args()
     if min(a.rounds, a.n, a.products, a.threads, a.batch, a.steps) < 1:
         sys.exit("--rounds, --n, --products, --threads, --batch and --steps must be ≥ 1")
     if not Path(a.fashion).is_file():
         sys.exit(f"--fashion: no binary at {a.fashion} (cargo build --release -p fashion-cli)")
 
+    if a.avx2:
+        os.environ.update(FASHION_SIMD="avx2", MKL_ENABLE_INSTRUCTIONS="AVX2",
+                          ATEN_CPU_CAPABILITY="avx2")
+    simd, gemm = fashion_paths(a.fashion)
+    if a.avx2 and (simd, gemm) != ("avx2", "avx2"):
+        sys.exit(f"--avx2: {a.fashion} runs simd: {simd}, gemm: {gemm}, expected avx2 for "
+                 "both; build it with `cargo build --release -p fashion-cli "
+                 "--no-default-features` (a CPU without AVX2 has no AVX2 path)")
+    _, capability = matmul_run(a.python, 64, 1, a.threads)
+    print(f"paths: fashion simd {simd}, gemm {gemm}; PyTorch {capability}"
+          + (f", MKL_ENABLE_INSTRUCTIONS={os.environ['MKL_ENABLE_INSTRUCTIONS']}"
+             if "MKL_ENABLE_INSTRUCTIONS" in os.environ else ""))
+    if a.numpy:
+        print(f"NumPy: {numpy_run(a.python, 64, 1, a.threads)[1]}")
+
     flop = small_cnn_train_flop()
     train_cmd = [a.fashion, "bench", "train", "--model", "small", "--batch", str(a.batch),
                  "--steps", str(a.steps)]
-    rates, ceilings = [], []
+    rates, ceilings, numpys = [], [], []
     for r in range(a.rounds):
         if r % 2 == 0:
             rates.append(images_per_sec(train_cmd))
@@ -101,9 +191,13 @@ def main():
         else:
             ceilings.append(matmul_gflops(a.python, a.n, a.products, a.threads))
             rates.append(images_per_sec(train_cmd))
+        if a.numpy:
+            numpys.append(numpy_run(a.python, a.n, a.products, a.threads)[0])
         used = rates[-1] * flop / 1e9
         print(f"round {r + 1}: fashion {rates[-1]:.0f} images/s = {used:.1f} GFLOP/s, "
-              f"matmul {ceilings[-1]:.1f} GFLOP/s, {100 * used / ceilings[-1]:.0f} %",
+              f"matmul {ceilings[-1]:.1f} GFLOP/s, {100 * used / ceilings[-1]:.0f} %"
+              + (f"; NumPy {numpys[-1]:.1f} GFLOP/s, {100 * used / numpys[-1]:.0f} %"
+                 if a.numpy else ""),
               file=sys.stderr)
     rate, ceiling = statistics.median(rates), statistics.median(ceilings)
     paired = statistics.median(x * flop / 1e9 / c for x, c in zip(rates, ceilings))
@@ -114,6 +208,13 @@ def main():
           f"(range {min(ceilings):.1f}-{max(ceilings):.1f})")
     print(f"fraction of the ceiling: {100 * rate * flop / 1e9 / ceiling:.0f} % of the medians, "
           f"{100 * paired:.0f} % median per round")
+    if a.numpy:
+        np_ceiling = statistics.median(numpys)
+        np_paired = statistics.median(x * flop / 1e9 / c for x, c in zip(rates, numpys))
+        print(f"NumPy matmul {a.n}x{a.n}, {a.threads} threads: median {np_ceiling:.1f} GFLOP/s "
+              f"(range {min(numpys):.1f}-{max(numpys):.1f})")
+        print(f"fraction of the NumPy ceiling: {100 * rate * flop / 1e9 / np_ceiling:.0f} % of "
+              f"the medians, {100 * np_paired:.0f} % median per round")
 
 
 if __name__ == "__main__":

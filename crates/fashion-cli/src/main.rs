@@ -1047,13 +1047,14 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     let threads = rayon::current_num_threads();
     let r = train::bench(&config, m, batch, steps, warmup, 0)?;
     println!(
-        "model: {model}  mode: {}  batch: {batch}  steps: {steps}  threads: {threads}  simd: {}",
+        "model: {model}  mode: {}  batch: {batch}  steps: {steps}  threads: {threads}  simd: {}  gemm: {}",
         if m == BenchMode::Train {
             "train"
         } else {
             "infer"
         },
-        fashion::nn::simd_level()
+        fashion::nn::simd_level(),
+        fashion::nn::gemm_level()
     );
     println!("seconds: {:.3}", r.seconds);
     match peak_rss() {
@@ -1065,6 +1066,16 @@ fn run_bench(args: BenchArgs) -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so `fashion bench train | head -1` panicked ("failed printing
+    // to stdout: Broken pipe") once `head` had its line. Ended by the signal instead, as
+    // other command-line tools are; files are written to a temporary name and renamed,
+    // so an ended run leaves nothing half-written.
+    #[cfg(unix)]
+    // SAFETY: called first thing, before any other thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Data(DataCommand::Download(args)) => download(args),

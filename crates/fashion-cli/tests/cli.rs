@@ -953,6 +953,9 @@ fn training_is_bit_identical_across_vector_instruction_sets() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&bench.stdout);
     assert!(stdout.contains("simd: baseline"), "{stdout}");
+    // The GEMM kernels are matrixmultiply's choice, not capped by FASHION_SIMD.
+    let gemm = format!("gemm: {}", fashion::nn::gemm_level());
+    assert!(stdout.contains(&gemm), "expected {gemm:?} in {stdout}");
 }
 
 /// History rows without the timing columns (`seconds`, `images_per_sec`,
@@ -1164,4 +1167,31 @@ fn the_quick_configuration_learns() {
             "{kind}: test accuracy {accuracy} below {AT_LEAST}"
         );
     }
+}
+
+/// Output into a pipe whose reader has gone (`fashion bench train | head -1`) ends the
+/// command quietly, by SIGPIPE as for other command-line tools, instead of a panic.
+#[cfg(unix)]
+#[test]
+fn a_closed_output_pipe_ends_the_command_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = fashion()
+        .args([
+            "bench", "infer", "--steps", "1", "--warmup", "0", "--batch", "8",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closed before the bench prints anything (it prints after its steps).
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?}: {stderr}",
+        out.status
+    );
 }

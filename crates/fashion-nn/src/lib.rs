@@ -216,8 +216,10 @@ pub fn keep_freed_memory() {
 /// The environment variable that caps the vector instructions the kernels use: `avx2`
 /// runs the code path of a CPU without AVX-512 (AMD Zen 3, for instance) on any CPU that
 /// has AVX2, `baseline` the build's baseline (SSE2 on x86-64); unset, the widest the CPU
-/// has. Read once per process. Use it to measure or check the AVX2 path on an AVX-512
-/// machine (`FASHION_SIMD=avx2 fashion bench train`).
+/// has. Read once per process. It caps this crate's own loops (element-wise passes,
+/// im2col, the direct kernels), not the GEMMs: see [`gemm_level`]. To measure or check the
+/// whole AVX2 path on an AVX-512 machine, use both (`FASHION_SIMD=avx2` and a build without
+/// default features).
 pub const SIMD_ENV: &str = "FASHION_SIMD";
 
 /// A level of vector instructions, narrowest first.
@@ -287,6 +289,26 @@ pub fn simd_level() -> SimdLevel {
             }
         }
     })
+}
+
+/// The vector instructions of the GEMM kernels (matrixmultiply's) in this process:
+/// AVX-512 where the CPU has AVX-512F and the crate was built with its `avx512` feature
+/// (default), else AVX2 where the CPU has AVX2 and FMA, else the baseline (matrixmultiply's
+/// AVX or portable kernels). [`SIMD_ENV`] does not change it: matrixmultiply picks its
+/// kernel itself. To run the GEMMs of an AVX2-only CPU on an AVX-512 one, build without
+/// default features (`cargo build --release -p fashion-cli --no-default-features`).
+pub fn gemm_level() -> SimdLevel {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if cfg!(feature = "avx512") && std::arch::is_x86_feature_detected!("avx512f") {
+            return SimdLevel::Avx512;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return SimdLevel::Avx2;
+        }
+    }
+    SimdLevel::Baseline
 }
 
 /// Runs `f` compiled for the vector unit [`simd_level`] chose (AVX-512, AVX2, or the
