@@ -63,12 +63,8 @@ def small_cnn_train_flop():
     return 3 * forward
 
 
-MATMUL = """
-import sys, time, torch
-n, products, threads = (int(x) for x in sys.argv[1:4])
-torch.set_num_threads(threads)
-print(f"capability: {torch.backends.cpu.get_cpu_capability()}")
-a, b = torch.randn(n, n), torch.randn(n, n)
+# The timed part of both programs: `products` products of `a` and `b` after 3 untimed.
+TIMED = """
 for _ in range(3):
     a @ b
 start = time.perf_counter()
@@ -77,6 +73,14 @@ for _ in range(products):
 seconds = time.perf_counter() - start
 print(f"GFLOP/s: {2 * n**3 * products / seconds / 1e9:.3f}")
 """
+
+MATMUL = """
+import sys, time, torch
+n, products, threads = (int(x) for x in sys.argv[1:4])
+torch.set_num_threads(threads)
+print(f"capability: {torch.backends.cpu.get_cpu_capability()}")
+a, b = torch.randn(n, n), torch.randn(n, n)
+""" + TIMED
 
 
 NUMPY = """
@@ -84,49 +88,41 @@ import sys, time, numpy as np
 n, products = (int(x) for x in sys.argv[1:3])
 try:
     from threadpoolctl import threadpool_info
-    blas = ", ".join(f"{i['internal_api']} {i.get('architecture') or ''} {i['num_threads']} "
-                     "threads".replace("  ", " ") for i in threadpool_info())
+    blas = ", ".join(" ".join(str(x) for x in (i["internal_api"], i.get("architecture"),
+                                               i["num_threads"], "threads") if x)
+                     for i in threadpool_info())
 except ImportError:
     blas = "unknown (pip install threadpoolctl to name it)"
 print(f"blas: {blas}")
 rng = np.random.default_rng(0)
 a = rng.standard_normal((n, n), dtype=np.float32)
 b = rng.standard_normal((n, n), dtype=np.float32)
-for _ in range(3):
-    a @ b
-start = time.perf_counter()
-for _ in range(products):
-    a @ b
-seconds = time.perf_counter() - start
-print(f"GFLOP/s: {2 * n**3 * products / seconds / 1e9:.3f}")
-"""
+""" + TIMED
 
 THREAD_VARS = ["OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"]
+
+
+def timing(python, program, args, env, name, module):
+    """Runs one matmul timing program, which prints a description line and then
+    `GFLOP/s: X`: returns (GFLOP/s, the description)."""
+    done = subprocess.run([python, "-c", program, *(str(x) for x in args)], env=env,
+                          capture_output=True, text=True, check=False)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or len(lines) < 2 or not lines[-1].startswith("GFLOP/s: "):
+        sys.exit(f"{python}: the {name} matmul timing failed ({done.returncode}); does it "
+                 f"have {module}?\n{done.stdout}{done.stderr}")
+    return float(lines[-1].split()[1]), lines[-2].split(":", 1)[1].strip()
 
 
 def numpy_run(python, n, products, threads):
     """One NumPy matmul timing: (GFLOP/s, the BLAS it used)."""
     env = dict(os.environ, **{v: str(threads) for v in THREAD_VARS})
-    done = subprocess.run([python, "-c", NUMPY, str(n), str(products)], env=env,
-                          capture_output=True, text=True, check=False)
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or len(lines) < 2 or not lines[-1].startswith("GFLOP/s: "):
-        sys.exit(f"{python}: the NumPy matmul timing failed ({done.returncode}); does it "
-                 f"have numpy?\n{done.stderr}")
-    return float(lines[-1].split()[1]), lines[-2].split(":", 1)[1].strip()
+    return timing(python, NUMPY, [n, products], env, "NumPy", "numpy")
 
 
 def matmul_run(python, n, products, threads):
-    """One matmul timing: (GFLOP/s, PyTorch's CPU capability)."""
-    done = subprocess.run([python, "-c", MATMUL, str(n), str(products), str(threads)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        sys.exit(f"{python}: the matmul timing failed ({done.returncode}); does it have "
-                 f"torch?\n{done.stderr}")
-    lines = done.stdout.strip().splitlines()
-    if len(lines) < 2 or not lines[-1].startswith("GFLOP/s: "):
-        sys.exit(f"{python}: expected 'capability: X' and 'GFLOP/s: X', got {lines!r}")
-    return float(lines[-1].split()[1]), lines[-2].split(":", 1)[1].strip()
+    """One PyTorch matmul timing: (GFLOP/s, PyTorch's CPU capability)."""
+    return timing(python, MATMUL, [n, products, threads], None, "PyTorch", "torch")
 
 
 def matmul_gflops(python, n, products, threads):
