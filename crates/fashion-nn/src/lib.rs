@@ -216,10 +216,10 @@ pub fn keep_freed_memory() {
 /// The environment variable that caps the vector instructions the kernels use: `avx2`
 /// runs the code path of a CPU without AVX-512 (AMD Zen 3, for instance) on any CPU that
 /// has AVX2, `baseline` the build's baseline (SSE2 on x86-64); unset, the widest the CPU
-/// has. Read once per process. It caps this crate's own loops (element-wise passes,
-/// im2col, the direct kernels), not the GEMMs: see [`gemm_level`]. To measure or check the
-/// whole AVX2 path on an AVX-512 machine, use both (`FASHION_SIMD=avx2` and a build without
-/// default features).
+/// has. Read once per process. It caps this crate's own vectorised loops (element-wise
+/// passes, col2im, the direct kernels), not the GEMMs: see [`gemm_level`]. To measure or
+/// check the whole AVX2 path on an AVX-512 machine, use both (`FASHION_SIMD=avx2` and a
+/// build without default features).
 pub const SIMD_ENV: &str = "FASHION_SIMD";
 
 /// A level of vector instructions, narrowest first.
