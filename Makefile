@@ -61,7 +61,8 @@ data: build ## Download the data set if missing, then verify every checksum
 # docs/notebook-runtimes.md); generous so that slower machines finish too.
 NOTEBOOK_TIMEOUT ?= 7200
 # Where each notebook's measured wall time is written. The committed table is made with
-# `make notebooks RUNTIMES=docs/notebook-runtimes.md NOTEBOOK_FLAGS=--new-kernels`.
+# `make notebooks RUNTIMES=docs/notebook-runtimes.md NOTEBOOK_FLAGS="--new-kernels --jobs 1"`
+# (each notebook alone in its own kernel, as a learner runs it).
 RUNTIMES ?= target/notebooks/runtimes.md
 
 # Extra options of scripts/run-notebooks. `make run` passes --reuse: a notebook whose executed
@@ -69,7 +70,9 @@ RUNTIMES ?= target/notebooks/runtimes.md
 # crates, toolchain, data, checkpoints, FASHION_* variables) is not executed again;
 # `make run FORCE=1` executes every one. `make notebooks` and `make test` always execute all.
 # The notebooks of a folder share one kernel, cleared between them; --new-kernels gives each
-# its own (as a learner opening it in Jupyter has).
+# its own (as a learner opening it in Jupyter has). With two or more CPUs the solutions run
+# in a second kernel beside the notebooks once notebooks 01-02 have run; --jobs 1 (or
+# NOTEBOOK_JOBS=1) runs one notebook at a time.
 NOTEBOOK_FLAGS ?=
 RUN_NOTEBOOK_FLAGS := $(strip $(NOTEBOOK_FLAGS) $(if $(filter 1,$(FORCE)),,--reuse))
 

@@ -377,7 +377,7 @@ def test_notebooks_of_a_folder_share_one_cleared_kernel(tmp_path, rust_kernel):
     fifth = make_notebook(tmp_path / "sub" / "05-fifth.ipynb", ids,
                           'println!("cwd={}", std::env::current_dir().unwrap().display());')
     out_dir = tmp_path / "out"
-    rc, out, _ = run(first, second, third, fourth, fifth, "--timeout", "600",
+    rc, out, _ = run(first, second, third, fourth, fifth, "--timeout", "600", "--jobs", "1",
                      "--out", out_dir, "--runtimes", tmp_path / "runtimes.md")
     print(out)
     assert rc == 1, out
@@ -411,6 +411,7 @@ def test_notebooks_of_a_folder_share_one_cleared_kernel(tmp_path, rust_kernel):
     assert second_nb.cells[1].outputs[0]["execution_count"] == 2
     rows = json.loads((tmp_path / "runtimes.json").read_text())
     assert [r["kernel"] for r in rows] == ["new", "shared", "shared", "new", "new"]
+    assert [r["jobs"] for r in rows] == [1] * 5 and "second kernel" not in out, out
 
     # --new-kernels: every notebook its own kernel.
     rc, out, _ = run(first, second, "--new-kernels", "--timeout", "600", "--out", out_dir)
@@ -566,3 +567,82 @@ def test_reuse_skips_only_unchanged_passing_notebooks(tmp_path, rust_kernel, mon
     assert "second version" in all_output_text(executed.cells[0])
     rc, out, _ = run(good, "--reuse", "--timeout", "600", "--out", out_dir)
     assert rc == 0 and "06-same: reused" in out, out
+
+
+def test_split_for_jobs_puts_the_other_folders_beside_the_first(tmp_path):
+    a = [tmp_path / "nb" / n for n in ("01-x.ipynb", "02-y.ipynb", "03-z.ipynb")]
+    b = [tmp_path / "nb" / "solutions" / n for n in ("01-x-s.ipynb", "03-z-s.ipynb")]
+    assert rn.split_for_jobs(a + b, 2) == (a, b)
+    assert rn.split_for_jobs(a + b, 1) == (a + b, [])
+    assert rn.split_for_jobs(a, 2) == (a, [])
+    assert rn.split_for_jobs([], 2) == ([], [])
+    assert rn.helper_tmpdir(tmp_path / "evcxr") == tmp_path / "evcxr-2"
+
+
+def test_copy_kernel_cache_leaves_out_the_cells_and_the_lock(tmp_path):
+    src, dst = tmp_path / "evcxr", tmp_path / "evcxr-2"
+    deps = src / "target" / "x86_64-unknown-linux-gnu" / "debug" / "deps"
+    deps.mkdir(parents=True)
+    for name in ("libserde-0123.so", "libserde-0123.rlib", "libctx.so", "ctx.d"):
+        (deps / name).write_text(name)
+    (deps.parent / "libcode_3.so").write_text("cell")
+    fingerprint = deps.parent / ".fingerprint"
+    (fingerprint / "ctx-abcd").mkdir(parents=True)
+    (fingerprint / "serde-0123").mkdir()
+    (src / "Cargo.lock").write_text("lock")
+    (src / rn.LOCK_NAME).write_text("")
+    (dst / "stale").mkdir(parents=True)  # an earlier copy is replaced, not merged
+    rn.copy_kernel_cache(src, dst)
+    copied = sorted(str(p.relative_to(dst)) for p in dst.rglob("*"))
+    debug = "target/x86_64-unknown-linux-gnu/debug"
+    assert copied == ["Cargo.lock", "target", "target/x86_64-unknown-linux-gnu", debug,
+                      f"{debug}/.fingerprint", f"{debug}/.fingerprint/serde-0123",
+                      f"{debug}/deps", f"{debug}/deps/libserde-0123.rlib",
+                      f"{debug}/deps/libserde-0123.so"]
+
+
+def test_jobs_env_is_checked(monkeypatch):
+    monkeypatch.setenv("NOTEBOOK_JOBS", "3")
+    with pytest.raises(SystemExit):
+        rn.parse_args([])
+    monkeypatch.setenv("NOTEBOOK_JOBS", "1")
+    assert rn.parse_args([]).jobs == 1
+    assert rn.parse_args(["--jobs", "2"]).jobs == 2
+
+
+def test_jobs_2_runs_the_other_folder_beside_the_first(tmp_path, rust_kernel):
+    # Each cell prints the time (seconds since the epoch) and the kernel's EVCXR_TMPDIR.
+    stamp = ('println!("at {} {}", std::time::SystemTime::now()'
+             '.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64(), '
+             'std::env::var("EVCXR_TMPDIR").unwrap());')
+    lead, other = tmp_path / "nb", tmp_path / "nb" / "solutions"
+    other.mkdir(parents=True)
+    paths = [make_notebook(lead / "01-a.ipynb", stamp),
+             make_notebook(lead / "02-b.ipynb", stamp),
+             make_notebook(lead / "03-c.ipynb", stamp,
+                           "std::thread::sleep(std::time::Duration::from_secs(45));", stamp),
+             make_notebook(other / "01-d.ipynb", stamp),
+             make_notebook(other / "02-e.ipynb", stamp)]
+    out_dir = tmp_path / "out"
+    rc, out, _ = run(*paths, "--jobs", "2", "--timeout", "600", "--out", out_dir,
+                     "--runtimes", tmp_path / "runtimes.md")
+    print(out)
+    assert rc == 0, out
+    assert out.rstrip().splitlines()[-1] == "notebooks: 5 passed, 0 failed", out
+    assert "start beside the others in a second kernel" in out, out
+
+    def stamps(name):
+        nb = nbformat.read(str(out_dir / f"{name}.ipynb"), as_version=4)
+        text = "".join(all_output_text(c) for c in nb.cells)
+        return [(float(t), d.split("\\n")[0]) for t, d in
+                (part.split(" ", 1) for part in text.split("at ")[1:])]
+
+    (b_at, b_dir), = stamps("02-b")
+    (c_start, c_dir), (c_end, _) = stamps("03-c")
+    (d_at, d_dir), = stamps("01-d")
+    assert d_dir == b_dir + "-2" and c_dir == b_dir, (b_dir, c_dir, d_dir)
+    # The other folder waits for the lead's notebooks 01-02, then runs beside its 03.
+    assert b_at < d_at < c_end, (b_at, d_at, c_start, c_end)
+    rows = {r["notebook"]: r for r in json.loads((tmp_path / "runtimes.json").read_text())}
+    assert [rows[n]["jobs"] for n in ("01-a", "02-b", "03-c", "01-d")] == [1, 1, 2, 2], rows
+    assert not list(out_dir.glob(".helper-*")), "the helper's scratch directory is removed"
