@@ -150,14 +150,14 @@ def test_runtimes_are_merged_into_one_table(tmp_path):
            "cache": "warm", "cpu": "Some CPU", "avx512": False, "date": "2026-01-01 00:00"}
     rn.record_runtimes(target, [row, dict(row, notebook="solutions/04-x-solutions")])
     rn.record_runtimes(target, [dict(row, notebook="02-y", seconds=99.0, avx512=True,
-                                     kernel="shared")])
+                                     kernel="shared", jobs=2)])
     text = target.read_text()
     lines = [l for l in text.splitlines() if l.startswith("| [")]
     # Merged, course notebooks first in name order, solutions last.
     assert [l.split("]")[0] for l in lines] == ["| [02-y", "| [04-x", "| [solutions/04-x-solutions"]
-    # A row from before the kernels were shared started its own kernel.
-    assert "| 12 | passed | default run | warm | new | Some CPU | no |" in lines[1]
-    assert "| 99 |" in lines[0] and "| shared |" in lines[0] and "| yes |" in lines[0]
+    # A row from before the kernels were shared started its own kernel, one at a time.
+    assert "| 12 | passed | default run | warm | new | 1 | Some CPU | no |" in lines[1]
+    assert "| 99 | passed | default run | warm | shared | 2 | Some CPU | yes |" in lines[0]
     assert "Do not edit by hand" in text
     assert (tmp_path / "docs" / "runtimes.json").is_file()
 
