@@ -646,3 +646,73 @@ def test_jobs_2_runs_the_other_folder_beside_the_first(tmp_path, rust_kernel):
     rows = {r["notebook"]: r for r in json.loads((tmp_path / "runtimes.json").read_text())}
     assert [rows[n]["jobs"] for n in ("01-a", "02-b", "03-c", "01-d")] == [1, 1, 2, 2], rows
     assert not list(out_dir.glob(".helper-*")), "the helper's scratch directory is removed"
+
+
+# ------------------------------------------------------------------ --prebuild
+
+
+def test_dep_cells_are_the_setup_cells_at_the_top():
+    nb = new_notebook(cells=[
+        new_markdown_cell("# title"),
+        new_code_cell(':dep a = { path = "a" }'),
+        new_code_cell('// the plotting crate\n:dep b = "1"\n'),
+        new_code_cell("let x = 1;"),
+        new_code_cell(':dep c = "1"'),
+    ])
+    assert [c.source for c in rn.dep_cells(nb)] == [':dep a = { path = "a" }',
+                                                     '// the plotting crate\n:dep b = "1"\n']
+    nb.cells[1] = new_code_cell(':dep a = "1"\nlet y = 2;')
+    assert rn.dep_cells(nb) == [], "a cell with code is not a setup cell"
+    nb.cells[1] = new_code_cell("// only a comment")
+    assert rn.dep_cells(nb) == []
+
+
+def test_prebuild_fingerprint_follows_the_deps_and_the_profile(tmp_path, monkeypatch):
+    monkeypatch.setenv("CARGO_PROFILE_DEV_OPT_LEVEL", "3")
+    nb = tmp_path / "01-a.ipynb"
+    deps = [new_code_cell(':dep a = { path = "a" }')]
+    base = rn.prebuild_fingerprint(nb, deps, "code", ["rustc x", ["rust"]])
+    assert rn.prebuild_fingerprint(nb, deps, "code", ["rustc x", ["rust"]]) == base
+    assert ["CARGO_PROFILE_DEV_OPT_LEVEL", "3"] in base["env"]
+    monkeypatch.setenv("CARGO_PROFILE_DEV_OPT_LEVEL", "2")
+    assert rn.prebuild_fingerprint(nb, deps, "code", ["rustc x", ["rust"]]) != base
+    monkeypatch.setenv("CARGO_PROFILE_DEV_OPT_LEVEL", "3")
+    other = [new_code_cell(':dep a = { path = "b" }')]
+    assert rn.prebuild_fingerprint(nb, other, "code", ["rustc x", ["rust"]]) != base
+    assert rn.prebuild_fingerprint(nb, deps, "new code", ["rustc x", ["rust"]]) != base
+    assert rn.prebuild_fingerprint(nb, deps, "code", ["rustc y", ["rust"]]) != base
+
+
+def test_prebuild_compiles_the_dep_cells_once(tmp_path, rust_kernel, monkeypatch):
+    # A crate of its own beside the notebook, and an evcxr directory of its own: the
+    # prebuild must leave the crate compiled there, and run only the `:dep` cell.
+    crate = tmp_path / "tiny"
+    (crate / "src").mkdir(parents=True)
+    (crate / "Cargo.toml").write_text(
+        '[package]\nname = "tiny"\nversion = "0.1.0"\nedition = "2021"\n')
+    (crate / "src" / "lib.rs").write_text("pub fn answer() -> u32 { 42 }\n")
+    nb = make_notebook(tmp_path / "01-tiny.ipynb", "# Setup", ':dep tiny = { path = "tiny" }',
+                       'panic!("only the :dep cell may run")')
+    evcxr = tmp_path / "evcxr"
+    monkeypatch.setenv("EVCXR_TMPDIR", str(evcxr))
+    out_dir = tmp_path / "out"
+    rc, out, _ = run(nb, "--prebuild", "--timeout", "600", "--out", out_dir)
+    print(out)
+    assert rc == 0, out
+    assert "prebuild: done in" in out, out
+    assert list(evcxr.rglob("libtiny-*.rlib")), "the crate was compiled into EVCXR_TMPDIR"
+    stamp = json.loads((evcxr / rn.PREBUILT_NAME).read_text())
+    assert stamp["inputs"]["deps"] == [':dep tiny = { path = "tiny" }']
+    assert stamp["inputs"]["folder"] == str(tmp_path)
+    assert not out_dir.exists(), "a prebuild writes no notebook"
+    # The same inputs again: nothing to do.
+    rc, out, _ = run(nb, "--prebuild", "--timeout", "600")
+    assert rc == 0, out
+    assert "already built from these inputs" in out, out
+    # A `:dep` that cannot be built fails, and leaves no record of a build.
+    bad = make_notebook(tmp_path / "01-bad.ipynb", ':dep nowhere = { path = "nowhere" }')
+    rc, out, _ = run(bad, "--prebuild", "--timeout", "600")
+    print(out)
+    assert rc == 1, out
+    assert "prebuild: FAILED" in out, out
+    assert not (evcxr / rn.PREBUILT_NAME).exists()
