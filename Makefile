@@ -21,7 +21,7 @@ FASHION       := $(CARGO) build --quiet --workspace $(BUILD_TARGETS) && "$(TARGE
 # own status is 0), and the recipe would go on with an empty FASHION_MNIST_DIR.
 WITH_DATA     := FASHION_MNIST_DIR="$$($(FASHION) data dir)"; export FASHION_MNIST_DIR;
 
-.PHONY: help setup setup-after-background kernel-build venv evcxr kernel build data notebooks report run test lint cargo-test pytest lab clean
+.PHONY: help setup venv evcxr kernel build data notebooks report run test lint cargo-test pytest lab clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -91,30 +91,12 @@ report: data ## Write the HTML report of the shared run (trained first if missin
 SUBMAKE := $(MAKE) --no-print-directory
 TEST_SUBMAKE := $(SUBMAKE) BUILD_TARGETS=--all-targets
 
-# The first phase of both starts the setup (venv, evcxr_jupyter, kernel registration) and
-# then the kernel's build of the crate and its dependencies (`make kernel-build`:
-# `scripts/run-notebooks --prebuild`) in the background (scripts/background-setup): on a cold machine they
-# compile for many minutes, as the workspace build does, and on two cores the two overlap.
-# Before the first phase that needs them, `setup-after-background` waits for that work
-# and runs `make setup` (quick once done; it shows the error if the background one failed).
-BACKGROUND_LOG := target/background-setup.log
-BACKGROUND_PHASE := background: venv, evcxr_jupyter, kernel, then the kernel's build of the crate (log $(BACKGROUND_LOG))
-WAIT_PHASE := setup: wait for the background work, then make setup
-
-kernel-build: setup ## Compile the crate and its dependencies into the kernel's cache (notebook 01's first cell, done ahead)
-	$(PY) scripts/run-notebooks --prebuild --timeout $(NOTEBOOK_TIMEOUT)
-
-setup-after-background: ## Wait for the background setup of make run/test, then make setup
-	@scripts/background-setup wait $(BACKGROUND_LOG)
-	@$(SUBMAKE) setup
-
 run: ## The main job: set up, fetch and verify data, execute the notebooks (FORCE=1: all, even unchanged ones), write the report
 	@scripts/phase --start target/phases-run.tsv
-	@scripts/phase target/phases-run.tsv "$(BACKGROUND_PHASE)" scripts/background-setup start $(BACKGROUND_LOG) $$PPID $(SUBMAKE)
+	@scripts/phase target/phases-run.tsv "setup: Python venv, evcxr_jupyter, kernel" $(SUBMAKE) setup
 	@scripts/phase target/phases-run.tsv "build: workspace and fashion CLI (dev profile)" $(SUBMAKE) build
 	@scripts/phase target/phases-run.tsv "data: download if missing, verify" $(SUBMAKE) data
-	@scripts/phase target/phases-run.tsv "$(WAIT_PHASE)" $(SUBMAKE) setup-after-background
-	@scripts/phase target/phases-run.tsv "notebooks: execute all whose inputs changed" $(SUBMAKE) notebooks NOTEBOOK_FLAGS="$(RUN_NOTEBOOK_FLAGS)"
+	@scripts/phase target/phases-run.tsv "notebooks: execute all whose inputs changed (first one compiles the crate in the kernel)" $(SUBMAKE) notebooks NOTEBOOK_FLAGS="$(RUN_NOTEBOOK_FLAGS)"
 	@scripts/phase target/phases-run.tsv "report: HTML report of the shared run" $(SUBMAKE) report
 	@echo
 	@scripts/phase --table target/phases-run.tsv
@@ -137,12 +119,11 @@ pytest: setup ## Tests of the notebook runner and the environment files
 
 test: ## Everything CI runs: lint, Rust tests, runner tests, notebooks, the report
 	@scripts/phase --start target/phases-test.tsv
-	@scripts/phase target/phases-test.tsv "$(BACKGROUND_PHASE)" scripts/background-setup start $(BACKGROUND_LOG) $$PPID $(SUBMAKE)
+	@scripts/phase target/phases-test.tsv "setup: Python venv, evcxr_jupyter, kernel" $(TEST_SUBMAKE) setup
 	@scripts/phase target/phases-test.tsv "lint: rustfmt, clippy" $(TEST_SUBMAKE) lint
 	@scripts/phase target/phases-test.tsv "build: workspace and fashion CLI (dev profile)" $(TEST_SUBMAKE) build
 	@scripts/phase target/phases-test.tsv "data: download if missing, verify" $(TEST_SUBMAKE) data
 	@scripts/phase target/phases-test.tsv "cargo test: unit, integration, doc tests" $(TEST_SUBMAKE) cargo-test
-	@scripts/phase target/phases-test.tsv "$(WAIT_PHASE)" $(TEST_SUBMAKE) setup-after-background
 	@scripts/phase target/phases-test.tsv "pytest: runner and environment tests" $(TEST_SUBMAKE) pytest
 	@scripts/phase target/phases-test.tsv "notebooks: execute all" $(TEST_SUBMAKE) notebooks
 	@scripts/phase target/phases-test.tsv "report: HTML report of the shared run" $(TEST_SUBMAKE) report
