@@ -166,6 +166,11 @@ struct TrainArgs {
     /// Hide the progress bar
     #[arg(long, short)]
     quiet: bool,
+    /// Do not evaluate on the test set at the end: it stays untouched (while choosing
+    /// hyper-parameters on the validation split, say); `fashion evaluate --checkpoint
+    /// OUT` evaluates the run later
+    #[arg(long)]
+    no_test: bool,
 }
 
 /// The notebooks' defaults (04–06): the same images, measure parameters and layout seed
@@ -641,6 +646,13 @@ fn run_train(args: TrainArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     println!("{}", time_to_accuracy(&trained.history));
+    if args.no_test {
+        println!(
+            "test set not evaluated (--no-test; `fashion evaluate --checkpoint {0}` does it); checkpoint in {0}",
+            args.out.display()
+        );
+        return Ok(());
+    }
     let eval = evaluate_and_save(&trained.model, &data, &args.out)?.evaluation;
     println!(
         "test accuracy: {:.4} (loss {:.4}, {} images); checkpoint in {}",

@@ -743,7 +743,14 @@ fn train_refuses_a_directory_holding_a_run_unless_told() {
     let train = |extra: &[&str]| {
         let out = fashion()
             .args([
-                "train", "--quiet", "--epochs", "1", "--subset", "200", "--dir",
+                "train",
+                "--quiet",
+                "--no-test",
+                "--epochs",
+                "1",
+                "--subset",
+                "200",
+                "--dir",
             ])
             .arg(real_dir())
             .arg("--out")
@@ -910,7 +917,15 @@ fn training_is_bit_identical_across_vector_instruction_sets() {
             .join(format!("{model}-{}", simd.unwrap_or("cpu")));
         let mut cmd = fashion();
         cmd.args([
-            "train", "--quiet", "--epochs", "1", "--subset", "300", "--model", model,
+            "train",
+            "--quiet",
+            "--no-test",
+            "--epochs",
+            "1",
+            "--subset",
+            "300",
+            "--model",
+            model,
         ])
         .args(["--dir", &real_dir()])
         .arg("--out")
@@ -925,6 +940,15 @@ fn training_is_bit_identical_across_vector_instruction_sets() {
             "{}",
             String::from_utf8_lossy(&run.stderr)
         );
+        // --no-test: the weights are compared, the test set is left alone.
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            stdout.contains("test set not evaluated (--no-test")
+                && !stdout.contains("test accuracy"),
+            "{stdout}"
+        );
+        assert!(!out.join("test_predictions.csv").exists());
+        assert!(!out.join("test_metrics.json").exists());
         std::fs::read(out.join("best.safetensors")).unwrap()
     };
     let small = train("small", None);
@@ -943,6 +967,21 @@ fn training_is_bit_identical_across_vector_instruction_sets() {
         train("seed", Some("baseline")),
         "SeedCnn: AVX2 and baseline paths differ"
     );
+
+    // A run trained with --no-test is evaluated later by `fashion evaluate`.
+    let run = work.path().join("small-cpu");
+    let eval = fashion()
+        .args(["evaluate", "--dir", &real_dir(), "--checkpoint"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&eval.stdout);
+    assert!(
+        eval.status.success() && stdout.contains("test accuracy: "),
+        "{stdout}{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    assert!(run.join("test_predictions.csv").is_file());
 
     let bench = fashion()
         .args([
@@ -994,7 +1033,14 @@ fn a_run_killed_mid_epoch_resumes_to_the_uninterrupted_result() {
     let cmd = |out: &std::path::Path| {
         let mut c = fashion();
         c.args([
-            "train", "--quiet", "--epochs", "3", "--subset", "3000", "--dir",
+            "train",
+            "--quiet",
+            "--no-test",
+            "--epochs",
+            "3",
+            "--subset",
+            "3000",
+            "--dir",
         ])
         .arg(real_dir())
         .arg("--out")
@@ -1106,15 +1152,17 @@ fn quick_test_accuracy(model: &str, args: &[String], out: &std::path::Path) -> f
         .unwrap_or_else(|| panic!("{model}: no test accuracy in {stdout}"))
 }
 
-/// The original project's two networks and the corrected ResNet learn from a quick run
-/// on real images: one epoch on 2 000 training images (1 600 after the validation
-/// split) lifts each far above chance (10 %) on the 10 000 test images: at least 50 %
-/// (each accuracy is printed; run with `--nocapture` to see the margin).
+/// The original project's ResNet-style network, as it wrote it and corrected, learns
+/// from a quick run on real images: one epoch on 2 000 training images (1 600 after the
+/// validation split) lifts each far above chance (10 %) on the 10 000 test images: at
+/// least 50 % (each accuracy is printed; run with `--nocapture` to see the margin). The
+/// original's other network, SeedCnn, is held to 75 % after the quick configuration in
+/// `the_quick_configuration_learns`.
 #[test]
 fn the_original_networks_learn_from_a_quick_run() {
     const AT_LEAST: f64 = 0.50;
     let work = tempfile::tempdir().unwrap();
-    for model in ["seed", "resnet", "resnet-corrected"] {
+    for model in ["resnet", "resnet-corrected"] {
         let out = work.path().join(model);
         let args = ["--epochs", "1", "--subset", "2000"].map(String::from);
         let accuracy = quick_test_accuracy(model, &args, &out);
