@@ -13,6 +13,19 @@ fn real_dir() -> String {
     )
 }
 
+/// `fashion train --quiet --no-test --epochs EPOCHS --subset SUBSET --dir REAL_DATA`: a
+/// quick run on the real data that leaves the test set alone, for the tests that compare
+/// weights, histories or refusals.
+fn quick_train(epochs: usize, subset: usize) -> Command {
+    let mut cmd = fashion();
+    cmd.args(["train", "--quiet", "--no-test", "--epochs"])
+        .arg(epochs.to_string())
+        .arg("--subset")
+        .arg(subset.to_string())
+        .args(["--dir", &real_dir()]);
+    cmd
+}
+
 #[test]
 fn verify_prints_checksums_release_and_counts() {
     let out = fashion()
@@ -741,18 +754,7 @@ fn train_refuses_a_directory_holding_a_run_unless_told() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("run");
     let train = |extra: &[&str]| {
-        let out = fashion()
-            .args([
-                "train",
-                "--quiet",
-                "--no-test",
-                "--epochs",
-                "1",
-                "--subset",
-                "200",
-                "--dir",
-            ])
-            .arg(real_dir())
+        let out = quick_train(1, 200)
             .arg("--out")
             .arg(&out_dir)
             .args(extra)
@@ -915,22 +917,11 @@ fn training_is_bit_identical_across_vector_instruction_sets() {
         let out = work
             .path()
             .join(format!("{model}-{}", simd.unwrap_or("cpu")));
-        let mut cmd = fashion();
-        cmd.args([
-            "train",
-            "--quiet",
-            "--no-test",
-            "--epochs",
-            "1",
-            "--subset",
-            "300",
-            "--model",
-            model,
-        ])
-        .args(["--dir", &real_dir()])
-        .arg("--out")
-        .arg(&out)
-        .env_remove("FASHION_SIMD");
+        let mut cmd = quick_train(1, 300);
+        cmd.args(["--model", model])
+            .arg("--out")
+            .arg(&out)
+            .env_remove("FASHION_SIMD");
         if let Some(level) = simd {
             cmd.env("FASHION_SIMD", level);
         }
@@ -1031,20 +1022,8 @@ fn json_number(path: &std::path::Path, key: &str) -> Option<u64> {
 fn a_run_killed_mid_epoch_resumes_to_the_uninterrupted_result() {
     let work = tempfile::tempdir().unwrap();
     let cmd = |out: &std::path::Path| {
-        let mut c = fashion();
-        c.args([
-            "train",
-            "--quiet",
-            "--no-test",
-            "--epochs",
-            "3",
-            "--subset",
-            "3000",
-            "--dir",
-        ])
-        .arg(real_dir())
-        .arg("--out")
-        .arg(out);
+        let mut c = quick_train(3, 3000);
+        c.arg("--out").arg(out);
         c
     };
     let full = work.path().join("full");
