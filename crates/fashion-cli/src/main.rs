@@ -6,16 +6,16 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use fashion::analysis::StudyParams;
-use fashion::data::{self, DownloadOptions, FashionMnist, LoadOptions, Release, CLASS_NAMES};
+use fashion::data::{self, CLASS_NAMES, DownloadOptions, FashionMnist, LoadOptions, Release};
 use fashion::eval::TestResults;
 use fashion::features::{FeatureParams, ImageFeatures, Representation};
 use fashion::graph::{self, BetweennessParams, Centrality, GraphExport, LayoutParams, Measure};
 use fashion::nn::ModelKind;
 use fashion::plot::{GraphChart, NodeSize};
-use fashion::report::{emit_evaluation, DirSink, ReportOptions};
+use fashion::report::{DirSink, ReportOptions, emit_evaluation};
 use fashion::train::{self, BenchMode, LrSchedule, TrainConfig, TrainOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 

@@ -50,12 +50,16 @@ fn verify_prints_checksums_release_and_counts() {
         assert!(line.contains(name) && line.contains("release "), "{line}");
     }
     assert!(lines[4].starts_with("release: "), "{stdout}");
-    assert!(lines
-        .iter()
-        .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["Shirt", "6000", "1000"]));
-    assert!(lines
-        .iter()
-        .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["all", "60000", "10000"]));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["Shirt", "6000", "1000"])
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["all", "60000", "10000"])
+    );
 }
 
 #[test]

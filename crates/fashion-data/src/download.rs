@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::release::{hex, identify, DataFile, Release, KNOWN_RELEASES};
+use super::release::{DataFile, KNOWN_RELEASES, Release, hex, identify};
 use super::{locate, sha256_file};
 use crate::error::{Error, ParamError, Result};
 
@@ -285,12 +285,12 @@ fn fetch_once(
             total,
         });
     }
-    if let Some(total) = total {
-        if received != total {
-            return Err(net(&format!(
-                "connection closed after {received} of {total} bytes"
-            )));
-        }
+    if let Some(total) = total
+        && received != total
+    {
+        return Err(net(&format!(
+            "connection closed after {received} of {total} bytes"
+        )));
     }
     let actual = hex(&hasher.finalize());
     if !actual.eq_ignore_ascii_case(expected) {

@@ -91,7 +91,9 @@ pub enum Error {
     },
 
     /// The image dimensions are not 28×28.
-    #[error("{file}: wrong image dimensions: expected {expected_rows}x{expected_cols}, found {rows}x{cols}")]
+    #[error(
+        "{file}: wrong image dimensions: expected {expected_rows}x{expected_cols}, found {rows}x{cols}"
+    )]
     BadDimensions {
         /// The file being parsed.
         file: String,
@@ -128,7 +130,9 @@ pub enum Error {
     },
 
     /// Image and label files hold different numbers of items.
-    #[error("{images_file} holds {images} images but {labels_file} holds {labels} labels: expected equal counts")]
+    #[error(
+        "{images_file} holds {images} images but {labels_file} holds {labels} labels: expected equal counts"
+    )]
     CountMismatch {
         /// The image file.
         images_file: String,
@@ -161,8 +165,10 @@ pub enum Error {
     },
 
     /// A file's SHA-256 belongs to no known Fashion-MNIST release.
-    #[error("{file}: unknown file (SHA-256 {sha256}) matches no known Fashion-MNIST release; \
-             expected one of: {known}. Pass allow_unverified (CLI: --allow-unverified, or FASHION_MNIST_ALLOW_UNVERIFIED=1) to use it anyway")]
+    #[error(
+        "{file}: unknown file (SHA-256 {sha256}) matches no known Fashion-MNIST release; \
+             expected one of: {known}. Pass allow_unverified (CLI: --allow-unverified, or FASHION_MNIST_ALLOW_UNVERIFIED=1) to use it anyway"
+    )]
     UnknownRelease {
         /// The file.
         file: String,
@@ -173,7 +179,9 @@ pub enum Error {
     },
 
     /// The files of a directory come from different releases, whose indexes do not pair.
-    #[error("{dir}: files come from different Fashion-MNIST releases ({details}); expected all four from one release")]
+    #[error(
+        "{dir}: files come from different Fashion-MNIST releases ({details}); expected all four from one release"
+    )]
     MixedReleases {
         /// The directory.
         dir: PathBuf,
@@ -182,7 +190,9 @@ pub enum Error {
     },
 
     /// A data file is missing from a directory.
-    #[error("{path}: missing data file (run `fashion data download`, or set FASHION_MNIST_DIR to a directory holding the four .gz files)")]
+    #[error(
+        "{path}: missing data file (run `fashion data download`, or set FASHION_MNIST_DIR to a directory holding the four .gz files)"
+    )]
     MissingFile {
         /// Where it was expected.
         path: PathBuf,

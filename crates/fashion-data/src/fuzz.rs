@@ -9,7 +9,7 @@
 //! long run is `cargo run --release -p fashion-nn --example fuzz` (see the README).
 
 use std::fmt::Display;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
@@ -68,7 +68,7 @@ pub fn mutate(input: &[u8], rng: &mut impl Rng) -> Vec<u8> {
         // Half the edits land in the first 32 bytes, where headers and lengths live.
         let at = match len {
             0 => 0,
-            _ if rng.gen() => rng.gen_range(0..len.min(32)),
+            _ if rng.r#gen() => rng.gen_range(0..len.min(32)),
             _ => rng.gen_range(0..len),
         };
         match rng.gen_range(0..8) {
@@ -76,13 +76,13 @@ pub fn mutate(input: &[u8], rng: &mut impl Rng) -> Vec<u8> {
             1 if len > 0 => v[at] = [0, 1, 0x7f, 0x80, 0xff][rng.gen_range(0..5)],
             2 => v.truncate(at),
             3 => {
-                let extra: Vec<u8> = (0..rng.gen_range(1..=16)).map(|_| rng.gen()).collect();
+                let extra: Vec<u8> = (0..rng.gen_range(1..=16)).map(|_| rng.r#gen()).collect();
                 v.splice(at..at, extra);
             }
             4 if len >= 4 => {
                 let at = rng.gen_range(0..=len - 4);
                 let x = BOUNDARY_U32[rng.gen_range(0..BOUNDARY_U32.len())];
-                let bytes = if rng.gen() {
+                let bytes = if rng.r#gen() {
                     x.to_be_bytes()
                 } else {
                     x.to_le_bytes()
@@ -100,7 +100,7 @@ pub fn mutate(input: &[u8], rng: &mut impl Rng) -> Vec<u8> {
             }
             _ => {
                 let n = rng.gen_range(0..=64);
-                v = (0..n).map(|_| rng.gen()).collect();
+                v = (0..n).map(|_| rng.r#gen()).collect();
             }
         }
     }
@@ -138,7 +138,7 @@ pub fn fuzz<E: Display>(
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let input = if i % 16 == 15 {
             let n = rng.gen_range(0..=256);
-            (0..n).map(|_| rng.gen()).collect()
+            (0..n).map(|_| rng.r#gen()).collect()
         } else {
             mutate(&seeds[(i as usize) % seeds.len()], &mut rng)
         };

@@ -144,7 +144,7 @@ pub fn parse_labels(reader: impl Read, name: &str) -> Result<Array1<u8>> {
     if let Some((index, &label)) = bytes[8..]
         .iter()
         .enumerate()
-        .find(|(_, &l)| l as usize >= NUM_CLASSES)
+        .find(|&(_, &l)| l as usize >= NUM_CLASSES)
     {
         return Err(Error::LabelOutOfRange {
             file: name.to_string(),

@@ -22,15 +22,15 @@ mod stats;
 
 use std::path::{Path, PathBuf};
 
-use ndarray::{s, Array1, Array2, Array3, ArrayView2, Axis};
+use ndarray::{Array1, Array2, Array3, ArrayView2, Axis, s};
 
-pub use download::{download_missing, DownloadOptions, DownloadProgress, OFFICIAL_MIRRORS};
+pub use download::{DownloadOptions, DownloadProgress, OFFICIAL_MIRRORS, download_missing};
 pub use idx::{IMAGE_SIDE, NUM_CLASSES};
 pub use release::{
-    identify, sha256_file, sha256_hex, DataFile, Release, ReleaseInfo, KNOWN_RELEASES,
+    DataFile, KNOWN_RELEASES, Release, ReleaseInfo, identify, sha256_file, sha256_hex,
 };
 pub use split::{
-    stratified_split, Batch, BatchIter, Preprocess, SplitConfig, Standardizer, TrainValid,
+    Batch, BatchIter, Preprocess, SplitConfig, Standardizer, TrainValid, stratified_split,
 };
 pub use stats::{class_counts_table, pixel_stats_table};
 
@@ -90,7 +90,7 @@ impl Dataset {
                 labels: labels.len(),
             });
         }
-        if let Some((index, &label)) = labels.iter().enumerate().find(|(_, &l)| l >= 10) {
+        if let Some((index, &label)) = labels.iter().enumerate().find(|&(_, &l)| l >= 10) {
             return Err(Error::LabelOutOfRange {
                 file: "labels".into(),
                 index,
@@ -278,14 +278,14 @@ fn check_reports(
     options: &LoadOptions,
     releases: &[ReleaseInfo],
 ) -> Result<Option<Release>> {
-    if !options.allow_unverified {
-        if let Some(r) = reports.iter().find(|r| r.release.is_none()) {
-            return Err(Error::UnknownRelease {
-                file: r.path.display().to_string(),
-                sha256: r.sha256.clone(),
-                known: release::describe_known(r.file, releases),
-            });
-        }
+    if !options.allow_unverified
+        && let Some(r) = reports.iter().find(|r| r.release.is_none())
+    {
+        return Err(Error::UnknownRelease {
+            file: r.path.display().to_string(),
+            sha256: r.sha256.clone(),
+            known: release::describe_known(r.file, releases),
+        });
     }
     let mut seen: Vec<Release> = reports.iter().filter_map(|r| r.release).collect();
     seen.sort_by_key(|r| *r as u8);

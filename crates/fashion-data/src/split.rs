@@ -310,14 +310,16 @@ mod tests {
             assert!(err.to_string().contains("valid_fraction"), "{err}");
         }
         // Rounds to zero validation images per class.
-        assert!(stratified_split(
-            &data,
-            &SplitConfig {
-                valid_fraction: 0.1,
-                seed: 1
-            }
-        )
-        .is_err());
+        assert!(
+            stratified_split(
+                &data,
+                &SplitConfig {
+                    valid_fraction: 0.1,
+                    seed: 1
+                }
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use polars::prelude::*;
 
-use super::{Dataset, CLASS_NAMES, NUM_CLASSES};
+use super::{CLASS_NAMES, Dataset, NUM_CLASSES};
 use crate::error::Result;
 
 /// Images per class for each named split: columns `label`, `class`, then one count

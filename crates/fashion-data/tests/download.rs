@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fashion_data::Error;
-use fashion_data::{sha256_hex, DownloadOptions, Release};
+use fashion_data::{DownloadOptions, Release, sha256_hex};
 
 /// How the server answers a path.
 #[derive(Clone)]

@@ -1,6 +1,6 @@
 //! Checks on the real data set in FASHION_MNIST_DIR (CI always sets it).
 
-use fashion_data::{stratified_split, FashionMnist, Release, SplitConfig};
+use fashion_data::{FashionMnist, Release, SplitConfig, stratified_split};
 
 fn real() -> FashionMnist {
     let dir = std::env::var("FASHION_MNIST_DIR").expect(

@@ -2,13 +2,13 @@
 
 use std::cmp::Ordering;
 
-use ndarray::{s, Array2};
+use ndarray::{Array2, s};
 use rayon::prelude::*;
 
 use super::{
-    check_input, gram_block, standardise_rows, Construction, NodeInfo, SimilarityGraph, BLOCK,
+    BLOCK, Construction, NodeInfo, SimilarityGraph, check_input, gram_block, standardise_rows,
 };
-use crate::error::{bad_mean_degree, bad_threshold, ParamError, Result};
+use crate::error::{ParamError, Result, bad_mean_degree, bad_threshold};
 
 /// Which pairs of images a [`correlation`] graph joins.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -106,7 +106,7 @@ pub fn correlation(
     let n = x.nrows();
     let wanted = match params.mode {
         CorrelationMode::MeanDegree(m) if m > (n - 1) as f64 => {
-            return Err(bad_mean_degree(m, Some(n)).into())
+            return Err(bad_mean_degree(m, Some(n)).into());
         }
         CorrelationMode::MeanDegree(m) => Some((m * n as f64 / 2.0).round() as usize),
         CorrelationMode::Threshold(_) => None,
@@ -122,19 +122,19 @@ pub fn correlation(
             for (ii, row) in g.rows().into_iter().enumerate() {
                 for jj in ii + 1..row.len() {
                     let r = row[jj].clamp(-1.0, 1.0);
-                    if let CorrelationMode::Threshold(t) = params.mode {
-                        if r < t {
-                            continue;
-                        }
+                    if let CorrelationMode::Threshold(t) = params.mode
+                        && r < t
+                    {
+                        continue;
                     }
                     out.push((r, start + ii, start + jj));
                 }
                 // Keep the block's candidates bounded in mean-degree mode: the global
                 // top `wanted` are among each block's top `wanted`.
-                if let Some(e) = wanted {
-                    if out.len() > 2 * e.max(n) {
-                        keep_strongest(&mut out, e);
-                    }
+                if let Some(e) = wanted
+                    && out.len() > 2 * e.max(n)
+                {
+                    keep_strongest(&mut out, e);
                 }
             }
             if let Some(e) = wanted {

@@ -22,7 +22,9 @@ pub enum Error {
     },
 
     /// The feature matrix and the node list describe different numbers of images.
-    #[error("graph input: the matrix has {rows} rows but {nodes} nodes were given: expected one node per row")]
+    #[error(
+        "graph input: the matrix has {rows} rows but {nodes} nodes were given: expected one node per row"
+    )]
     NodeCountMismatch {
         /// Rows of the matrix.
         rows: usize,
@@ -50,7 +52,9 @@ pub enum Error {
     },
 
     /// A row is constant, so it has no correlation with anything (zero variance).
-    #[error("graph input: row {row} (image {id}) is constant: correlation and lasso need rows with non-zero variance")]
+    #[error(
+        "graph input: row {row} (image {id}) is constant: correlation and lasso need rows with non-zero variance"
+    )]
     ConstantRow {
         /// Row of the matrix.
         row: usize,

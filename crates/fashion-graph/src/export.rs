@@ -335,7 +335,7 @@ pub fn write_edge_csv(g: &SimilarityGraph, path: impl AsRef<Path>) -> Result<()>
 #[cfg(test)]
 mod tests {
     use super::super::testdata::*;
-    use super::super::{knn, Construction, KnnParams, NodeInfo};
+    use super::super::{Construction, KnnParams, NodeInfo, knn};
     use super::*;
     use crate::error::Error;
 
@@ -550,7 +550,7 @@ mod tests {
 
     #[test]
     fn graphml_attributes_read_back_by_a_parser_equal_the_node_csv() {
-        use super::super::{fruchterman_reingold, LayoutParams};
+        use super::super::{LayoutParams, fruchterman_reingold};
         let (x, nodes) = clusters(40, 4, 0.8, 7);
         let g = knn(&x, &nodes, &KnnParams::default().k(2)).unwrap();
         let layout = fruchterman_reingold(&g, &LayoutParams::default()).unwrap();

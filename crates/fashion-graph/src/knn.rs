@@ -1,10 +1,10 @@
 //! Euclidean k-nearest-neighbour graphs.
 
-use ndarray::{s, Array2, ArrayView1, Axis};
+use ndarray::{Array2, ArrayView1, Axis, s};
 use rayon::prelude::*;
 
-use super::{check_input, gram_block, Construction, NodeInfo, SimilarityGraph, BLOCK};
-use crate::error::{bad_neighbours, ParamError, Result};
+use super::{BLOCK, Construction, NodeInfo, SimilarityGraph, check_input, gram_block};
+use crate::error::{ParamError, Result, bad_neighbours};
 
 /// Parameters of [`knn`]. Default: `k = 5`, plain (not mutual).
 ///

@@ -1,14 +1,14 @@
 //! Lasso neighbourhood selection (Meinshausen & Bühlmann 2006).
 
-use ndarray::{s, Array2};
+use ndarray::{Array2, s};
 use rayon::prelude::*;
 
 use super::{
-    check_input, gram_block, standardise_rows, Construction, NodeInfo, SimilarityGraph, BLOCK,
+    BLOCK, Construction, NodeInfo, SimilarityGraph, check_input, gram_block, standardise_rows,
 };
 use crate::error::{
-    bad_iterations, bad_level, bad_mean_degree, bad_penalty, bad_tolerance, Error, ParamError,
-    Result,
+    Error, ParamError, Result, bad_iterations, bad_level, bad_mean_degree, bad_penalty,
+    bad_tolerance,
 };
 
 /// A coefficient counts as non-zero above this magnitude.
@@ -135,10 +135,10 @@ impl LassoParams {
         match self.penalty {
             Penalty::Fixed(a) if !(a > 0.0 && a.is_finite()) => return Err(bad_penalty(a)),
             Penalty::MeanDegree(m) if !(m > 0.0 && m.is_finite()) => {
-                return Err(bad_mean_degree(m, None))
+                return Err(bad_mean_degree(m, None));
             }
             Penalty::MeinshausenBuhlmann { level } if !(level > 0.0 && level < 1.0) => {
-                return Err(bad_level(level))
+                return Err(bad_level(level));
             }
             _ => {}
         }
@@ -538,10 +538,10 @@ pub fn lasso(x: &Array2<f32>, nodes: &[NodeInfo], params: &LassoParams) -> Resul
     params.check()?;
     check_input(x, nodes)?;
     let (n, d) = x.dim();
-    if let Penalty::MeanDegree(m) = params.penalty {
-        if m > (n - 1) as f64 {
-            return Err(bad_mean_degree(m, Some(n)).into());
-        }
+    if let Penalty::MeanDegree(m) = params.penalty
+        && m > (n - 1) as f64
+    {
+        return Err(bad_mean_degree(m, Some(n)).into());
     }
     let z = standardise_rows(x, nodes, d as f64)?;
     let g = scaled_gram(&z);
@@ -733,10 +733,10 @@ fn bisect(g: &Array2<f64>, m: f64, params: &LassoParams) -> Result<(Round, usize
 #[cfg(test)]
 mod tests {
     use crate::Error;
-    use linfa::traits::Fit as _;
     use linfa::Dataset;
+    use linfa::traits::Fit as _;
     use linfa_elasticnet::ElasticNet;
-    use ndarray::{array, Array1, ShapeBuilder};
+    use ndarray::{Array1, ShapeBuilder, array};
 
     use super::super::testdata::*;
     use super::*;

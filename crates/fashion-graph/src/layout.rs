@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::SimilarityGraph;
-use crate::error::{bad_gravity, bad_iterations, Error, ParamError, Result};
+use crate::error::{Error, ParamError, Result, bad_gravity, bad_iterations};
 
 /// Parameters of [`fruchterman_reingold`]. Default: 500 iterations, seed 0, gravity 1.
 ///
@@ -414,7 +414,7 @@ pub fn fruchterman_reingold(g: &SimilarityGraph, params: &LayoutParams) -> Resul
     let n = graph.node_count();
     let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
     let mut pos: Vec<(f64, f64)> = (0..n)
-        .map(|_| (rng.gen::<f64>(), rng.gen::<f64>()))
+        .map(|_| (rng.r#gen::<f64>(), rng.r#gen::<f64>()))
         .collect();
     if n < 2 {
         return Ok(Layout {
@@ -469,8 +469,8 @@ pub fn fruchterman_reingold(g: &SimilarityGraph, params: &LayoutParams) -> Resul
 
 #[cfg(test)]
 mod tests {
-    use super::super::testdata::*;
     use super::super::KnnParams;
+    use super::super::testdata::*;
     use super::*;
 
     fn dist(a: (f64, f64), b: (f64, f64)) -> f64 {
@@ -567,8 +567,8 @@ mod tests {
             .map(|i| {
                 let c = (i % 6) as f64;
                 (
-                    0.15 * c + 0.05 * rng.gen::<f64>(),
-                    0.1 * (c * 1.7).sin() + 0.05 * rng.gen::<f64>(),
+                    0.15 * c + 0.05 * rng.r#gen::<f64>(),
+                    0.1 * (c * 1.7).sin() + 0.05 * rng.r#gen::<f64>(),
                 )
             })
             .collect();

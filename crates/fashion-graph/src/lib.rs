@@ -56,19 +56,19 @@ use ndarray::{Array2, Axis};
 use petgraph::graph::{NodeIndex, UnGraph};
 
 pub use centrality::{
+    BETWEENNESS_PIVOTS, BetweennessParams, Centrality, EXACT_BETWEENNESS_NODES, EstimateError,
     average_ranks, betweenness, betweenness_parallel, brandes_pich, components, degrees,
-    modularity, same_class_share, BetweennessParams, Centrality, EstimateError, BETWEENNESS_PIVOTS,
-    EXACT_BETWEENNESS_NODES,
+    modularity, same_class_share,
 };
-pub use correlation::{correlation, correlation_matrix, CorrelationMode, CorrelationParams};
-pub use export::{graphml_string, write_edge_csv, write_graphml, write_node_csv, GraphExport};
-pub use knn::{knn, nearest_neighbours, KnnParams};
+pub use correlation::{CorrelationMode, CorrelationParams, correlation, correlation_matrix};
+pub use export::{GraphExport, graphml_string, write_edge_csv, write_graphml, write_node_csv};
+pub use knn::{KnnParams, knn, nearest_neighbours};
 pub use lasso::{
-    inverse_normal_cdf, lasso, lasso_coefficients, lasso_neighbourhoods, LassoParams, LassoReport,
-    Penalty, Symmetrise,
+    LassoParams, LassoReport, Penalty, Symmetrise, inverse_normal_cdf, lasso, lasso_coefficients,
+    lasso_neighbourhoods,
 };
 pub use layout::{
-    fruchterman_reingold, Layout, LayoutParams, EXACT_REPULSION_NODES, LARGE_GRAPH_ITERATIONS,
+    EXACT_REPULSION_NODES, LARGE_GRAPH_ITERATIONS, Layout, LayoutParams, fruchterman_reingold,
 };
 pub use measure::Measure;
 
@@ -329,15 +329,15 @@ pub(crate) fn check_input(x: &Array2<f32>, nodes: &[NodeInfo]) -> Result<()> {
     }
     for (row, node) in nodes.iter().enumerate() {
         for (field, value) in [("class", Some(node.class)), ("predicted", node.predicted)] {
-            if let Some(value) = value {
-                if value as usize >= NUM_CLASSES {
-                    return Err(Error::NodeClassOutOfRange {
-                        row,
-                        id: node.id,
-                        field,
-                        value,
-                    });
-                }
+            if let Some(value) = value
+                && value as usize >= NUM_CLASSES
+            {
+                return Err(Error::NodeClassOutOfRange {
+                    row,
+                    id: node.id,
+                    field,
+                    value,
+                });
             }
         }
     }

@@ -4,7 +4,7 @@
 use ndarray::Array2;
 
 use super::{
-    correlation, knn, lasso, CorrelationParams, KnnParams, LassoParams, NodeInfo, SimilarityGraph,
+    CorrelationParams, KnnParams, LassoParams, NodeInfo, SimilarityGraph, correlation, knn, lasso,
 };
 use crate::error::{Error, ParamError, Result};
 

@@ -11,11 +11,11 @@
 //! 28×28; 2 · 32 · 784 · 96 forward FLOPs per image), which run on the direct kernels
 //! on CPUs with AVX-512F.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dfdx::prelude::*;
 use fashion_nn::{
-    activate, batch_norm_train, conv2d, keep_freed_memory, max_pool2d, Activation, BlockNorm,
-    ConvBlock, Padding, Shape4,
+    Activation, BlockNorm, ConvBlock, Padding, Shape4, activate, batch_norm_train, conv2d,
+    keep_freed_memory, max_pool2d,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use fashion_data::fixtures::synthetic;
-use fashion_data::fuzz::{fuzz, Budget, FuzzReport};
+use fashion_data::fuzz::{Budget, FuzzReport, fuzz};
 use fashion_data::idx::{encode_images, encode_labels, gzip, parse_images, parse_labels};
 use fashion_nn::train::fuzzing::CheckpointReaders;
 

@@ -26,9 +26,9 @@ use rayon::prelude::*;
 
 use super::conv::{self, Geom};
 use super::direct::Direct;
-use super::ops::{channel_stats, lane_sum_dot_dev, Activation, BatchStats};
+use super::ops::{Activation, BatchStats, channel_stats, lane_sum_dot_dev};
 use super::pool::pool_row;
-use super::{add_partials, images_per_task, par_zeros, simd, tensor_err, to_vec, Padding, Shape4};
+use super::{Padding, Shape4, add_partials, images_per_task, par_zeros, simd, tensor_err, to_vec};
 use crate::{Error, Result};
 
 const OP: &str = "conv_block";

@@ -10,9 +10,9 @@ use dfdx::tensor_ops::ReshapeTo;
 use rayon::prelude::*;
 
 use super::direct::Direct;
-use super::gemm::{sgemm, Mat};
+use super::gemm::{Mat, sgemm};
 use super::ops::lane_sum;
-use super::{add_partials, images_per_task, simd, tensor_err, to_vec, with_data, Padding, Shape4};
+use super::{Padding, Shape4, add_partials, images_per_task, simd, tensor_err, to_vec, with_data};
 use crate::{Error, Result};
 
 const OP: &str = "conv2d";
@@ -138,19 +138,21 @@ impl Geom {
                 format!("weight {ws:?} for input {xs:?}"),
             ));
         }
-        if let Some(len) = bias_len {
-            if len != c_out {
-                return Err(mismatch(
-                    format!("bias ({c_out},) for a weight with C_out = {c_out}"),
-                    format!("bias ({len},)"),
-                ));
-            }
+        if let Some(len) = bias_len
+            && len != c_out
+        {
+            return Err(mismatch(
+                format!("bias ({c_out},) for a weight with C_out = {c_out}"),
+                format!("bias ({len},)"),
+            ));
         }
         let Some((h_out, w_out)) = conv2d_output_hw((h, w), (kh, kw), padding) else {
             let expected = match padding {
                 Padding::Same => "input (N, C, H, W) with H, W ≥ 1".to_string(),
                 Padding::Valid => {
-                    format!("input (N, C, H, W) with H ≥ {kh}, W ≥ {kw} (the kernel) for Padding::Valid")
+                    format!(
+                        "input (N, C, H, W) with H ≥ {kh}, W ≥ {kw} (the kernel) for Padding::Valid"
+                    )
                 }
             };
             return Err(mismatch(expected, format!("input {xs:?}")));

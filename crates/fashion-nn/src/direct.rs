@@ -290,7 +290,7 @@ struct Sweep<'a> {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{Direct, Init, Sweep, LANES, TILE_C, TILE_V};
+    use super::{Direct, Init, LANES, Sweep, TILE_C, TILE_V};
 
     /// Runs a convolution pass: tiles of 6 vectors × 4 output planes, vectors outer so
     /// that the input rows of a tile stay in L1 across the output planes.

@@ -51,7 +51,9 @@ pub enum Error {
     },
 
     /// The training loss became NaN or infinite.
-    #[error("training diverged: loss is {loss} at epoch {epoch}, batch {batch} (try a lower learning rate)")]
+    #[error(
+        "training diverged: loss is {loss} at epoch {epoch}, batch {batch} (try a lower learning rate)"
+    )]
     NonFiniteLoss {
         /// Epoch (1-based).
         epoch: usize,
@@ -64,7 +66,9 @@ pub enum Error {
     /// A NaN or an infinity appeared at the end of an epoch, in the weights or the
     /// validation loss. Nothing of that epoch was saved: the checkpoint of the epoch
     /// before (and `best.safetensors`) are unchanged and loadable.
-    #[error("training diverged: {what} is {value} after epoch {epoch}; nothing of epoch {epoch} was saved (try a lower learning rate)")]
+    #[error(
+        "training diverged: {what} is {value} after epoch {epoch}; nothing of epoch {epoch} was saved (try a lower learning rate)"
+    )]
     NonFinite {
         /// Epoch (1-based).
         epoch: usize,
@@ -76,7 +80,9 @@ pub enum Error {
 
     /// The checkpoint directory already holds a run, and the call asked neither to
     /// resume it nor to overwrite it.
-    #[error("{dir}: holds {what}; resume it or overwrite it (CLI: --resume or --overwrite), or train into another directory")]
+    #[error(
+        "{dir}: holds {what}; resume it or overwrite it (CLI: --resume or --overwrite), or train into another directory"
+    )]
     RunExists {
         /// The checkpoint directory.
         dir: PathBuf,
@@ -85,7 +91,9 @@ pub enum Error {
     },
 
     /// Another process is training into the same checkpoint directory.
-    #[error("{path}: the checkpoint directory is in use by another training run ({holder}); wait for it to end, or train into another directory")]
+    #[error(
+        "{path}: the checkpoint directory is in use by another training run ({holder}); wait for it to end, or train into another directory"
+    )]
     Locked {
         /// The lock file.
         path: PathBuf,

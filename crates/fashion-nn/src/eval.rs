@@ -30,11 +30,11 @@ use ndarray::Array2;
 use polars::prelude::*;
 
 use fashion_data::io::{write_atomic, write_csv};
-use fashion_data::{BatchIter, Dataset, Preprocess, CLASS_NAMES, NUM_CLASSES};
+use fashion_data::{BatchIter, CLASS_NAMES, Dataset, NUM_CLASSES, Preprocess};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
 use crate::Model;
+use crate::error::{Error, Result};
 
 /// Counts of (true class, predicted class) pairs: a 10 × 10 matrix whose rows are the
 /// true classes and columns the predicted ones, as in the classic Fashion-MNIST figure.
@@ -369,7 +369,7 @@ pub fn misclassified(
     }
     if let Some(((row, col), &bad)) = probs
         .indexed_iter()
-        .find(|(_, &p)| !(0.0..=1.0).contains(&p))
+        .find(|&(_, &p)| !(0.0..=1.0).contains(&p))
     {
         return Err(Error::invalid(
             "probs",
@@ -377,14 +377,14 @@ pub fn misclassified(
             format!("{bad} at row {row}, column {col}"),
         ));
     }
-    if let Some(indices) = indices {
-        if indices.len() != n {
-            return Err(Error::ShapeMismatch {
-                op: "misclassified",
-                expected: format!("one index per example ({n})"),
-                found: format!("{} indices", indices.len()),
-            });
-        }
+    if let Some(indices) = indices
+        && indices.len() != n
+    {
+        return Err(Error::ShapeMismatch {
+            op: "misclassified",
+            expected: format!("one index per example ({n})"),
+            found: format!("{} indices", indices.len()),
+        });
     }
     let mut wrong: Vec<Misclassified> = (0..n)
         .filter(|&i| labels[i] != predicted[i])
@@ -427,7 +427,7 @@ fn check_labels(labels: &[u8], predicted: &[u8]) -> Result<()> {
         if let Some((index, &label)) = values
             .iter()
             .enumerate()
-            .find(|(_, &l)| l as usize >= NUM_CLASSES)
+            .find(|&(_, &l)| l as usize >= NUM_CLASSES)
         {
             return Err(Error::Data(fashion_data::Error::LabelOutOfRange {
                 file: name.into(),
@@ -606,7 +606,7 @@ impl Evaluation {
 #[cfg(test)]
 mod tests {
     use linfa::prelude::ToConfusionMatrix;
-    use ndarray::{array, Array1};
+    use ndarray::{Array1, array};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 

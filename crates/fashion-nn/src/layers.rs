@@ -1,8 +1,8 @@
 //! Layers built on the ops of this module, as dfdx [`TensorCollection`]s so dfdx can
 //! allocate, zero, save and load their parameters (safetensors).
 
-use dfdx::nn::modules::Linear;
 use dfdx::nn::Module;
+use dfdx::nn::modules::Linear;
 use dfdx::nn::{ModuleVisitor, TensorCollection, TensorOptions};
 use dfdx::shapes::{Const, Dtype, HasShape, Rank1, Rank4, Shape};
 use dfdx::tensor::{
@@ -15,9 +15,9 @@ use rayon::prelude::*;
 
 #[cfg(doc)]
 use super::block::conv_stack;
-use super::block::{conv_stack_with, BlockNorm, ConvBlock, StackOptions, StackOutput};
-use super::ops::{batch_norm_infer, batch_norm_train, Activation, BatchStats};
-use super::{conv2d, tensor_err, to_vec, with_data, Padding, Shape4};
+use super::block::{BlockNorm, ConvBlock, StackOptions, StackOutput, conv_stack_with};
+use super::ops::{Activation, BatchStats, batch_norm_infer, batch_norm_train};
+use super::{Padding, Shape4, conv2d, tensor_err, to_vec, with_data};
 use crate::Result;
 
 /// A 2-D convolution layer: `CO` filters of `CI × KH × KW`, stride 1, "same" padding,
@@ -37,14 +37,8 @@ pub struct Conv<
     pub bias: Tensor<Rank1<CO>, E, D>,
 }
 
-impl<
-        const CI: usize,
-        const CO: usize,
-        const KH: usize,
-        const KW: usize,
-        E: Dtype,
-        D: Device<E>,
-    > TensorCollection<E, D> for Conv<CI, CO, KH, KW, E, D>
+impl<const CI: usize, const CO: usize, const KH: usize, const KW: usize, E: Dtype, D: Device<E>>
+    TensorCollection<E, D> for Conv<CI, CO, KH, KW, E, D>
 {
     type To<E2: Dtype, D2: Device<E2>> = Conv<CI, CO, KH, KW, E2, D2>;
 

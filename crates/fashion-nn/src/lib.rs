@@ -101,15 +101,15 @@ mod resnet;
 mod tests;
 
 pub use block::{
-    conv_stack, conv_stack_with, BlockNorm, BlockOutput, ConvBlock, StackOptions, StackOutput,
+    BlockNorm, BlockOutput, ConvBlock, StackOptions, StackOutput, conv_stack, conv_stack_with,
 };
 pub use conv::{conv2d, conv2d_no_bias, conv2d_output_hw};
-pub use layers::{dropout, BatchNorm, BlockParams, Conv};
+pub use layers::{BatchNorm, BlockParams, Conv, dropout};
 pub use models::{
     Activations, LayerInfo, Logits, Model, ModelConfig, ModelKind, SeedCnn, SmallCnn, Taped,
 };
 pub use ops::{
-    activate, batch_norm_infer, batch_norm_train, Activation, BatchStats, SELU_ALPHA, SELU_LAMBDA,
+    Activation, BatchStats, SELU_ALPHA, SELU_LAMBDA, activate, batch_norm_infer, batch_norm_train,
 };
 pub use pool::max_pool2d;
 pub use resample::{global_avg_pool, keras_same_strided, residual_add, subsample2d};

@@ -17,12 +17,12 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::layers::{
-    dense, dropout, init_linear, linear_params, run_blocks, run_blocks_on_images, BatchNorm,
-    BlockParams, Conv,
+    BatchNorm, BlockParams, Conv, dense, dropout, init_linear, linear_params, run_blocks,
+    run_blocks_on_images,
 };
-use super::ops::{activate, Activation, BatchStats};
+use super::ops::{Activation, BatchStats, activate};
 use super::resnet::{ResNetAsWritten, ResNetCorrected};
-use super::{tensor_err, to_vec, Shape4};
+use super::{Shape4, tensor_err, to_vec};
 use crate::{Error, ParamError, Result};
 use fashion_data::{IMAGE_PIXELS, NUM_CLASSES};
 
@@ -963,7 +963,7 @@ mod tests {
 
     fn batch(n: usize, seed: u64) -> Array2<f32> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        Array2::from_shape_fn((n, IMAGE_PIXELS), |_| rng.gen::<f32>())
+        Array2::from_shape_fn((n, IMAGE_PIXELS), |_| rng.r#gen::<f32>())
     }
 
     #[test]

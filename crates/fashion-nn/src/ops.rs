@@ -12,7 +12,7 @@ use dfdx::tensor::{
 use dfdx::tensor_ops::ReshapeTo;
 use rayon::prelude::*;
 
-use super::{add_partials, simd, tensor_err, to_vec, with_data, Shape4};
+use super::{Shape4, add_partials, simd, tensor_err, to_vec, with_data};
 use crate::{Error, Result};
 
 /// Elements per rayon work item for element-wise passes.
@@ -123,11 +123,7 @@ pub(super) fn exp_nonpositive(x: f32) -> f32 {
     // n ∈ [−126, 0]: the low bits of t hold n + 2²² (two's complement).
     let n_int = (t.to_bits() as i32) - 0x4B40_0000;
     let y = er * f32::from_bits(((n_int + 127) as u32) << 23);
-    if nan {
-        f32::NAN
-    } else {
-        y
-    }
+    if nan { f32::NAN } else { y }
 }
 
 /// Applies `act` element-wise, differentiably, in parallel.

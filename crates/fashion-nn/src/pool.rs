@@ -5,7 +5,7 @@ use dfdx::tensor::{Cpu, Gradients, PutTape, SplitTape, Tape, Tensor, TensorFromV
 use dfdx::tensor_ops::ReshapeTo;
 use rayon::prelude::*;
 
-use super::{tensor_err, with_data, Shape4};
+use super::{Shape4, tensor_err, with_data};
 use crate::{Error, Result};
 
 const OP: &str = "max_pool2d";

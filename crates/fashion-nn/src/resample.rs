@@ -7,7 +7,7 @@ use dfdx::shapes::{HasShape, Shape};
 use dfdx::tensor::{Cpu, Gradients, Merge, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
 use rayon::prelude::*;
 
-use super::{tensor_err, to_vec, with_data, Shape4};
+use super::{Shape4, tensor_err, to_vec, with_data};
 use crate::{Error, Result};
 
 /// Output size and offset of a strided convolution with Keras's (and TensorFlow's)

@@ -10,12 +10,12 @@ use dfdx::tensor_ops::{Device, ReshapeTo};
 use rand::Rng;
 
 use super::layers::{
-    dense, init_linear, linear_params, run_blocks, run_blocks_on_images, BatchNorm, Conv,
+    BatchNorm, Conv, dense, init_linear, linear_params, run_blocks, run_blocks_on_images,
 };
-use super::models::{info, to_array, update_bn, Activations, LayerInfo, Logits, Taped};
-use super::ops::{activate, Activation, BatchStats};
+use super::models::{Activations, LayerInfo, Logits, Taped, info, to_array, update_bn};
+use super::ops::{Activation, BatchStats, activate};
 use super::resample::{global_avg_pool, keras_same_strided, residual_add, subsample2d};
-use super::{tensor_err, Shape4};
+use super::{Shape4, tensor_err};
 use crate::Result;
 use fashion_data::NUM_CLASSES;
 

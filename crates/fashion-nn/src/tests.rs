@@ -7,8 +7,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{
-    conv2d, conv2d_no_bias, global_avg_pool, keras_same_strided, max_pool2d, residual_add,
-    subsample2d, Padding, Shape4,
+    Padding, Shape4, conv2d, conv2d_no_bias, global_avg_pool, keras_same_strided, max_pool2d,
+    residual_add, subsample2d,
 };
 use crate::Error;
 
@@ -824,7 +824,7 @@ fn conv_relu_pool_linear_backward_matches_finite_differences() {
 
 // --- fused activations and batch normalisation ------------------------------------------
 
-use super::{activate, batch_norm_infer, batch_norm_train, Activation, SELU_ALPHA, SELU_LAMBDA};
+use super::{Activation, SELU_ALPHA, SELU_LAMBDA, activate, batch_norm_infer, batch_norm_train};
 
 fn act_ref(act: Activation, x: f64) -> f64 {
     let (l, a) = (f64::from(SELU_LAMBDA), f64::from(SELU_ALPHA));
@@ -1431,7 +1431,7 @@ fn dropout_masks_with_the_rngs_float_draws_and_routes_gradients_through_the_mask
         let keep = 1.0 / (1.0 - p);
         let mask: Vec<f32> = (0..n * len)
             .map(|_| {
-                if reference.gen::<f32>() < p {
+                if reference.r#gen::<f32>() < p {
                     0.0
                 } else {
                     keep
@@ -1443,7 +1443,7 @@ fn dropout_masks_with_the_rngs_float_draws_and_routes_gradients_through_the_mask
         let expected: Vec<f32> = xv.iter().zip(&mask).map(|(x, m)| x * m).collect();
         assert_eq!(y.as_vec(), expected, "p = {p}");
         // The stream advanced by exactly one draw per element.
-        assert_eq!(draws.gen::<u64>(), reference.gen::<u64>(), "p = {p}");
+        assert_eq!(draws.r#gen::<u64>(), reference.r#gen::<u64>(), "p = {p}");
         let dropped = mask.iter().filter(|&&m| m == 0.0).count() as f64 / mask.len() as f64;
         assert!(
             (dropped - f64::from(p)).abs() < 0.02,
@@ -1492,7 +1492,7 @@ fn gemm_path(
     grad_x0: &[f32],
     overwrite: bool,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    use super::conv::{backward_images, forward_images, GradOut};
+    use super::conv::{GradOut, backward_images, forward_images};
     let mut out = vec![f32::NAN; grad_out.len()];
     forward_images(g, g.n, x, w, None, b, &mut out, &mut |_, _| {});
     let mut grad_x = grad_x0.to_vec();
@@ -1504,7 +1504,7 @@ fn gemm_path(
 #[test]
 fn direct_convolution_matches_the_im2col_path() {
     use super::conv::Geom;
-    use super::direct::{cpu_has_avx512, suits, Direct};
+    use super::direct::{Direct, cpu_has_avx512, suits};
     let mut r = rng(77);
     let mut checked = 0;
     // Odd and even 1-D kernels ("same" puts the extra tap bottom/right), taps in threes
@@ -1635,11 +1635,12 @@ fn naive_strided_same(
                             for v in 0..kw {
                                 let (r, t) =
                                     ((s * a + u).checked_sub(pt), (s * q + v).checked_sub(pl));
-                                if let (Some(r), Some(t)) = (r, t) {
-                                    if r < h && t < wd {
-                                        acc += w[((o * c + ci) * kh + u) * kw + v]
-                                            * x[((i * c + ci) * h + r) * wd + t];
-                                    }
+                                if let (Some(r), Some(t)) = (r, t)
+                                    && r < h
+                                    && t < wd
+                                {
+                                    acc += w[((o * c + ci) * kh + u) * kw + v]
+                                        * x[((i * c + ci) * h + r) * wd + t];
                                 }
                             }
                         }

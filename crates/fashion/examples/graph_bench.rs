@@ -28,7 +28,7 @@ use fashion::graph::{
     LayoutParams, NodeInfo,
 };
 use fashion::ndarray::Array2;
-use fashion::plot::{save, GraphChart, GraphPanel, NodeSize};
+use fashion::plot::{GraphChart, GraphPanel, NodeSize, save};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -11,8 +11,8 @@
 
 use std::path::PathBuf;
 
-use fashion::data::{class_counts_table, stratified_split, FashionMnist, SplitConfig};
-use fashion::plot::{html_table, save, ClassCounts, MeanImages, SampleGrid};
+use fashion::data::{FashionMnist, SplitConfig, class_counts_table, stratified_split};
+use fashion::plot::{ClassCounts, MeanImages, SampleGrid, html_table, save};
 
 fn main() -> fashion::Result<()> {
     let mut args = std::env::args_os().skip(1);

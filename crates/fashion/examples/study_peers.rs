@@ -25,7 +25,7 @@ use fashion::features::{FeatureParams, ImageFeatures, Representation};
 use fashion::graph::{
     self, BetweennessParams, Construction, KnnParams, LassoParams, NodeInfo, SimilarityGraph,
 };
-use fashion::ndarray::{s, Array2};
+use fashion::ndarray::{Array2, s};
 
 fn arg<T: std::str::FromStr>(k: usize, name: &str, default: T) -> T {
     match std::env::args().nth(k) {

@@ -47,7 +47,9 @@ pub enum Error {
     Polars(#[from] polars::error::PolarsError),
 
     /// A binary metric needs both classes, and the labels hold only one.
-    #[error("{metric}: expected at least one positive and one negative, found {positives} positives and {negatives} negatives")]
+    #[error(
+        "{metric}: expected at least one positive and one negative, found {positives} positives and {negatives} negatives"
+    )]
     OneClassOnly {
         /// The metric, e.g. `roc_auc`.
         metric: &'static str,

@@ -41,16 +41,16 @@
 
 use ndarray::{Array2, Axis};
 use polars::prelude::*;
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::data::{
-    stratified_split, Dataset, FashionMnist, SplitConfig, Standardizer, CLASS_NAMES, NUM_CLASSES,
+    CLASS_NAMES, Dataset, FashionMnist, NUM_CLASSES, SplitConfig, Standardizer, stratified_split,
 };
 use crate::error::{Error, ParamError, Result};
 use crate::graph::{
-    fruchterman_reingold, Centrality, Layout, LayoutParams, Measure, NodeInfo, SimilarityGraph,
+    Centrality, Layout, LayoutParams, Measure, NodeInfo, SimilarityGraph, fruchterman_reingold,
 };
 use crate::nn::Model;
 use crate::train::{TrainConfig, Trained};
@@ -656,7 +656,7 @@ impl Comparison {
                         "measure",
                         "a lasso comparison",
                         self.measure.name(),
-                    ))
+                    ));
                 }
             }
         }
@@ -676,10 +676,10 @@ impl Comparison {
     pub fn best(&self, score: Score) -> Option<(Representation, f64)> {
         let mut best: Option<(Representation, f64)> = None;
         for g in &self.graphs {
-            if let Some(v) = score.value(&g.centrality) {
-                if best.is_none_or(|(_, b)| v > b) {
-                    best = Some((g.representation, v));
-                }
+            if let Some(v) = score.value(&g.centrality)
+                && best.is_none_or(|(_, b)| v > b)
+            {
+                best = Some((g.representation, v));
             }
         }
         best
@@ -984,12 +984,14 @@ mod tests {
             text.contains(&format!("{value:.3}")) && text.contains(best.label()),
             "{text}"
         );
-        assert!(Comparison::compute(
-            &f,
-            &Measure::Knn(KnnParams::default().k(0)),
-            &LayoutParams::default()
-        )
-        .is_err());
+        assert!(
+            Comparison::compute(
+                &f,
+                &Measure::Knn(KnnParams::default().k(0)),
+                &LayoutParams::default()
+            )
+            .is_err()
+        );
         // The penalty table is for lasso comparisons only.
         let err = c.penalty_table().unwrap_err().to_string();
         assert!(err.contains("measure") && err.contains("lasso"), "{err}");
@@ -1076,10 +1078,11 @@ mod tests {
             "{text}"
         );
         let none = hand_made([&[], &[], &[], &[]]);
-        assert!(none
-            .statement()
-            .to_string()
-            .contains("no representation's graph has edges"));
+        assert!(
+            none.statement()
+                .to_string()
+                .contains("no representation's graph has edges")
+        );
         assert_eq!(none.best(Score::Modularity), None);
     }
 }

@@ -45,7 +45,7 @@ pub fn bench(
     }
     let mut net = Model::new(model, seed)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let x = Array2::from_shape_fn((batch, IMAGE_SIDE * IMAGE_SIDE), |_| rng.gen::<f32>());
+    let x = Array2::from_shape_fn((batch, IMAGE_SIDE * IMAGE_SIDE), |_| rng.r#gen::<f32>());
     let y: Vec<u8> = (0..batch).map(|i| (i % NUM_CLASSES) as u8).collect();
     let mut stepper = Stepper::new(&net, Adam::default())?;
     let no_decay = TrainConfig {

@@ -215,14 +215,14 @@ impl TrainConfig {
                 self.label_smoothing,
             ));
         }
-        if let LrSchedule::OneCycle { warmup } = self.schedule {
-            if !(0.0..1.0).contains(&warmup) {
-                return Err(ParamError::new(
-                    "schedule.warmup",
-                    "a share of the steps in [0, 1)",
-                    warmup,
-                ));
-            }
+        if let LrSchedule::OneCycle { warmup } = self.schedule
+            && !(0.0..1.0).contains(&warmup)
+        {
+            return Err(ParamError::new(
+                "schedule.warmup",
+                "a share of the steps in [0, 1)",
+                warmup,
+            ));
         }
         if self.train_subset == Some(0) {
             return Err(ParamError::new("train_subset", "at least 1 image", 0));

@@ -49,11 +49,11 @@ use serde::{Deserialize, Serialize};
 
 use fashion_data::io::write_atomic;
 use fashion_data::{
-    stratified_split, BatchIter, Dataset, FashionMnist, Preprocess, SplitConfig, IMAGE_SIDE,
-    NUM_CLASSES,
+    BatchIter, Dataset, FashionMnist, IMAGE_SIDE, NUM_CLASSES, Preprocess, SplitConfig,
+    stratified_split,
 };
 
-use crate::eval::{evaluate, EVAL_BATCH};
+use crate::eval::{EVAL_BATCH, evaluate};
 use crate::{Error, Model, ModelConfig, ModelKind, Result};
 
 mod augment;
@@ -70,14 +70,14 @@ mod step;
 mod tests;
 
 pub use augment::MAX_SHIFT;
-pub use bench::{bench, BenchMode, BenchResult};
+pub use bench::{BenchMode, BenchResult, bench};
 pub use checkpoint::load_checkpoint;
 pub use config::{LrSchedule, TrainConfig};
-pub use history::{EpochRecord, History, TimeToAccuracy, ACCURACY_MILESTONES};
-pub use run::{train, train_or_load, TrainOptions, TrainProgress, Trained};
+pub use history::{ACCURACY_MILESTONES, EpochRecord, History, TimeToAccuracy};
+pub use run::{TrainOptions, TrainProgress, Trained, train, train_or_load};
 pub use shared::{
-    checkpoints_root, long_run, long_run_in, shared_run, shared_run_for, shared_run_in,
-    shared_run_in_for, SharedRun, CHECKPOINTS_ENV, FAST_ENV,
+    CHECKPOINTS_ENV, FAST_ENV, SharedRun, checkpoints_root, long_run, long_run_in, shared_run,
+    shared_run_for, shared_run_in, shared_run_in_for,
 };
 
 use augment::*;

@@ -789,7 +789,7 @@ fn a_training_epoch_is_bit_identical_with_one_and_two_threads() {
 
 #[test]
 fn the_checkpoint_readers_never_panic_and_name_the_file() {
-    use fashion_data::fuzz::{fuzz, Budget};
+    use fashion_data::fuzz::{Budget, fuzz};
     use fuzzing::CheckpointReaders;
     let mut readers = CheckpointReaders::new().unwrap();
     for (i, target) in CheckpointReaders::TARGETS.into_iter().enumerate() {

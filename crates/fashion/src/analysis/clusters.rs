@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use linfa_linalg::eigh::Eigh;
 use linfa_linalg::qr::QRInto;
-use ndarray::{s, Array2, Axis};
+use ndarray::{Array2, Axis, s};
 use polars::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

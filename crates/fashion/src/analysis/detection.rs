@@ -42,7 +42,7 @@ use std::time::Instant;
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use super::{bootstrap_auc_ap, knn_label_disagreement, Interval};
+use super::{Interval, bootstrap_auc_ap, knn_label_disagreement};
 use crate::error::{Error, ParamError, Result};
 use crate::features::{ImageFeatures, Representation};
 use crate::graph::{BetweennessParams, Centrality, Measure};
@@ -425,10 +425,12 @@ impl CentralityStudy {
             scored.push((None, Some(r), Detector::KnnDisagreement, d));
         }
 
-        debug_assert!(scored
-            .iter()
-            .map(|s| (s.0, s.1, s.2))
-            .eq(params.detectors()));
+        debug_assert!(
+            scored
+                .iter()
+                .map(|s| (s.0, s.1, s.2))
+                .eq(params.detectors())
+        );
         let results = scored
             .par_iter()
             .map(|&(measure, representation, detector, ref scores)| {
@@ -510,10 +512,10 @@ impl CentralityStudy {
     pub fn mean_auc_table(&self) -> Result<DataFrame> {
         let mut measures: Vec<&'static str> = Vec::new();
         for r in self.centrality_results() {
-            if let Some(m) = r.measure {
-                if !measures.contains(&m) {
-                    measures.push(m);
-                }
+            if let Some(m) = r.measure
+                && !measures.contains(&m)
+            {
+                measures.push(m);
             }
         }
         let mean = |m: &str, d: Detector| -> (f64, usize) {
@@ -859,8 +861,10 @@ mod tests {
             verdict.total(),
             verdict.above + verdict.includes + verdict.below
         );
-        assert!(verdict
-            .to_string()
-            .contains(&format!("{above} {verb} better than chance")));
+        assert!(
+            verdict
+                .to_string()
+                .contains(&format!("{above} {verb} better than chance"))
+        );
     }
 }

@@ -30,13 +30,13 @@ mod runs;
 mod scorecard;
 
 pub use clusters::{
-    pca, ClusterMethod, ClusteringParams, ClusteringResult, ClusteringStudy, ClusteringSummary,
+    ClusterMethod, ClusteringParams, ClusteringResult, ClusteringStudy, ClusteringSummary, pca,
 };
 pub use detection::{
     Against, CentralityStudy, Detector, DetectorKey, DetectorResult, GraphStats, Strength,
-    StudyParams, Support, Verdict, USEFUL_AUC, WEAK_AUC,
+    StudyParams, Support, USEFUL_AUC, Verdict, WEAK_AUC,
 };
-pub use nodes::{hypergeometric_tail, NodeClaim, RankBy, TopNode, TopNodes};
+pub use nodes::{NodeClaim, RankBy, TopNode, TopNodes, hypergeometric_tail};
 pub use runs::{RunScores, RunSummary, RunsStudy};
 pub use scorecard::{ClassRecall, Outcome, Scorecard, Separation, TypeGrouping};
 
@@ -177,10 +177,10 @@ pub fn same_type_chance(labels: &[u8]) -> f64 {
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use linfa::prelude::*;
 use linfa::DatasetBase;
+use linfa::prelude::*;
 use linfa_clustering::{GaussianMixtureModel, KMeans};
-use ndarray::{s, Array2};
+use ndarray::{Array2, s};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -201,7 +201,7 @@ pub fn roc_auc(scores: &[f64], positives: &[bool]) -> Result<f64> {
     let rank_sum: f64 = ranks
         .iter()
         .zip(positives)
-        .filter(|(_, &pos)| pos)
+        .filter(|&(_, &pos)| pos)
         .map(|(r, _)| r)
         .sum();
     let (p, n) = (p as f64, n as f64);
@@ -927,7 +927,7 @@ mod tests {
         let pos: Vec<bool> = (0..60).map(|i| i % 3 == 0).collect();
         let scores = pos
             .iter()
-            .map(|&p| rng.gen::<f64>() + if p { 0.4 } else { 0.0 })
+            .map(|&p| rng.r#gen::<f64>() + if p { 0.4 } else { 0.0 })
             .collect();
         (scores, pos)
     }
@@ -988,7 +988,7 @@ mod tests {
             .collect();
         let smooth: Vec<f64> = pos
             .iter()
-            .map(|&p| rng.gen::<f64>() + f64::from(u8::from(p)) * 0.2)
+            .map(|&p| rng.r#gen::<f64>() + f64::from(u8::from(p)) * 0.2)
             .collect();
         for scores in [&tied, &smooth] {
             for (resamples, level, seed) in [(200, 0.95, 3), (57, 0.8, 4)] {

@@ -446,11 +446,12 @@ mod tests {
         let long = NodeClaim::compute(&cmp, &f, &[Representation::Dense], 10).unwrap();
         assert_eq!(long.gallery(&test).unwrap().grid(), (4, 5));
         let odd = NodeClaim::compute(&cmp, &f, &[Representation::Dense], 7).unwrap();
-        assert!(odd
-            .gallery(&test)
-            .unwrap_err()
-            .to_string()
-            .contains("multiple of 5"));
+        assert!(
+            odd.gallery(&test)
+                .unwrap_err()
+                .to_string()
+                .contains("multiple of 5")
+        );
         let err = NodeClaim::compute(&cmp, &f, &[Representation::Map], 3).unwrap_err();
         assert!(err.to_string().contains("representations"), "{err}");
     }

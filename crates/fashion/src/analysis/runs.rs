@@ -44,8 +44,8 @@ use std::path::Path;
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use super::detection::{detector_label, DetectorKey};
-use super::{bootstrap_auc_ap, pooled_bootstrap_auc_ap, Against, CentralityStudy, DetectorResult};
+use super::detection::{DetectorKey, detector_label};
+use super::{Against, CentralityStudy, DetectorResult, bootstrap_auc_ap, pooled_bootstrap_auc_ap};
 use crate::analysis::StudyParams;
 use crate::error::{Error, Result};
 use crate::features::ImageFeatures;
@@ -440,7 +440,7 @@ impl RunsStudy {
                         "run",
                         format!("a run index below {}", self.names.len()),
                         i,
-                    ))
+                    ));
                 }
             },
             None => {
@@ -587,9 +587,11 @@ mod tests {
         }
         assert_eq!(resumed, runs);
         assert!(RunScores::read_dir(dir.path(), &p).unwrap() == runs);
-        assert!(RunScores::read_dir(&dir.path().join("none"), &p)
-            .unwrap()
-            .is_empty());
+        assert!(
+            RunScores::read_dir(&dir.path().join("none"), &p)
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(RunsStudy::compute(&resumed, &p).unwrap(), whole);
         // A file of another study is refused with a reason.
         let other = params().measures(vec![Measure::knn()]);

@@ -94,10 +94,10 @@ impl Scorecard {
                 .collect();
             let mut best: Option<(Representation, f64)> = None;
             for g in &graphs {
-                if let Some(q) = g.modularity {
-                    if best.is_none_or(|(_, b)| q > b) {
-                        best = Some((g.representation, q));
-                    }
+                if let Some(q) = g.modularity
+                    && best.is_none_or(|(_, b)| q > b)
+                {
+                    best = Some((g.representation, q));
                 }
             }
             if let Some((rep, q)) = best {
@@ -209,7 +209,7 @@ impl Scorecard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::{same_type_chance, CentralityStudy, StudyParams};
+    use crate::analysis::{CentralityStudy, StudyParams, same_type_chance};
     use crate::features::ImageFeatures;
     use crate::graph::Measure;
 

@@ -121,11 +121,7 @@ pub(crate) fn ticks(lo: f64, hi: f64, step: f64) -> Vec<f64> {
         .map(|k| {
             let v = ((k as f64 * step) * scale).round() / scale;
             // No "-0.0".
-            if v == 0.0 {
-                0.0
-            } else {
-                v
-            }
+            if v == 0.0 { 0.0 } else { v }
         })
         .collect()
 }

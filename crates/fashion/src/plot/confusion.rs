@@ -7,7 +7,7 @@ use plotters::element::BitMapElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::{bold, draw_text, font, plot_err, register_fonts, title_height, Chart};
+use super::{Chart, bold, draw_text, font, plot_err, register_fonts, title_height};
 use crate::data::{CLASS_NAMES, NUM_CLASSES};
 use crate::error::{Error, Result};
 use crate::eval::ConfusionMatrix;
@@ -185,11 +185,7 @@ pub(crate) fn count_ticks(max: f64) -> Vec<f64> {
 /// Black on light backgrounds, white on dark ones (by perceived luminance).
 pub(crate) fn contrasting(c: RGBColor) -> RGBColor {
     let luma = 0.299 * c.0 as f64 + 0.587 * c.1 as f64 + 0.114 * c.2 as f64;
-    if luma < 140.0 {
-        WHITE
-    } else {
-        BLACK
-    }
+    if luma < 140.0 { WHITE } else { BLACK }
 }
 
 impl Chart for ConfusionHeatmap {

@@ -4,12 +4,12 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::bars::{draw_category_axes, draw_legend, group_bar_x, round_step, LEGEND_HEIGHT};
+use super::bars::{LEGEND_HEIGHT, draw_category_axes, draw_legend, group_bar_x, round_step};
 use super::text::Style;
 use super::{
-    bold, check_not_empty, draw_text, font, plot_err, register_fonts, title_height, Chart,
+    Chart, bold, check_not_empty, draw_text, font, plot_err, register_fonts, title_height,
 };
-use crate::data::{Dataset, CLASS_NAMES, NUM_CLASSES};
+use crate::data::{CLASS_NAMES, Dataset, NUM_CLASSES};
 use crate::error::{Error, Result};
 
 const WIDTH: u32 = 980;

@@ -5,7 +5,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::counts::SPLIT_COLORS;
-use super::{bold, draw_text, font, plot_err, register_fonts, title_height, Chart};
+use super::{Chart, bold, draw_text, font, plot_err, register_fonts, title_height};
 use crate::error::{Error, Result};
 use crate::train::History;
 

@@ -127,14 +127,14 @@ pub struct ExplorableSvg(pub Svg);
 impl ExplorableSvg {
     /// The SVG document text.
     pub fn text(&self) -> &str {
-        &self.0 .0
+        &self.0.0
     }
 
     /// The SVG inside a `<div>`, as it is shown in a notebook.
     pub fn html(&self) -> Html {
         Html(format!(
             "<div class=\"fashion-explorable\">{}</div>",
-            self.0 .0
+            self.0.0
         ))
     }
 
@@ -159,7 +159,7 @@ impl ExplorableSvg {
 
 impl fmt::Debug for ExplorableSvg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ExplorableSvg({} bytes)", self.0 .0.len())
+        write!(f, "ExplorableSvg({} bytes)", self.0.0.len())
     }
 }
 

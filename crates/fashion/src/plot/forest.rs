@@ -7,7 +7,7 @@ use plotters::style::text_anchor::{HPos, VPos};
 use super::bars::{round_step, tick_decimals, ticks};
 use super::counts::SPLIT_COLORS;
 use super::text::Style;
-use super::{bold, draw_text, draw_title, font, plot_err, register_fonts, title_height, Chart};
+use super::{Chart, bold, draw_text, draw_title, font, plot_err, register_fonts, title_height};
 use crate::error::{Error, Result};
 
 /// Narrowest chart; it widens when the labels need it.
@@ -251,11 +251,7 @@ impl ForestPlot {
         let span = (data_hi - data_lo).max(0.02 * data_hi.abs().max(1.0));
         let clamp = |v: f64| {
             let v = if data_lo >= 0.0 { v.max(0.0) } else { v };
-            if data_hi <= 1.0 {
-                v.min(1.0)
-            } else {
-                v
-            }
+            if data_hi <= 1.0 { v.min(1.0) } else { v }
         };
         let (lo, hi) = (clamp(data_lo - 0.05 * span), clamp(data_hi + 0.05 * span));
         let step = round_step((hi - lo) / 6.0);
@@ -367,10 +363,10 @@ impl Chart for ForestPlot {
                 format!("{lo}..{hi}"),
             ));
         }
-        if let Some((x, _)) = &self.reference {
-            if !x.is_finite() {
-                return Err(Error::invalid("reference", "a finite value", x));
-            }
+        if let Some((x, _)) = &self.reference
+            && !x.is_finite()
+        {
+            return Err(Error::invalid("reference", "a finite value", x));
         }
         area.fill(&WHITE).map_err(plot_err)?;
         let (label_col, value_col, width) = self.columns();
@@ -605,11 +601,7 @@ mod tests {
                     e - 0.05,
                     e + 0.04,
                 );
-                if i + 1 == n {
-                    row.highlighted()
-                } else {
-                    row
-                }
+                if i + 1 == n { row.highlighted() } else { row }
             })
             .collect()
     }

@@ -12,8 +12,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::{
-    bold, draw_text, font, plot_err, register_fonts, render_svg, title_height, Chart,
-    ExplorableSvg, Svg,
+    Chart, ExplorableSvg, Svg, bold, draw_text, font, plot_err, register_fonts, render_svg,
+    title_height,
 };
 use crate::data::{CLASS_NAMES, IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 use crate::error::{Error, Result};
@@ -742,11 +742,7 @@ fn xml_escape(s: &str) -> String {
 
 /// The x (`true`) or y coordinate of a point.
 fn coord(q: &mut (f64, f64), x: bool) -> &mut f64 {
-    if x {
-        &mut q.0
-    } else {
-        &mut q.1
-    }
+    if x { &mut q.0 } else { &mut q.1 }
 }
 
 /// Draws the class legend with its top-left corner at `(x, y)`: "Class", ten swatches
@@ -1106,7 +1102,7 @@ mod tests {
     use super::super::{render_png, render_rgb, render_svg};
     use super::*;
     use crate::graph::{
-        betweenness, degrees, fruchterman_reingold, knn, Construction, KnnParams, LayoutParams,
+        Construction, KnnParams, LayoutParams, betweenness, degrees, fruchterman_reingold, knn,
     };
     use base64::Engine;
 
@@ -1321,11 +1317,7 @@ mod tests {
             ndarray::Array2::from_shape_fn(
                 (n, IMAGE_PIXELS),
                 |(i, j)| {
-                    if j < i % 28 {
-                        1.0
-                    } else {
-                        0.0
-                    }
+                    if j < i % 28 { 1.0 } else { 0.0 }
                 },
             );
         ImageFeatures {

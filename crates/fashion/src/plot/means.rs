@@ -7,9 +7,9 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::{
-    bold, check_not_empty, draw_text, font, plot_err, register_fonts, title_height, Chart,
+    Chart, bold, check_not_empty, draw_text, font, plot_err, register_fonts, title_height,
 };
-use crate::data::{Dataset, CLASS_NAMES, IMAGE_SIDE, NUM_CLASSES};
+use crate::data::{CLASS_NAMES, Dataset, IMAGE_SIDE, NUM_CLASSES};
 use crate::error::{Error, Result};
 
 const MARGIN: u32 = 12;
@@ -96,11 +96,7 @@ impl MeanImages {
                 hi = hi.max(v);
             }
         }
-        if lo > hi {
-            (0.0, 1.0)
-        } else {
-            (lo, hi)
-        }
+        if lo > hi { (0.0, 1.0) } else { (lo, hi) }
     }
 
     /// Top-left pixel of the tile of `class`.

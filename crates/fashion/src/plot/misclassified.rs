@@ -6,9 +6,9 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::{
-    bold, check_not_empty, draw_text, font, plot_err, register_fonts, title_height, Chart,
+    Chart, bold, check_not_empty, draw_text, font, plot_err, register_fonts, title_height,
 };
-use crate::data::{Dataset, CLASS_NAMES, IMAGE_SIDE};
+use crate::data::{CLASS_NAMES, Dataset, IMAGE_SIDE};
 use crate::error::{Error, Result};
 use crate::eval::Misclassified;
 

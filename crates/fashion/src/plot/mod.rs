@@ -56,14 +56,14 @@ pub use counts::ClassCounts;
 pub use curves::LearningCurves;
 pub use display::{ExplorableSvg, Html, Png, Svg};
 pub use forest::{ForestPlot, ForestRow};
-pub use graph::{GraphChart, GraphPanel, NodeSize, CLASS_COLORS, LABELLED_NODES};
+pub use graph::{CLASS_COLORS, GraphChart, GraphPanel, LABELLED_NODES, NodeSize};
 pub use means::MeanImages;
 pub use misclassified::MisclassifiedGallery;
 pub use per_class::PerClassBars;
 pub use samples::SampleGrid;
 pub use scores::ScoreBars;
 pub(crate) use table::escape;
-pub use table::{html_table, html_table_with, TableOptions};
+pub use table::{TableOptions, html_table, html_table_with};
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};

@@ -4,9 +4,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::bars::{draw_legend, group_bar_x, LEGEND_HEIGHT};
-use super::counts::{draw_class_axes, SPLIT_COLORS};
-use super::{bold, draw_text, font, plot_err, register_fonts, title_height, Chart};
+use super::bars::{LEGEND_HEIGHT, draw_legend, group_bar_x};
+use super::counts::{SPLIT_COLORS, draw_class_axes};
+use super::{Chart, bold, draw_text, font, plot_err, register_fonts, title_height};
 use crate::data::NUM_CLASSES;
 use crate::error::Result;
 use crate::eval::{ClassMetrics, ConfusionMatrix};

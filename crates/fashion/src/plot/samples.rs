@@ -8,9 +8,9 @@ use plotters::style::text_anchor::{HPos, VPos};
 
 use super::text::Style;
 use super::{
-    bold, check_not_empty, draw_text, font, plot_err, register_fonts, title_height, Chart,
+    Chart, bold, check_not_empty, draw_text, font, plot_err, register_fonts, title_height,
 };
-use crate::data::{Dataset, CLASS_NAMES, IMAGE_SIDE, NUM_CLASSES};
+use crate::data::{CLASS_NAMES, Dataset, IMAGE_SIDE, NUM_CLASSES};
 use crate::error::{Error, Result};
 
 const MARGIN: u32 = 12;
@@ -186,19 +186,11 @@ impl SampleGrid {
 
     /// Horizontal and vertical space between tiles.
     fn gaps(&self) -> (u32, u32) {
-        if self.captioned {
-            (10, 6)
-        } else {
-            (2, 2)
-        }
+        if self.captioned { (10, 6) } else { (2, 2) }
     }
 
     fn caption_height(&self) -> u32 {
-        if self.captioned {
-            CAPTION_HEIGHT
-        } else {
-            0
-        }
+        if self.captioned { CAPTION_HEIGHT } else { 0 }
     }
 
     fn label_column(&self) -> u32 {

@@ -6,11 +6,11 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::bars::{
-    draw_category_axes, draw_legend, group_bar_x, round_step, tick_decimals, ticks, LEGEND_HEIGHT,
+    LEGEND_HEIGHT, draw_category_axes, draw_legend, group_bar_x, round_step, tick_decimals, ticks,
 };
 use super::counts::SPLIT_COLORS;
 use super::text::Label;
-use super::{bold, draw_text, draw_title, font, plot_err, register_fonts, title_height, Chart};
+use super::{Chart, bold, draw_text, draw_title, font, plot_err, register_fonts, title_height};
 use crate::error::{Error, Result};
 
 const HEIGHT: u32 = 460;

@@ -6,7 +6,7 @@ use crate::analysis::{
     TopNodes,
 };
 use crate::data::Dataset;
-use crate::features::{measure_title, Comparison, Representation};
+use crate::features::{Comparison, Representation, measure_title};
 use crate::{Error, Result};
 
 use super::{ForestPlot, ForestRow, GraphChart, GraphPanel, SampleGrid, ScoreBars};

@@ -131,11 +131,7 @@ pub fn html_table_with(df: &DataFrame, options: &TableOptions) -> Html {
 }
 
 fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
-    if n == 1 {
-        one
-    } else {
-        many
-    }
+    if n == 1 { one } else { many }
 }
 
 fn is_numeric(col: &Column) -> bool {

@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use ab_glyph::{point, Font, FontRef, Glyph, PxScale, ScaleFont};
+use ab_glyph::{Font, FontRef, Glyph, PxScale, ScaleFont, point};
 use plotters::element::{Drawable, PointCollection};
 use plotters::style::RGBColor;
 use plotters_backend::text_anchor::{HPos, Pos, VPos};

@@ -8,9 +8,9 @@ use polars::prelude::DataFrame;
 
 use super::Report;
 use crate::data::Dataset;
-use crate::eval::{misclassified_frame, TestResults};
+use crate::eval::{TestResults, misclassified_frame};
 use crate::io::write_csv;
-use crate::plot::{save, Chart, ConfusionHeatmap, MisclassifiedGallery, PerClassBars};
+use crate::plot::{Chart, ConfusionHeatmap, MisclassifiedGallery, PerClassBars, save};
 use crate::{Error, Result};
 
 /// Rows of the "most frequent confusions" table.

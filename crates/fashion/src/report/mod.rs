@@ -23,8 +23,8 @@ mod evaluation;
 mod run;
 mod text;
 
-pub use evaluation::{emit_evaluation, DirSink, Sink, GALLERY_IMAGES, MOST_CONFUSED_ROWS};
-pub use run::{run_report, ReportOptions, ReportTimings};
+pub use evaluation::{DirSink, GALLERY_IMAGES, MOST_CONFUSED_ROWS, Sink, emit_evaluation};
+pub use run::{ReportOptions, ReportTimings, run_report};
 
 use std::path::{Path, PathBuf};
 
@@ -33,7 +33,7 @@ use polars::prelude::DataFrame;
 
 use crate::error::{Error, Result};
 use crate::io::{write_atomic, write_csv};
-use crate::plot::{escape, html_table_with, render_png, Chart, TableOptions};
+use crate::plot::{Chart, TableOptions, escape, html_table_with, render_png};
 
 /// Rows of a table shown in the HTML (the CSV always has all of them).
 const SHOWN_ROWS: usize = 40;
@@ -319,11 +319,12 @@ mod tests {
             assert!(e.contains("name"), "{e}");
         }
         r.table("ok", "c", &df).unwrap();
-        assert!(r
-            .table("ok", "again", &df)
-            .unwrap_err()
-            .to_string()
-            .contains("already used"));
+        assert!(
+            r.table("ok", "again", &df)
+                .unwrap_err()
+                .to_string()
+                .contains("already used")
+        );
         assert_eq!(anchor("3. Centrality & errors!"), "3-centrality-errors");
     }
 

@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use polars::prelude::*;
 
-use super::evaluation::emit_evaluation;
 use super::Report;
+use super::evaluation::emit_evaluation;
+use crate::Result;
 use crate::analysis::{
     CentralityStudy, ClusteringParams, ClusteringStudy, NodeClaim, RankBy, RunsStudy, Scorecard,
     StudyParams,
@@ -16,13 +17,12 @@ use crate::analysis::{
 use crate::data::FashionMnist;
 use crate::eval::TestResults;
 use crate::features::{
-    train_standardizer, Comparison, FeatureParams, ImageFeatures, Representation, GRAPH_PER_CLASS,
-    STUDY_PER_CLASS, STUDY_SAMPLE_SEED,
+    Comparison, FeatureParams, GRAPH_PER_CLASS, ImageFeatures, Representation, STUDY_PER_CLASS,
+    STUDY_SAMPLE_SEED, train_standardizer,
 };
 use crate::graph::{LayoutParams, Measure};
 use crate::plot::LearningCurves;
 use crate::train::Trained;
-use crate::Result;
 
 /// What [`run_report`] computes.
 #[derive(Debug, Clone, PartialEq)]
