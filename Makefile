@@ -15,13 +15,24 @@ CARGO         ?= cargo
 # the whole of `make test`. `make run` needs no test target, so it does not compile them.
 BUILD_TARGETS ?= --bins
 TARGET_DIR    := $(or $(CARGO_TARGET_DIR),target)
-FASHION       := $(CARGO) build --quiet --workspace $(BUILD_TARGETS) && "$(TARGET_DIR)/debug/fashion"
+# How this workspace is compiled (build, cargo test, the CLI the recipes run). `make test`
+# sets LINTED_BUILD=1: cargo then compiles this workspace's crates with clippy-driver, the
+# compiler with clippy's lints (what `cargo clippy` runs, there in check mode), warnings as
+# errors. One build both lints and compiles them, so every dependency is compiled once
+# instead of once more for clippy's check build (docs/performance.md, "Build time"). The
+# wrapper is part of the artifacts' hash, so `make test` and `make run` each keep their own
+# copy of these five crates in the target directory; the dependencies are shared. evcxr's
+# kernel never sees it: the notebook runner gets a plain environment.
+CLIPPY_DRIVER ?= clippy-driver
+LINTED_BUILD  ?=
+WS_CARGO      := $(if $(filter 1,$(LINTED_BUILD)),RUSTC_WORKSPACE_WRAPPER=$(CLIPPY_DRIVER) CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__ )$(CARGO)
+FASHION       := $(WS_CARGO) build --quiet --workspace $(BUILD_TARGETS) && "$(TARGET_DIR)/debug/fashion"
 # FASHION_MNIST_DIR if set, else the platform cache directory (what `fashion data dir` prints).
 # Assigned first, exported second: `export X="$$(cmd)"` would hide a failing cmd (export's
 # own status is 0), and the recipe would go on with an empty FASHION_MNIST_DIR.
 WITH_DATA     := FASHION_MNIST_DIR="$$($(FASHION) data dir)"; export FASHION_MNIST_DIR;
 
-.PHONY: help setup venv evcxr kernel build data notebooks report run test lint cargo-test pytest lab clean
+.PHONY: help setup venv evcxr kernel build data notebooks report run test lint fmt cargo-test pytest lab clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,8 +61,8 @@ kernel: evcxr ## Register the evcxr kernel ("rust") with Jupyter
 	@"$(CARGO_BIN)/evcxr_jupyter" --install >/dev/null
 	@echo "kernel 'rust' registered"
 
-build: ## Build the workspace (library + `fashion` CLI; with BUILD_TARGETS=--all-targets the tests too)
-	$(CARGO) build --workspace $(BUILD_TARGETS)
+build: ## Build the workspace (library + `fashion` CLI; with BUILD_TARGETS=--all-targets the tests too; LINTED_BUILD=1 with clippy's lints)
+	$(WS_CARGO) build --workspace $(BUILD_TARGETS)
 
 data: build ## Download the data set if missing, then verify every checksum
 	$(FASHION) data download
@@ -89,7 +100,7 @@ report: data ## Write the HTML report of the shared run (trained first if missin
 # `make run` and `make test` go phase by phase through scripts/phase, which prints each
 # phase's elapsed time as it ends and a table of them at the end (kept in target/phases-*.tsv).
 SUBMAKE := $(MAKE) --no-print-directory
-TEST_SUBMAKE := $(SUBMAKE) BUILD_TARGETS=--all-targets
+TEST_SUBMAKE := $(SUBMAKE) BUILD_TARGETS=--all-targets LINTED_BUILD=1
 
 run: ## The main job: set up, fetch and verify data, execute the notebooks (FORCE=1: all, even unchanged ones), write the report
 	@scripts/phase --start target/phases-run.tsv
@@ -107,12 +118,14 @@ run: ## The main job: set up, fetch and verify data, execute the notebooks (FORC
 	@echo "Report of the shared run (open in a browser):"
 	@echo "$(abspath $(REPORT_DIR))/report.html"
 
-lint: ## rustfmt and clippy, warnings are errors
-	$(CARGO) fmt --all --check
+lint: fmt ## rustfmt and clippy, warnings are errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+fmt: ## rustfmt's check
+	$(CARGO) fmt --all --check
+
 cargo-test: data ## Rust unit, integration and doc tests (need FASHION_MNIST_DIR)
-	$(WITH_DATA) $(CARGO) test --workspace
+	$(WITH_DATA) $(WS_CARGO) test --workspace
 
 pytest: setup ## Tests of the notebook runner and the environment files
 	$(PY) -m pytest scripts/tests
@@ -120,8 +133,8 @@ pytest: setup ## Tests of the notebook runner and the environment files
 test: ## Everything CI runs: lint, Rust tests, runner tests, notebooks, the report
 	@scripts/phase --start target/phases-test.tsv
 	@scripts/phase target/phases-test.tsv "setup: Python venv, evcxr_jupyter, kernel" $(TEST_SUBMAKE) setup
-	@scripts/phase target/phases-test.tsv "lint: rustfmt, clippy" $(TEST_SUBMAKE) lint
-	@scripts/phase target/phases-test.tsv "build: workspace and fashion CLI (dev profile)" $(TEST_SUBMAKE) build
+	@scripts/phase target/phases-test.tsv "lint: rustfmt" $(TEST_SUBMAKE) fmt
+	@scripts/phase target/phases-test.tsv "build: every target, clippy's lints as errors (dev profile)" $(TEST_SUBMAKE) build
 	@scripts/phase target/phases-test.tsv "data: download if missing, verify" $(TEST_SUBMAKE) data
 	@scripts/phase target/phases-test.tsv "cargo test: unit, integration, doc tests" $(TEST_SUBMAKE) cargo-test
 	@scripts/phase target/phases-test.tsv "pytest: runner and environment tests" $(TEST_SUBMAKE) pytest

@@ -77,3 +77,45 @@ def test_make_run_and_make_test_go_through_timed_phases():
                  if line.startswith(f"scripts/phase target/phases-{target}.tsv ")]
         assert len(timed) == phases, r.stdout
         assert f"scripts/phase --table target/phases-{target}.tsv" in r.stdout
+
+
+def _tiny_crate(root, test_body):
+    (root / "src").mkdir(parents=True, exist_ok=True)
+    (root / "Cargo.toml").write_text(
+        '[package]\nname = "probe"\nversion = "0.1.0"\nedition = "2024"\n\n[workspace]\n')
+    (root / "src" / "lib.rs").write_text(
+        "pub fn double(x: u32) -> u32 {\n    x * 2\n}\n\n"
+        "#[cfg(test)]\nmod tests {\n    #[test]\n    fn doubles() {\n"
+        f"        {test_body}\n    }}\n}}\n")
+
+
+def _make_build(crate, target_dir, *args):
+    env = dict(os.environ, CARGO_TARGET_DIR=str(target_dir), CARGO_TERM_COLOR="never")
+    return subprocess.run(
+        ["make", "--no-print-directory", "-f", str(REPO_ROOT / "Makefile"), "build",
+         "BUILD_TARGETS=--all-targets", *args],
+        cwd=crate, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_make_tests_build_fails_on_a_clippy_warning_in_a_test_target(tmp_path):
+    # `make test` has no separate `cargo clippy` run: its build compiles the workspace's
+    # crates with clippy-driver (LINTED_BUILD=1). That build must fail on a clippy lint,
+    # including one in a unit test only `--all-targets` compiles, and on a rustc warning;
+    # the plain build (`make run`'s) must not.
+    crate, target = tmp_path / "probe", tmp_path / "target"
+    _tiny_crate(crate, "let n = 3u32;\n        assert_eq!(super::double(n.clone()), 6);")
+    plain = _make_build(crate, target)
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    linted = _make_build(crate, target, "LINTED_BUILD=1")
+    assert linted.returncode != 0, linted.stdout + linted.stderr
+    assert "clippy::clone_on_copy" in linted.stderr, linted.stderr
+    assert "RUSTC_WORKSPACE_WRAPPER=clippy-driver" in linted.stdout, linted.stdout
+
+    _tiny_crate(crate, "let unused = 3u32;\n        assert_eq!(super::double(3), 6);")
+    linted = _make_build(crate, target, "LINTED_BUILD=1")
+    assert linted.returncode != 0, linted.stdout + linted.stderr
+    assert "unused variable: `unused`" in linted.stderr, linted.stderr
+
+    _tiny_crate(crate, "assert_eq!(super::double(3), 6);")
+    linted = _make_build(crate, target, "LINTED_BUILD=1")
+    assert linted.returncode == 0, linted.stdout + linted.stderr
