@@ -89,11 +89,14 @@ def _tiny_crate(root, test_body):
         f"        {test_body}\n    }}\n}}\n")
 
 
-def _make_build(crate, target_dir, *args):
-    env = dict(os.environ, CARGO_TARGET_DIR=str(target_dir), CARGO_TERM_COLOR="never")
+def _make_build(crate, target_dir, linted):
+    # Run under `make test`, this process inherits its command-line variables
+    # (LINTED_BUILD=1 among them) through MAKEFLAGS: the nested make must not see them.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    env.update(CARGO_TARGET_DIR=str(target_dir), CARGO_TERM_COLOR="never")
     return subprocess.run(
         ["make", "--no-print-directory", "-f", str(REPO_ROOT / "Makefile"), "build",
-         "BUILD_TARGETS=--all-targets", *args],
+         "BUILD_TARGETS=--all-targets", f"LINTED_BUILD={1 if linted else ''}"],
         cwd=crate, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -104,18 +107,18 @@ def test_make_tests_build_fails_on_a_clippy_warning_in_a_test_target(tmp_path):
     # the plain build (`make run`'s) must not.
     crate, target = tmp_path / "probe", tmp_path / "target"
     _tiny_crate(crate, "let n = 3u32;\n        assert_eq!(super::double(n.clone()), 6);")
-    plain = _make_build(crate, target)
+    plain = _make_build(crate, target, linted=False)
     assert plain.returncode == 0, plain.stdout + plain.stderr
-    linted = _make_build(crate, target, "LINTED_BUILD=1")
+    linted = _make_build(crate, target, linted=True)
     assert linted.returncode != 0, linted.stdout + linted.stderr
     assert "clippy::clone_on_copy" in linted.stderr, linted.stderr
     assert "RUSTC_WORKSPACE_WRAPPER=clippy-driver" in linted.stdout, linted.stdout
 
     _tiny_crate(crate, "let unused = 3u32;\n        assert_eq!(super::double(3), 6);")
-    linted = _make_build(crate, target, "LINTED_BUILD=1")
+    linted = _make_build(crate, target, linted=True)
     assert linted.returncode != 0, linted.stdout + linted.stderr
     assert "unused variable: `unused`" in linted.stderr, linted.stderr
 
     _tiny_crate(crate, "assert_eq!(super::double(3), 6);")
-    linted = _make_build(crate, target, "LINTED_BUILD=1")
+    linted = _make_build(crate, target, linted=True)
     assert linted.returncode == 0, linted.stdout + linted.stderr
