@@ -128,7 +128,7 @@ cargo-test: data ## Rust unit, integration and doc tests (need FASHION_MNIST_DIR
 	$(WITH_DATA) $(WS_CARGO) test --workspace
 
 pytest: setup ## Tests of the notebook runner and the environment files
-	$(PY) -m pytest scripts/tests
+	$(PY) -m pytest --durations=12 scripts/tests # the 12 slowest tests listed
 
 test: ## Everything CI runs: lint, Rust tests, runner tests, notebooks, the report
 	@scripts/phase --start target/phases-test.tsv
