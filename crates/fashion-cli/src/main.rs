@@ -135,6 +135,11 @@ struct TrainArgs {
     /// Train on only this many training images (stratified), for a quick run
     #[arg(long)]
     subset: Option<usize>,
+    /// Validate on only this many images of the validation split (stratified), for a
+    /// quick run: validation passes over all of its 12 000 images after every epoch
+    /// otherwise
+    #[arg(long)]
+    valid_subset: Option<usize>,
     /// Turn augmentation (random flips and shifts) off [default: TrainConfig default]
     #[arg(long, conflicts_with = "augment")]
     no_augment: bool,
@@ -588,6 +593,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
         config.model.dropout = p;
     }
     config.train_subset = args.subset;
+    config.valid_subset = args.valid_subset;
     if args.augment || args.no_augment {
         config.augment = args.augment;
     }

@@ -76,8 +76,8 @@ pub use config::{LrSchedule, TrainConfig};
 pub use history::{ACCURACY_MILESTONES, EpochRecord, History, TimeToAccuracy};
 pub use run::{TrainOptions, TrainProgress, Trained, train, train_or_load};
 pub use shared::{
-    CHECKPOINTS_ENV, FAST_ENV, SharedRun, checkpoints_root, long_run, long_run_in, shared_run,
-    shared_run_for, shared_run_in, shared_run_in_for,
+    CHECKPOINTS_ENV, FAST_ENV, QUICK_VALID_SUBSET, SharedRun, checkpoints_root, long_run,
+    long_run_in, shared_run, shared_run_for, shared_run_in, shared_run_in_for,
 };
 
 use augment::*;

@@ -10,7 +10,8 @@ pub(super) fn epoch_rng(seed: u64, epoch: usize) -> ChaCha8Rng {
     rng
 }
 
-/// The training and validation sets of a run.
+/// The training and validation sets of a run: the validation split of
+/// [`TrainConfig::valid_fraction`], each cut to its subset if the configuration names one.
 pub(super) fn split(config: &TrainConfig, data: &FashionMnist) -> Result<(Dataset, Dataset)> {
     let tv = stratified_split(
         &data.train,
@@ -19,20 +20,27 @@ pub(super) fn split(config: &TrainConfig, data: &FashionMnist) -> Result<(Datase
             seed: config.seed,
         },
     )?;
-    let train = match config.train_subset {
-        Some(k) if k < tv.train.len() => {
-            // The first k/10 (rounded up) images of each class, in split order.
+    Ok((
+        first_of_each_class(tv.train, config.train_subset)?,
+        first_of_each_class(tv.valid, config.valid_subset)?,
+    ))
+}
+
+/// `set` cut to `k` images, if `k` is smaller than it: the first `k/10` (rounded up)
+/// images of each class, in the set's order, then the first `k` of those.
+fn first_of_each_class(set: Dataset, k: Option<usize>) -> Result<Dataset> {
+    match k {
+        Some(k) if k < set.len() => {
             let per_class = k.div_ceil(NUM_CLASSES);
             let mut idx: Vec<usize> = (0..NUM_CLASSES)
-                .flat_map(|c| tv.train.indices_of_class(c).into_iter().take(per_class))
+                .flat_map(|c| set.indices_of_class(c).into_iter().take(per_class))
                 .collect();
             idx.sort_unstable();
             idx.truncate(k);
-            tv.train.select(&idx)?
+            Ok(set.select(&idx)?)
         }
-        _ => tv.train,
-    };
-    Ok((train, tv.valid))
+        _ => Ok(set),
+    }
 }
 
 pub(super) fn batch_tensor(dev: &Cpu, x: Array2<f32>) -> Result<Tensor<crate::Shape4, f32, Cpu>> {

@@ -130,6 +130,13 @@ fn invalid_configurations_name_the_field() {
         ),
         (
             TrainConfig {
+                valid_subset: Some(0),
+                ..base.clone()
+            },
+            "valid_subset",
+        ),
+        (
+            TrainConfig {
                 model: ModelConfig {
                     dropout: 1.0,
                     ..base.model
@@ -197,6 +204,67 @@ fn an_older_configuration_file_reads_as_the_first_recipe() {
     // And the new fields round-trip.
     TrainConfig::default().save(&path).unwrap();
     assert_eq!(TrainConfig::load(&path).unwrap(), TrainConfig::default());
+    // `valid_subset` is left out of the file when `None`, so that the files of runs
+    // trained before it existed read and write back unchanged, and kept when set.
+    assert!(!fs::read_to_string(&path).unwrap().contains("valid_subset"));
+    let quick = TrainConfig {
+        valid_subset: Some(30),
+        ..TrainConfig::default()
+    };
+    quick.save(&path).unwrap();
+    assert!(
+        fs::read_to_string(&path)
+            .unwrap()
+            .contains("\"valid_subset\": 30")
+    );
+    assert_eq!(TrainConfig::load(&path).unwrap(), quick);
+}
+
+/// `train_subset` and `valid_subset` cut the split's two parts to the first images of
+/// each class, in split order, and leave the rest of the split as it is; a subset larger
+/// than its part changes nothing.
+#[test]
+fn subsets_take_the_first_images_of_each_class_of_their_split() {
+    let data = data();
+    let (train_all, valid_all) = step::split(&tiny(1), &data).unwrap();
+    assert_eq!(
+        (train_all.len(), valid_all.len()),
+        (40, 10),
+        "5 images of each class, 20 % held out"
+    );
+    let cut = TrainConfig {
+        train_subset: Some(15),
+        valid_subset: Some(5),
+        ..tiny(1)
+    };
+    let (train, valid) = step::split(&cut, &data).unwrap();
+    assert_eq!((train.len(), valid.len()), (15, 5));
+    for (part, all, per_class) in [(&train, &train_all, 2), (&valid, &valid_all, 1)] {
+        // Each image of the subset is one of its part's, and no class has more than
+        // its share, ⌈k / 10⌉.
+        for i in 0..part.len() {
+            let img = part.images.index_axis(ndarray::Axis(0), i);
+            assert!(
+                (0..all.len()).any(|j| all.images.index_axis(ndarray::Axis(0), j) == img
+                    && all.labels[j] == part.labels[i])
+            );
+        }
+        for c in 0..NUM_CLASSES {
+            assert!(part.indices_of_class(c).len() <= per_class);
+        }
+    }
+    // Every class is in the 5-image validation subset at most once: 5 distinct classes.
+    let mut classes: Vec<u8> = valid.labels.to_vec();
+    classes.sort_unstable();
+    classes.dedup();
+    assert_eq!(classes.len(), 5);
+    let whole = TrainConfig {
+        train_subset: Some(1000),
+        valid_subset: Some(1000),
+        ..tiny(1)
+    };
+    let (train, valid) = step::split(&whole, &data).unwrap();
+    assert_eq!((train.len(), valid.len()), (40, 10));
 }
 
 /// Label smoothing moves ε of each target's mass onto the ten classes evenly; every row
@@ -504,8 +572,12 @@ fn checkpoints_root_search_order() {
     let run = shared_run_in(&root, true);
     assert_eq!(run.dir, root.join("small-fast"));
     assert_eq!(
-        (run.config.epochs, run.config.train_subset),
-        (2, Some(4000))
+        (
+            run.config.epochs,
+            run.config.train_subset,
+            run.config.valid_subset
+        ),
+        (2, Some(4000), Some(QUICK_VALID_SUBSET))
     );
     assert_eq!(shared_run_in(&root, false).dir, root.join("small-default"));
 }

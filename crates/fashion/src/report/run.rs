@@ -108,9 +108,12 @@ pub fn run_report(
         config.batch_size,
         config.learning_rate,
         config.seed,
-        match config.train_subset {
-            Some(n) => format!(", on a subset of {n} training images"),
-            None => String::new(),
+        match (config.train_subset, config.valid_subset) {
+            (Some(n), Some(v)) =>
+                format!(", on a subset of {n} training images, validated on {v} images"),
+            (Some(n), None) => format!(", on a subset of {n} training images"),
+            (None, Some(v)) => format!(", validated on {v} images of the validation split"),
+            (None, None) => String::new(),
         }
     ));
 
