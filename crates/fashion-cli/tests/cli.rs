@@ -1117,8 +1117,8 @@ fn a_run_killed_mid_epoch_resumes_to_the_uninterrupted_result() {
 }
 
 /// Trains `model` with `fashion train --quiet --model MODEL ARGS --out OUT` on the real
-/// data and returns the test accuracy it prints.
-fn quick_test_accuracy(model: &str, args: &[String], out: &std::path::Path) -> f64 {
+/// data and returns what it printed, checking that it succeeded.
+fn quick_run(model: &str, args: &[&str], out: &std::path::Path) -> String {
     let run = fashion()
         .args(["train", "--quiet", "--model", model])
         .args(args)
@@ -1127,12 +1127,18 @@ fn quick_test_accuracy(model: &str, args: &[String], out: &std::path::Path) -> f
         .arg(out)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
     assert!(
         run.status.success(),
         "{model}: {stdout}{}",
         String::from_utf8_lossy(&run.stderr)
     );
+    stdout
+}
+
+/// [`quick_run`]'s test accuracy (`test accuracy: A (…)`).
+fn quick_test_accuracy(model: &str, args: &[&str], out: &std::path::Path) -> f64 {
+    let stdout = quick_run(model, args, out);
     stdout
         .lines()
         .find_map(|l| l.strip_prefix("test accuracy: "))
@@ -1141,24 +1147,11 @@ fn quick_test_accuracy(model: &str, args: &[String], out: &std::path::Path) -> f
         .unwrap_or_else(|| panic!("{model}: no test accuracy in {stdout}"))
 }
 
-/// Trains `model` with `fashion train --quiet --no-test --model MODEL ARGS --out OUT` on
-/// the real data and returns the best epoch's validation accuracy it prints.
-fn quick_valid_accuracy(model: &str, args: &[String], out: &std::path::Path) -> f64 {
-    let run = fashion()
-        .args(["train", "--quiet", "--no-test", "--model", model])
-        .args(["--valid-subset", VALID_SUBSET])
-        .args(args)
-        .args(["--dir", &real_dir()])
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{model}: {stdout}{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+/// [`quick_run`] with `--no-test --valid-subset VALID_SUBSET`: the best epoch's
+/// validation accuracy (`best epoch E (valid loss L, valid accuracy A); …`).
+fn quick_valid_accuracy(model: &str, args: &[&str], out: &std::path::Path) -> f64 {
+    let args = [&["--no-test", "--valid-subset", VALID_SUBSET], args].concat();
+    let stdout = quick_run(model, &args, out);
     stdout
         .lines()
         .find(|l| l.starts_with("best epoch "))
@@ -1182,8 +1175,7 @@ fn the_original_networks_learn_from_a_quick_run() {
     let work = tempfile::tempdir().unwrap();
     for model in ["resnet", "resnet-corrected"] {
         let out = work.path().join(model);
-        let args = ["--epochs", "1", "--subset", "2000"].map(String::from);
-        let accuracy = quick_valid_accuracy(model, &args, &out);
+        let accuracy = quick_valid_accuracy(model, &["--epochs", "1", "--subset", "2000"], &out);
         println!("{model}: validation accuracy {accuracy:.4} after one quick epoch");
         assert!(
             accuracy >= AT_LEAST,
@@ -1233,6 +1225,7 @@ fn the_quick_configuration_learns() {
             "--valid-subset".to_string(),
             valid.to_string(),
         ];
+        let args = args.each_ref().map(String::as_str);
         let accuracy = quick_test_accuracy(kind.name(), &args, &quick.dir);
         println!(
             "{kind}: test accuracy {accuracy:.4} after the quick configuration ({} epochs on {subset} images)",
