@@ -2,7 +2,7 @@
 
 The kernel tests need the evcxr kernel `rust` (`cargo install --locked evcxr_jupyter` and
 `evcxr_jupyter --install`); without it they FAIL with that instruction, they do not skip.
-They share the runner's default persistent EVCXR_TMPDIR.
+They use the runner's EVCXR_TMPDIR: `make pytest` gives them one of their own.
 """
 
 import importlib.machinery
@@ -621,11 +621,17 @@ def test_jobs_2_runs_the_other_folder_beside_the_first(tmp_path, rust_kernel):
              'std::env::var("EVCXR_TMPDIR").unwrap());')
     lead, other = tmp_path / "nb", tmp_path / "nb" / "solutions"
     other.mkdir(parents=True)
+    # 03-c waits (at most 120 s) for the file that 01-d writes: it ends as soon as the
+    # other folder has run beside it, and only if it has.
+    marker = json.dumps(str(tmp_path / "01-d-ran"))
+    wait = ("let t = std::time::Instant::now();\n"
+            f"while !std::path::Path::new({marker}).exists()"
+            " && t.elapsed().as_secs() < 120 {\n"
+            "    std::thread::sleep(std::time::Duration::from_millis(200));\n}")
     paths = [make_notebook(lead / "01-a.ipynb", stamp),
              make_notebook(lead / "02-b.ipynb", stamp),
-             make_notebook(lead / "03-c.ipynb", stamp,
-                           "std::thread::sleep(std::time::Duration::from_secs(45));", stamp),
-             make_notebook(other / "01-d.ipynb", stamp),
+             make_notebook(lead / "03-c.ipynb", stamp, wait, stamp),
+             make_notebook(other / "01-d.ipynb", stamp, f"std::fs::write({marker}, \"\").unwrap();"),
              make_notebook(other / "02-e.ipynb", stamp)]
     out_dir = tmp_path / "out"
     rc, out, _ = run(*paths, "--jobs", "2", "--timeout", "600", "--out", out_dir,
