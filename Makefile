@@ -127,9 +127,20 @@ fmt: ## rustfmt's check
 cargo-test: data ## Rust unit, integration and doc tests (need FASHION_MNIST_DIR)
 	$(WITH_DATA) $(WS_CARGO) test --workspace
 
-pytest: setup ## Tests of the notebook runner and the environment files
-	$(PY) -m pytest --durations=12 scripts/tests # the 12 slowest tests listed
+# pytest's kernels run tiny notebooks without dependencies; they use a cache directory
+# of their own, so that they never wait for the notebooks' kernels (one kernel per
+# directory at a time) nor copy the notebooks' compiled dependencies. --durations=12
+# lists the 12 slowest tests.
+PYTEST = EVCXR_TMPDIR="$(EVCXR_TMPDIR)-pytest" $(PY) -m pytest --durations=12 scripts/tests
 
+pytest: setup ## Tests of the notebook runner and the environment files
+	$(PYTEST)
+
+# `make test` runs pytest beside the notebooks (scripts/beside; pytest's output is printed
+# when it ends): pytest's kernels use less than one core on average, and the kernel of
+# the first notebook spends minutes compiling crates one after another
+# (docs/performance.md, "pytest beside the notebooks"). The notebooks' phase skips setup and data (`-o`): earlier
+# phases did them, and registering the kernel again could race with pytest reading it.
 test: ## Everything CI runs: lint, Rust tests, runner tests, notebooks, the report
 	@scripts/phase --start target/phases-test.tsv
 	@scripts/phase target/phases-test.tsv "setup: Python venv, evcxr_jupyter, kernel" $(TEST_SUBMAKE) setup
@@ -137,8 +148,8 @@ test: ## Everything CI runs: lint, Rust tests, runner tests, notebooks, the repo
 	@scripts/phase target/phases-test.tsv "build: every target, clippy's lints as errors (dev profile)" $(TEST_SUBMAKE) build
 	@scripts/phase target/phases-test.tsv "data: download if missing, verify" $(TEST_SUBMAKE) data
 	@scripts/phase target/phases-test.tsv "cargo test: unit, integration, doc tests" $(TEST_SUBMAKE) cargo-test
-	@scripts/phase target/phases-test.tsv "pytest: runner and environment tests" $(TEST_SUBMAKE) pytest
-	@scripts/phase target/phases-test.tsv "notebooks: execute all" $(TEST_SUBMAKE) notebooks
+	@scripts/phase target/phases-test.tsv "notebooks: execute all; pytest (runner and environment tests) beside them" \
+	  scripts/beside target/pytest.log '$(PYTEST)' $(TEST_SUBMAKE) -o setup -o data notebooks
 	@scripts/phase target/phases-test.tsv "report: HTML report of the shared run" $(TEST_SUBMAKE) report
 	@echo
 	@scripts/phase --table target/phases-test.tsv

@@ -122,3 +122,65 @@ def test_make_tests_build_fails_on_a_clippy_warning_in_a_test_target(tmp_path):
     _tiny_crate(crate, "assert_eq!(super::double(3), 6);")
     linted = _make_build(crate, target, linted=True)
     assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+BESIDE = str(REPO_ROOT / "scripts" / "beside")
+
+
+def test_beside_prints_the_background_output_after_the_foreground_and_fails_with_either(
+        tmp_path):
+    log = tmp_path / "logs" / "bg.log"
+    run = lambda bg, *fg: subprocess.run([BESIDE, str(log), bg, *fg], capture_output=True,
+                                         text=True, timeout=60)
+    # Both pass: the background's output comes after the foreground's, and in the log.
+    ok = run("sleep 1; echo from-background", "sh", "-c", "echo from-foreground")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    lines = ok.stdout.splitlines()
+    assert lines.index("from-foreground") < lines.index("from-background"), ok.stdout
+    assert log.read_text() == "from-background\n"
+    # The background fails: its status, and it is named.
+    bg_fails = run("echo bad; exit 3", "true")
+    assert bg_fails.returncode == 3, bg_fails.stderr
+    assert "beside: `echo bad; exit 3` failed (exit 3)" in bg_fails.stderr
+    assert "bad" in bg_fails.stdout
+    # The foreground fails: its status wins, the background still ends and is printed.
+    both_fail = run("sleep 1; echo late; exit 3", "sh", "-c", "exit 5")
+    assert both_fail.returncode == 5, both_fail.stderr
+    assert "late" in both_fail.stdout
+    assert "failed (exit 3)" in both_fail.stderr and "failed (exit 5)" in both_fail.stderr
+    missing = run("true", str(tmp_path / "no-such-command"))
+    assert missing.returncode == 127 and "no such command" in missing.stderr, missing.stderr
+    usage = run("true")
+    assert usage.returncode == 2 and "usage" in usage.stderr
+
+
+def test_beside_stopped_stops_both_commands(tmp_path):
+    import signal
+    import time
+    pids = tmp_path / "pids"
+    # Each command records the pid of a child sleep that would outlive it if left alone.
+    proc = subprocess.Popen(
+        [BESIDE, str(tmp_path / "bg.log"), f"sleep 60 & echo $! >> {pids}; wait",
+         "sh", "-c", f"sleep 60 & echo $! >> {pids}; wait"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (
+            not pids.exists() or len(pids.read_text().split()) < 2):
+        time.sleep(0.1)
+    assert len(pids.read_text().split()) == 2
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 143
+    alive = []
+    time.sleep(0.5)
+    for pid in map(int, pids.read_text().split()):
+        if Path("/proc/self/status").exists():
+            status = Path(f"/proc/{pid}/status")
+            # A zombie (state Z) has ended; it only waits for its parent to reap it.
+            if status.exists() and "\nState:\tZ" not in status.read_text():
+                alive.append(pid)
+        else:
+            try:
+                os.kill(pid, 0)
+                alive.append(pid)
+            except ProcessLookupError:
+                pass
+    assert alive == [], f"still running after beside was stopped: {alive}"
