@@ -5,6 +5,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -154,23 +156,27 @@ def test_beside_prints_the_background_output_after_the_foreground_and_fails_with
     assert usage.returncode == 2 and "usage" in usage.stderr
 
 
-def test_beside_stopped_stops_both_commands(tmp_path):
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_beside_stopped_stops_both_commands(tmp_path, sig):
     import signal
     import time
     pids = tmp_path / "pids"
-    # Each command records the pid of a child sleep that would outlive it if left alone.
-    proc = subprocess.Popen(
-        [BESIDE, str(tmp_path / "bg.log"), f"sleep 60 & echo $! >> {pids}; wait",
-         "sh", "-c", f"sleep 60 & echo $! >> {pids}; wait"])
+    # Each command records the pid of a process that would outlive it if left alone: a
+    # background sleep for SIGTERM; for SIGINT, which a shell's background jobs ignore,
+    # the command itself (`exec`).
+    if sig == "SIGTERM":
+        cmd = f"sleep 60 & echo $! >> {pids}; wait"
+    else:
+        cmd = f"echo $$ >> {pids}; exec sleep 60"
+    proc = subprocess.Popen([BESIDE, str(tmp_path / "bg.log"), cmd, "sh", "-c", cmd])
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (
             not pids.exists() or len(pids.read_text().split()) < 2):
         time.sleep(0.1)
     assert len(pids.read_text().split()) == 2
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 143
+    proc.send_signal(getattr(signal, sig))
+    assert proc.wait(timeout=60) == (143 if sig == "SIGTERM" else 130)
     alive = []
-    time.sleep(0.5)
     for pid in map(int, pids.read_text().split()):
         if Path("/proc/self/status").exists():
             status = Path(f"/proc/{pid}/status")
