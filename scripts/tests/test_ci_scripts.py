@@ -71,7 +71,7 @@ def test_phases_are_timed_recorded_and_a_failing_one_stops_with_its_status(tmp_p
 
 def test_make_run_and_make_test_go_through_timed_phases():
     # Dry run: every phase of both commands is wrapped by scripts/phase and ends in a table.
-    for target, phases in [("run", 5), ("test", 8)]:
+    for target, phases in [("run", 5), ("test", 7)]:
         r = subprocess.run(["make", "-n", "--no-print-directory", target], cwd=REPO_ROOT,
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
@@ -79,6 +79,8 @@ def test_make_run_and_make_test_go_through_timed_phases():
                  if line.startswith(f"scripts/phase target/phases-{target}.tsv ")]
         assert len(timed) == phases, r.stdout
         assert f"scripts/phase --table target/phases-{target}.tsv" in r.stdout
+    # make test's notebooks phase runs pytest beside the notebooks.
+    assert "scripts/beside target/pytest.log " in r.stdout and "pytest" in r.stdout, r.stdout
 
 
 def _tiny_crate(root, test_body):
