@@ -170,7 +170,10 @@ def test_beside_stopped_stops_both_commands(tmp_path, sig):
         cmd = f"sleep 60 & echo $! >> {pids}; wait"
     else:
         cmd = f"echo $$ >> {pids}; exec sleep 60"
-    proc = subprocess.Popen([BESIDE, str(tmp_path / "bg.log"), cmd, "sh", "-c", cmd])
+    # As from a terminal: SIGINT not ignored. (A shell's background job, as CI may be,
+    # starts with SIGINT ignored, and Python then leaves it ignored.)
+    proc = subprocess.Popen([BESIDE, str(tmp_path / "bg.log"), cmd, "sh", "-c", cmd],
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (
             not pids.exists() or len(pids.read_text().split()) < 2):
