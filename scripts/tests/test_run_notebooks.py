@@ -63,6 +63,12 @@ def all_output_text(cell):
     return "\n".join(parts)
 
 
+def output_from(nb, index):
+    """The outputs of cell `index` and the cells after it: what a cell prints may be
+    recorded under the next cell (evcxr sends it late when the machine is busy)."""
+    return "\n".join(all_output_text(c) for c in nb.cells[index:])
+
+
 @pytest.fixture(scope="session")
 def rust_kernel():
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
@@ -316,9 +322,9 @@ def test_good_notebook_passes_and_exports_html(tmp_path, rust_kernel, monkeypatc
     assert html.is_file() and str(html) in out
     executed = nbformat.read(str(out_dir / "01-good.ipynb"), as_version=4)
     assert "42" in all_output_text(executed.cells[1])
-    assert "hello" in all_output_text(executed.cells[2])
+    assert "hello" in output_from(executed, 2)
     # The environment reaches the kernel, which runs in the notebook's directory.
-    assert f"data={tmp_path / 'data-dir-marker'} cwd={tmp_path}" in all_output_text(executed.cells[3])
+    assert f"data={tmp_path / 'data-dir-marker'} cwd={tmp_path}" in output_from(executed, 3)
     # evcxr turns the EVCXR_BEGIN_CONTENT block into an image/png output; the HTML embeds it.
     assert executed.cells[4].outputs[0]["data"]["image/png"].strip() == PNG_1X1
     page = html.read_text()
@@ -349,13 +355,15 @@ def test_panic_and_compile_error_fail(tmp_path, rust_kernel):
     # The panic is reported with the cell index and the panic text ...
     assert "02-panic: FAILED" in out
     panic_lines = [line for line in out.splitlines() if line.startswith("02-panic: cell ")]
-    assert panic_lines and all(line.startswith("02-panic: cell 2: ") for line in panic_lines), out
+    # Cell 2 panics; its output may be recorded under cell 3 when evcxr sends it late.
+    assert panic_lines and all(re.match(r"02-panic: cell [23]: ", line)
+                               for line in panic_lines), out
     assert "panicked at" in out
     assert "    | boom" in out.splitlines(), out  # the panic message, not the cell source
     # ... and really came from the executed notebook: nbclient did not stop at the panic
     # (the next cell ran), so only the output scan can have caught it.
     executed = nbformat.read(str(out_dir / "02-panic.ipynb"), as_version=4)
-    assert "panicked at" in all_output_text(executed.cells[2])
+    assert "panicked at" in output_from(executed, 2)
     assert executed.cells[3].execution_count is not None
     assert (out_dir / "02-panic.html").is_file()
 
@@ -393,19 +401,22 @@ def test_notebooks_of_a_folder_share_one_cleared_kernel(tmp_path, rust_kernel):
     # After a failure, and in another folder, the notebook starts a new kernel.
     assert shared not in result["04-fourth"] and shared not in result["05-fifth"], out
 
-    def ids_of(name, cell=0):
+    # Each notebook prints its ids once. A cell's printed output may be recorded under
+    # the next cell (evcxr sends it late when the machine is busy, as with pytest beside
+    # the notebooks in `make test`), so the whole notebook's output is searched.
+    def ids_of(name):
         nb = nbformat.read(str(out_dir / f"{name}.ipynb"), as_version=4)
-        text = all_output_text(nb.cells[cell])
+        text = "".join(all_output_text(c) for c in nb.cells)
         return tuple(text.split("ids ")[1].split("\\n")[0].split())
 
-    cell_1, kernel_1 = ids_of("01-first", 1)
+    cell_1, kernel_1 = ids_of("01-first")
     cell_2, kernel_2 = ids_of("02-second")
     cell_4, kernel_4 = ids_of("04-fourth")
     cell_5, kernel_5 = ids_of("05-fifth")
     assert kernel_2 == kernel_1 and cell_2 != cell_1, "the kernel is shared, the cell process new"
     assert len({kernel_1, kernel_4, kernel_5}) == 3, "a new kernel after a failure and per folder"
     fifth_nb = nbformat.read(str(out_dir / "05-fifth.ipynb"), as_version=4)
-    assert f"cwd={tmp_path / 'sub'}" in all_output_text(fifth_nb.cells[1])
+    assert f"cwd={tmp_path / 'sub'}" in "".join(all_output_text(c) for c in fifth_nb.cells)
     # Prompt numbers count each notebook's own cells.
     second_nb = nbformat.read(str(out_dir / "02-second.ipynb"), as_version=4)
     assert [c.execution_count for c in second_nb.cells] == [1, 2]
@@ -417,7 +428,7 @@ def test_notebooks_of_a_folder_share_one_cleared_kernel(tmp_path, rust_kernel):
     # --new-kernels: every notebook its own kernel.
     rc, out, _ = run(first, second, "--new-kernels", "--timeout", "600", "--out", out_dir)
     assert rc == 0 and shared not in out, out
-    assert ids_of("02-second")[1] != ids_of("01-first", 1)[1]
+    assert ids_of("02-second")[1] != ids_of("01-first")[1]
 
 
 def test_timeout_fails_quickly(tmp_path, rust_kernel):
@@ -458,7 +469,7 @@ def test_a_cell_whose_question_mark_returns_err_fails(tmp_path, rust_kernel):
     assert "t10k-images.gz: missing data file" in out, out
     assert out.rstrip().splitlines()[-1] == "notebooks: 0 passed, 1 failed"
     executed = nbformat.read(str(out_dir / "05-err.ipynb"), as_version=4)
-    assert "after the error" in all_output_text(executed.cells[2])
+    assert "after the error" in output_from(executed, 2)
 
 
 def test_kernel_environment_sets_the_fast_profile_unless_told_otherwise(tmp_path, monkeypatch):
