@@ -139,8 +139,9 @@ pytest: setup ## Tests of the notebook runner and the environment files
 # `make test` runs pytest beside the notebooks (scripts/beside; pytest's output is printed
 # when it ends): pytest's kernels use less than one core on average, and the kernel of
 # the first notebook spends minutes compiling crates one after another
-# (docs/performance.md, "pytest beside the notebooks"). The notebooks' phase skips setup and data (`-o`): earlier
-# phases did them, and registering the kernel again could race with pytest reading it.
+# (docs/performance.md, "pytest beside the notebooks"). The notebooks' phase skips setup
+# and data (`-o`): earlier phases did them, and registering the kernel again could race
+# with pytest reading it.
 test: ## Everything CI runs: lint, Rust tests, runner tests, notebooks, the report
 	@scripts/phase --start target/phases-test.tsv
 	@scripts/phase target/phases-test.tsv "setup: Python venv, evcxr_jupyter, kernel" $(TEST_SUBMAKE) setup

@@ -2,7 +2,9 @@
 
 import os
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -160,8 +162,6 @@ def test_beside_prints_the_background_output_after_the_foreground_and_fails_with
 
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
 def test_beside_stopped_stops_both_commands(tmp_path, sig):
-    import signal
-    import time
     pids = tmp_path / "pids"
     # Each command records the pid of a process that would outlive it if left alone: a
     # background sleep for SIGTERM; for SIGINT, which a shell's background jobs ignore,

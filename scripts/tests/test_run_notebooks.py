@@ -406,7 +406,7 @@ def test_notebooks_of_a_folder_share_one_cleared_kernel(tmp_path, rust_kernel):
     # the notebooks in `make test`), so the whole notebook's output is searched.
     def ids_of(name):
         nb = nbformat.read(str(out_dir / f"{name}.ipynb"), as_version=4)
-        text = "".join(all_output_text(c) for c in nb.cells)
+        text = output_from(nb, 0)
         return tuple(text.split("ids ")[1].split("\\n")[0].split())
 
     cell_1, kernel_1 = ids_of("01-first")
@@ -416,7 +416,7 @@ def test_notebooks_of_a_folder_share_one_cleared_kernel(tmp_path, rust_kernel):
     assert kernel_2 == kernel_1 and cell_2 != cell_1, "the kernel is shared, the cell process new"
     assert len({kernel_1, kernel_4, kernel_5}) == 3, "a new kernel after a failure and per folder"
     fifth_nb = nbformat.read(str(out_dir / "05-fifth.ipynb"), as_version=4)
-    assert f"cwd={tmp_path / 'sub'}" in "".join(all_output_text(c) for c in fifth_nb.cells)
+    assert f"cwd={tmp_path / 'sub'}" in output_from(fifth_nb, 0)
     # Prompt numbers count each notebook's own cells.
     second_nb = nbformat.read(str(out_dir / "02-second.ipynb"), as_version=4)
     assert [c.execution_count for c in second_nb.cells] == [1, 2]
@@ -654,7 +654,7 @@ def test_jobs_2_runs_the_other_folder_beside_the_first(tmp_path, rust_kernel):
 
     def stamps(name):
         nb = nbformat.read(str(out_dir / f"{name}.ipynb"), as_version=4)
-        text = "".join(all_output_text(c) for c in nb.cells)
+        text = output_from(nb, 0)
         return [(float(t), d.split("\\n")[0]) for t, d in
                 (part.split(" ", 1) for part in text.split("at ")[1:])]
 
