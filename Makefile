@@ -160,9 +160,12 @@ test: ## Everything CI runs: lint, Rust tests, runner tests, notebooks, the repo
 # library path (see scripts/run-notebooks), so it is put there.
 EVCXR_TMPDIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/fashion-mnist-rs/evcxr
 
-# The kernel's cargo profile: KERNEL_PROFILE in scripts/run-notebooks (same values).
+# The kernel's cargo profile: KERNEL_PROFILE in scripts/run-notebooks (same values). The
+# workspace's per-package settings (polars unoptimised) reach the kernel through a copy of
+# .cargo/config.toml in the cache directory above EVCXR_TMPDIR, which the runner writes.
 lab: setup data ## Open Jupyter Lab on the notebooks with the evcxr kernel
 	mkdir -p "$(EVCXR_TMPDIR)"
+	EVCXR_TMPDIR="$(EVCXR_TMPDIR)" $(PY) scripts/run-notebooks --kernel-config-only
 	$(WITH_DATA) export EVCXR_TMPDIR="$(EVCXR_TMPDIR)"; \
 	  export CARGO_PROFILE_DEV_OPT_LEVEL="$${CARGO_PROFILE_DEV_OPT_LEVEL:-3}"; \
 	  export CARGO_PROFILE_DEV_DEBUG_ASSERTIONS="$${CARGO_PROFILE_DEV_DEBUG_ASSERTIONS:-false}"; \

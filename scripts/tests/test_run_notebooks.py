@@ -491,6 +491,29 @@ def test_kernel_environment_sets_the_fast_profile_unless_told_otherwise(tmp_path
         assert f'export {key}="$${{{key}:-{value}}}"' in makefile, key
 
 
+def test_kernel_cargo_config_is_the_workspace_config_above_the_kernel_dir(tmp_path, monkeypatch):
+    # No kernel: the per-package profile settings reach evcxr's builds through a copy of the
+    # repository's .cargo/config.toml in the cache directory above EVCXR_TMPDIR.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = tmp_path / "cache" / "fashion-mnist-rs"
+    written = rn.write_kernel_cargo_config(root / "evcxr")
+    assert written == root / ".cargo" / "config.toml"
+    text = written.read_text()
+    workspace = (REPO_ROOT / ".cargo" / "config.toml").read_text()
+    assert text.endswith(workspace) and text.startswith("# Written by scripts/run-notebooks")
+    assert "[profile.dev.package.polars-core]\nopt-level = 0" in text
+    # Unchanged content is not written again; the helper kernel's directory is covered too.
+    before = written.stat().st_mtime_ns
+    assert rn.write_kernel_cargo_config(root / "evcxr-2") == written
+    assert written.stat().st_mtime_ns == before
+    # A directory the project does not own gets nothing above it.
+    elsewhere = tmp_path / "other" / "evcxr"
+    assert rn.write_kernel_cargo_config(elsewhere) is None
+    assert not (tmp_path / "other" / ".cargo").exists()
+    # make lab writes it too, for the kernel Jupyter Lab starts.
+    assert "scripts/run-notebooks --kernel-config-only" in (REPO_ROOT / "Makefile").read_text()
+
+
 def test_inputs_fingerprint_follows_every_input(tmp_path, monkeypatch):
     # No kernel: what goes into the fingerprint a `--reuse` run compares.
     monkeypatch.setenv("FASHION_CHECKPOINTS", str(tmp_path / "ckpt"))
