@@ -103,7 +103,7 @@ struct TrainArgs {
     /// 20 epochs) instead of the default; the other options still apply
     #[arg(long)]
     long: bool,
-    /// Epochs [default: the network's TrainConfig::for_model: 5 small, 12 seed, 6 resnet;
+    /// Epochs [default: the network's TrainConfig::for_model: 4 small, 12 seed, 6 resnet;
     /// 20 with --long]
     #[arg(long)]
     epochs: Option<usize>,
@@ -150,6 +150,11 @@ struct TrainArgs {
     /// default]
     #[arg(long)]
     max_shift: Option<usize>,
+    /// Test-time flips on or off: predictions (validation, test, everything the run's
+    /// network classifies later) average the logits of each image and of its mirror
+    /// image [default: TrainConfig default: on for SmallCnn's default, off otherwise]
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    test_time_flip: Option<bool>,
     /// Checkpoint directory
     #[arg(long)]
     out: PathBuf,
@@ -599,6 +604,9 @@ fn run_train(args: TrainArgs) -> Result<()> {
     }
     if let Some(m) = args.max_shift {
         config.max_shift = m;
+    }
+    if let Some(on) = args.test_time_flip {
+        config.model.test_time_flip = on;
     }
     config.check()?;
     let data = load_data(args.dir, args.allow_unverified)?;

@@ -190,6 +190,9 @@ pub struct SmallCnn<E: Dtype = f32, D: Storage<E> = Cpu> {
     pub batch_norm: bool,
     /// Dropout probability after the dense 128 layer.
     pub dropout: f32,
+    /// Inference averages the logits of each image and of its mirror image
+    /// ([`ModelConfig::test_time_flip`]).
+    pub test_time_flip: bool,
 }
 
 impl<E, D> TensorCollection<E, D> for SmallCnn<E, D>
@@ -216,6 +219,7 @@ where
                 fc2,
                 batch_norm: true,
                 dropout: 0.5,
+                test_time_flip: false,
             },
         )
     }
@@ -360,6 +364,9 @@ pub struct SeedCnn<E: Dtype = f32, D: Storage<E> = Cpu> {
     ),
     /// Dropout probability between the two dense 64 layers.
     pub dropout: f32,
+    /// Inference averages the logits of each image and of its mirror image
+    /// ([`ModelConfig::test_time_flip`]).
+    pub test_time_flip: bool,
 }
 
 /// Dropout after the 1×1 convolution to 256 channels.
@@ -390,6 +397,7 @@ where
                 norms,
                 fc,
                 dropout: 0.5,
+                test_time_flip: false,
             },
         )
     }
@@ -529,6 +537,15 @@ pub struct ModelConfig {
     pub batch_norm: bool,
     /// Dropout probability of the dense layers, in `[0, 1)`.
     pub dropout: f32,
+    /// Test-time flips: at inference the logits are the mean of the network's logits for
+    /// the image and for its mirror image (flipped left to right),
+    /// `½ (f(x) + f(flip x))`, for every prediction — validation, test, the graph
+    /// notebooks' "misclassified". The feature map and the dense embedding stay the
+    /// image's own. Costs a second forward pass; training is unchanged. Absent from
+    /// older configuration files, where it reads as `false` (and left out of
+    /// `config.json` when `false`, so their files stay as they were).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test_time_flip: bool,
 }
 
 impl Default for ModelConfig {
@@ -537,6 +554,7 @@ impl Default for ModelConfig {
             kind: ModelKind::Small,
             batch_norm: true,
             dropout: 0.3,
+            test_time_flip: false,
         }
     }
 }
@@ -580,22 +598,26 @@ impl Model {
                 let mut m = SmallCnn::try_build(&dev).map_err(tensor_err("build"))?;
                 m.batch_norm = config.batch_norm;
                 m.dropout = config.dropout;
+                m.test_time_flip = config.test_time_flip;
                 m.init(&mut rng);
                 Model::Small(Box::new(m))
             }
             ModelKind::Seed => {
                 let mut m = SeedCnn::try_build(&dev).map_err(tensor_err("build"))?;
                 m.dropout = config.dropout;
+                m.test_time_flip = config.test_time_flip;
                 m.init(&mut rng);
                 Model::Seed(Box::new(m))
             }
             ModelKind::ResNet => {
                 let mut m = ResNetAsWritten::try_build(&dev).map_err(tensor_err("build"))?;
+                m.test_time_flip = config.test_time_flip;
                 m.init(&mut rng);
                 Model::ResNet(Box::new(m))
             }
             ModelKind::ResNetCorrected => {
                 let mut m = ResNetCorrected::try_build(&dev).map_err(tensor_err("build"))?;
+                m.test_time_flip = config.test_time_flip;
                 m.init(&mut rng);
                 Model::ResNetCorrected(Box::new(m))
             }
@@ -684,13 +706,67 @@ impl Model {
         }
     }
 
+    /// Whether inference averages the logits of each image and of its mirror image
+    /// ([`ModelConfig::test_time_flip`]).
+    pub fn test_time_flip(&self) -> bool {
+        match self {
+            Model::Small(m) => m.test_time_flip,
+            Model::Seed(m) => m.test_time_flip,
+            Model::ResNet(m) => m.test_time_flip,
+            Model::ResNetCorrected(m) => m.test_time_flip,
+        }
+    }
+
+    /// The same network with test-time flips switched on or off, e.g. to compare a
+    /// run's predictions with and without them (its [`ModelConfig`] says which it was
+    /// trained and evaluated with).
+    pub fn with_test_time_flip(mut self, on: bool) -> Model {
+        match &mut self {
+            Model::Small(m) => m.test_time_flip = on,
+            Model::Seed(m) => m.test_time_flip = on,
+            Model::ResNet(m) => m.test_time_flip = on,
+            Model::ResNetCorrected(m) => m.test_time_flip = on,
+        }
+        self
+    }
+
     /// Inference-mode forward pass (running statistics, no dropout) on a
-    /// `(N, 1, 28, 28)` batch: feature map, dense embedding and logits.
+    /// `(N, 1, 28, 28)` batch: feature map, dense embedding and logits. With
+    /// [`test_time_flip`](Self::test_time_flip) the logits are
+    /// `½ (f(x) + f(flip x))`, the mean over the images and their mirror images; the
+    /// feature map and the embedding are those of the images as given.
+    ///
+    /// ```
+    /// use fashion_nn::{Model, ModelConfig};
+    /// use ndarray::Array2;
+    /// // Two images, the second the mirror image of the first.
+    /// let mut x = Array2::from_shape_fn((2, 784), |(_, p)| (p % 28) as f32 / 27.0);
+    /// for c in 0..784 {
+    ///     x[[1, c]] = x[[0, c - c % 28 + 27 - c % 28]];
+    /// }
+    /// let config = ModelConfig { test_time_flip: true, ..ModelConfig::default() };
+    /// let f = Model::new(&config, 7)?.features_of(&x, 2)?;
+    /// assert_eq!(f.logits.row(0), f.logits.row(1)); // a mirror image changes nothing
+    /// assert_ne!(f.dense.row(0), f.dense.row(1)); // the embedding is the image's own
+    /// # Ok::<(), fashion_nn::Error>(())
+    /// ```
     ///
     /// # Errors
     /// As [`forward_train`](Self::forward_train).
     pub fn features(&self, x: Tensor<Shape4, f32, Cpu>) -> Result<Activations> {
         check_input(x.shape())?;
+        if !self.test_time_flip() {
+            return self.features_as_given(x);
+        }
+        let mirrored = mirror(&x)?;
+        let mut f = self.features_as_given(x)?;
+        let m = self.features_as_given(mirrored)?;
+        f.logits
+            .zip_mut_with(&m.logits, |a, &b| *a = 0.5 * (*a + b));
+        Ok(f)
+    }
+
+    fn features_as_given(&self, x: Tensor<Shape4, f32, Cpu>) -> Result<Activations> {
         match self {
             Model::Small(m) => m.features(x),
             Model::Seed(m) => m.features(x),
@@ -943,6 +1019,17 @@ impl Model {
     }
 }
 
+/// The images of a `(N, 1, 28, 28)` batch flipped left to right.
+fn mirror(x: &Tensor<Shape4, f32, Cpu>) -> Result<Tensor<Shape4, f32, Cpu>> {
+    let mut v = x.as_vec();
+    for row in v.chunks_exact_mut(28) {
+        row.reverse();
+    }
+    x.device()
+        .try_tensor_from_vec(v, *x.shape())
+        .map_err(tensor_err("mirror"))
+}
+
 fn check_input(s: &Shape4) -> Result<()> {
     if s.1 != 1 || s.2 != 28 || s.3 != 28 || s.0 == 0 {
         return Err(Error::ShapeMismatch {
@@ -1072,6 +1159,57 @@ mod tests {
         assert_ne!(other.features_of(&x, 5).unwrap(), all);
         other.load_safetensors(&path).unwrap();
         assert_eq!(other.features_of(&x, 5).unwrap(), all);
+    }
+
+    /// Test-time flips: the logits are `½ (f(x) + f(flip x))` of the same weights
+    /// without them, bit for bit; the map and the embedding are the images' own; the
+    /// flag comes from the configuration and `with_test_time_flip` switches it.
+    #[test]
+    fn test_time_flip_averages_the_logits_of_each_image_and_its_mirror_image() {
+        let (n, side) = (4, fashion_data::IMAGE_SIDE);
+        let x = batch(n, 9);
+        let mirrored = Array2::from_shape_fn((n, IMAGE_PIXELS), |(i, p)| {
+            x[[i, p - p % side + side - 1 - p % side]]
+        });
+        for kind in [ModelKind::Small, ModelKind::Seed] {
+            let config = ModelConfig {
+                kind,
+                test_time_flip: true,
+                ..ModelConfig::default()
+            };
+            let flip = Model::new(&config, 5).unwrap();
+            let plain = flip.clone().with_test_time_flip(false);
+            assert!(flip.test_time_flip() && !plain.test_time_flip());
+            let (a, b) = (
+                plain.features_of(&x, n).unwrap(),
+                plain.features_of(&mirrored, n).unwrap(),
+            );
+            let f = flip.features_of(&x, n).unwrap();
+            let mut mean = a.logits.clone();
+            mean.zip_mut_with(&b.logits, |l, &r| *l = 0.5 * (*l + r));
+            assert_eq!(f.logits, mean, "{kind}");
+            assert_ne!(f.logits, a.logits, "{kind}");
+            assert_eq!((&f.map, &f.dense), (&a.map, &a.dense), "{kind}");
+        }
+        for kind in [ModelKind::ResNet, ModelKind::ResNetCorrected] {
+            let config = ModelConfig {
+                kind,
+                test_time_flip: true,
+                ..ModelConfig::default()
+            };
+            assert!(Model::new(&config, 5).unwrap().test_time_flip(), "{kind}");
+            assert!(
+                !Model::new(
+                    &ModelConfig {
+                        kind,
+                        ..ModelConfig::default()
+                    },
+                    5
+                )
+                .unwrap()
+                .test_time_flip()
+            );
+        }
     }
 
     /// `Σ logits ⊙ R` of a training-mode pass (batch statistics) and its gradients.

@@ -149,6 +149,9 @@ pub struct ResNet<
     ),
     /// Dense 256 → 10.
     pub fc: Linear<256, NUM_CLASSES, E, D>,
+    /// Inference averages the logits of each image and of its mirror image
+    /// ([`ModelConfig::test_time_flip`](crate::ModelConfig::test_time_flip)).
+    pub test_time_flip: bool,
 }
 
 /// [`ResNet`] with the shortcut as the original code wrote it (projection of `h`).
@@ -181,6 +184,7 @@ where
                 stage2,
                 stage3,
                 fc,
+                test_time_flip: false,
             },
         )
     }

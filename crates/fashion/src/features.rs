@@ -305,7 +305,10 @@ pub struct ImageFeatures {
     pub indices: Vec<usize>,
     /// True class of each image.
     pub labels: Vec<u8>,
-    /// Predicted class (largest logit; the first on a tie).
+    /// Predicted class (largest logit; the first on a tie). With the model's test-time
+    /// flips ([`ModelConfig::test_time_flip`](crate::nn::ModelConfig::test_time_flip))
+    /// the logits are averaged over the image and its mirror image, as in the run's test
+    /// evaluation.
     pub predicted: Vec<u8>,
     /// The model's softmax probability of its predicted class (its confidence), one per
     /// image.

@@ -218,6 +218,21 @@ fn an_older_configuration_file_reads_as_the_first_recipe() {
             .contains("\"valid_subset\": 30")
     );
     assert_eq!(TrainConfig::load(&path).unwrap(), quick);
+    // `model.test_time_flip` likewise: written when on (the default recipe's), left
+    // out when off, so the long recipe's file has no such key and reads back as off.
+    TrainConfig::default().save(&path).unwrap();
+    assert!(
+        fs::read_to_string(&path)
+            .unwrap()
+            .contains("\"test_time_flip\": true")
+    );
+    TrainConfig::long().save(&path).unwrap();
+    assert!(
+        !fs::read_to_string(&path)
+            .unwrap()
+            .contains("test_time_flip")
+    );
+    assert!(!TrainConfig::load(&path).unwrap().model.test_time_flip);
 }
 
 /// `train_subset` and `valid_subset` cut the split's two parts to the first images of
