@@ -27,7 +27,7 @@ use rayon::prelude::*;
 use super::conv::{self, Geom};
 use super::direct::Direct;
 use super::ops::{Activation, BatchStats, channel_stats, lane_sum_dot_dev};
-use super::pool::pool_row;
+use super::pool::{pool_row_fast, unpool_row_fast};
 use super::{Padding, Shape4, add_partials, images_per_task, par_zeros, simd, tensor_err, to_vec};
 use crate::{Error, Result};
 
@@ -410,8 +410,12 @@ fn finish_planes(
             }
             let (w, wo) = (g.w_out, g.w_out / 2);
             let plane = (g.h_out / 2) * wo;
-            let mut rows = vec![0.0f32; 4 * wo];
-            let (top, bottom) = rows.split_at_mut(2 * wo);
+            // The windows' top rows of a whole plane, activated, one after the other, and
+            // their bottom rows: one long row of windows for pool_row_fast (padded to
+            // whole groups of eight windows).
+            let len = 16 * plane.div_ceil(8);
+            let mut rows = vec![0.0f32; 2 * len];
+            let (top, bottom) = rows.split_at_mut(len);
             for (p, ((o, am), z)) in out
                 .chunks_exact_mut(plane)
                 .zip(argmax.chunks_exact_mut(plane))
@@ -419,21 +423,21 @@ fn finish_planes(
                 .enumerate()
             {
                 let (a, b) = ab(affine, (first + p) % c);
-                for ((pair, o), am) in z
-                    .chunks_exact(2 * w)
-                    .zip(o.chunks_exact_mut(wo))
-                    .zip(am.chunks_exact_mut(wo))
-                {
-                    with_activation!(act, f, _df, {
-                        for (d, &s) in top.iter_mut().zip(&pair[..2 * wo]) {
+                with_activation!(act, f, _df, {
+                    for ((pair, t), u) in z
+                        .chunks_exact(2 * w)
+                        .zip(top.chunks_exact_mut(2 * wo))
+                        .zip(bottom.chunks_exact_mut(2 * wo))
+                    {
+                        for (d, &s) in t.iter_mut().zip(&pair[..2 * wo]) {
                             *d = f(a * s + b);
                         }
-                        for (d, &s) in bottom.iter_mut().zip(&pair[w..w + 2 * wo]) {
+                        for (d, &s) in u.iter_mut().zip(&pair[w..w + 2 * wo]) {
                             *d = f(a * s + b);
                         }
-                    });
-                    pool_row(top, bottom, o, am);
-                }
+                    }
+                });
+                pool_row_fast(top, bottom, o, am);
             }
         },
     );
@@ -455,6 +459,17 @@ fn grad_fixed(
 ) {
     let hw = g.h_out * g.w_out;
     let plane = (g.h_out / 2) * (g.w_out / 2);
+    // With pooling: the activation's derivative at the windows' top rows of a plane
+    // (one after the other) and at their bottom rows, then the gradients spread over
+    // each, padded to whole groups of eight windows (see unpool_row_fast).
+    let len = if argmax.is_empty() {
+        0
+    } else {
+        16 * plane.div_ceil(8)
+    };
+    let mut scratch = vec![0.0f32; 4 * len];
+    let (d, grads) = scratch.split_at_mut(2 * len);
+    let ((dtop, dbottom), (gtop, gbottom)) = (d.split_at_mut(len), grads.split_at_mut(len));
     simd(
         #[inline(always)]
         || {
@@ -471,14 +486,39 @@ fn grad_fixed(
                     });
                     continue;
                 }
-                let r = p * plane..(p + 1) * plane;
-                let (go, am) = (&go[r.clone()], &argmax[r]);
-                gz.fill(0.0);
+                // The rest of the batch's gradients and winners from this plane on:
+                // unpool_row_fast may read past the plane's own (and ignore them).
+                let (go, am) = (&go[p * plane..], &argmax[p * plane..]);
+                let (w, wo) = (g.w_out, g.w_out / 2);
                 with_activation!(act, _f, df, {
-                    for (at, &gy) in winners(am, g.w_out).zip(go) {
-                        gz[at] += a * (gy * df(a * z[at] + b));
+                    for ((pair, t), u) in z
+                        .chunks_exact(2 * w)
+                        .zip(dtop.chunks_exact_mut(2 * wo))
+                        .zip(dbottom.chunks_exact_mut(2 * wo))
+                    {
+                        for (d, &s) in t.iter_mut().zip(&pair[..2 * wo]) {
+                            *d = df(a * s + b);
+                        }
+                        for (d, &s) in u.iter_mut().zip(&pair[w..w + 2 * wo]) {
+                            *d = df(a * s + b);
+                        }
                     }
                 });
+                unpool_row_fast(plane, go, am, dtop, a, 0, gtop);
+                unpool_row_fast(plane, go, am, dbottom, a, 2, gbottom);
+                let rows = gz.chunks_exact_mut(2 * w);
+                let pairs = rows.len();
+                for ((rows, t), u) in rows
+                    .zip(gtop.chunks_exact(2 * wo))
+                    .zip(gbottom.chunks_exact(2 * wo))
+                {
+                    rows[..2 * wo].copy_from_slice(t);
+                    rows[2 * wo..w].fill(0.0);
+                    rows[w..w + 2 * wo].copy_from_slice(u);
+                    rows[w + 2 * wo..].fill(0.0);
+                }
+                // An odd last row belongs to no window.
+                gz[pairs * 2 * w..].fill(0.0);
             }
         },
     );
