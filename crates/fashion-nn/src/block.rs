@@ -380,6 +380,26 @@ fn gemm_planes(
     })
 }
 
+/// `map` of the pooling windows' top rows of the plane `z` (width `w`), written one
+/// after the other into `top`, and of their bottom rows into `bottom`: `2·⌊w/2⌋` elements
+/// per row of windows (an odd last column or row belongs to no window).
+#[inline(always)]
+fn window_rows(z: &[f32], w: usize, top: &mut [f32], bottom: &mut [f32], map: impl Fn(f32) -> f32) {
+    let wo = w / 2;
+    for ((pair, t), u) in z
+        .chunks_exact(2 * w)
+        .zip(top.chunks_exact_mut(2 * wo))
+        .zip(bottom.chunks_exact_mut(2 * wo))
+    {
+        for (d, &s) in t.iter_mut().zip(&pair[..2 * wo]) {
+            *d = map(s);
+        }
+        for (d, &s) in u.iter_mut().zip(&pair[w..w + 2 * wo]) {
+            *d = map(s);
+        }
+    }
+}
+
 /// Normalises (`a·z + b` per channel), activates and, if `argmax` is not empty, pools
 /// consecutive planes of the convolution output `z`, the first being plane `first` of
 /// the batch (its channel is the plane index modulo `C_out`), into `out`.
@@ -424,18 +444,7 @@ fn finish_planes(
             {
                 let (a, b) = ab(affine, (first + p) % c);
                 with_activation!(act, f, _df, {
-                    for ((pair, t), u) in z
-                        .chunks_exact(2 * w)
-                        .zip(top.chunks_exact_mut(2 * wo))
-                        .zip(bottom.chunks_exact_mut(2 * wo))
-                    {
-                        for (d, &s) in t.iter_mut().zip(&pair[..2 * wo]) {
-                            *d = f(a * s + b);
-                        }
-                        for (d, &s) in u.iter_mut().zip(&pair[w..w + 2 * wo]) {
-                            *d = f(a * s + b);
-                        }
-                    }
+                    window_rows(z, w, top, bottom, |s| f(a * s + b));
                 });
                 pool_row_fast(top, bottom, o, am);
             }
@@ -491,18 +500,7 @@ fn grad_fixed(
                 let (go, am) = (&go[p * plane..], &argmax[p * plane..]);
                 let (w, wo) = (g.w_out, g.w_out / 2);
                 with_activation!(act, _f, df, {
-                    for ((pair, t), u) in z
-                        .chunks_exact(2 * w)
-                        .zip(dtop.chunks_exact_mut(2 * wo))
-                        .zip(dbottom.chunks_exact_mut(2 * wo))
-                    {
-                        for (d, &s) in t.iter_mut().zip(&pair[..2 * wo]) {
-                            *d = df(a * s + b);
-                        }
-                        for (d, &s) in u.iter_mut().zip(&pair[w..w + 2 * wo]) {
-                            *d = df(a * s + b);
-                        }
-                    }
+                    window_rows(z, w, dtop, dbottom, |s| df(a * s + b));
                 });
                 unpool_row_fast(plane, go, am, dtop, a, 0, gtop);
                 unpool_row_fast(plane, go, am, dbottom, a, 2, gbottom);
