@@ -479,6 +479,7 @@ fn grad_fixed(
     let mut scratch = vec![0.0f32; 4 * len];
     let (d, grads) = scratch.split_at_mut(2 * len);
     let ((dtop, dbottom), (gtop, gbottom)) = (d.split_at_mut(len), grads.split_at_mut(len));
+    let (w, wo) = (g.w_out, g.w_out / 2);
     simd(
         #[inline(always)]
         || {
@@ -498,7 +499,6 @@ fn grad_fixed(
                 // The rest of the batch's gradients and winners from this plane on:
                 // unpool_row_fast may read past the plane's own (and ignore them).
                 let (go, am) = (&go[p * plane..], &argmax[p * plane..]);
-                let (w, wo) = (g.w_out, g.w_out / 2);
                 with_activation!(act, _f, df, {
                     window_rows(z, w, dtop, dbottom, |s| df(a * s + b));
                 });

@@ -1019,10 +1019,10 @@ impl Model {
     }
 }
 
-/// The images of a `(N, 1, 28, 28)` batch flipped left to right.
+/// The images of an `(N, C, H, W)` batch flipped left to right.
 fn mirror(x: &Tensor<Shape4, f32, Cpu>) -> Result<Tensor<Shape4, f32, Cpu>> {
     let mut v = x.as_vec();
-    for row in v.chunks_exact_mut(28) {
+    for row in v.chunks_exact_mut(x.shape().3) {
         row.reverse();
     }
     x.device()

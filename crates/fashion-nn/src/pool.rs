@@ -210,10 +210,10 @@ pub(super) fn unpool_row_fast(
 mod avx2 {
     use std::arch::x86_64::*;
 
-    /// How many groups of eight windows the slices allow: all started ones if every
-    /// slice is long enough, else the whole ones.
-    fn groups(n: usize, room: usize, per: usize) -> usize {
-        if room >= per * n.div_ceil(8) {
+    /// How many groups of eight windows (16 elements of the window rows each) slices
+    /// of `room` elements allow: all started ones if they hold them, else the whole ones.
+    fn groups(n: usize, room: usize) -> usize {
+        if room >= 16 * n.div_ceil(8) {
             n.div_ceil(8)
         } else {
             n / 8
@@ -261,7 +261,7 @@ mod avx2 {
         argmax: &mut [u8],
     ) -> usize {
         let wo = out.len();
-        let groups = groups(wo, top.len().min(bottom.len()), 16);
+        let groups = groups(wo, top.len().min(bottom.len()));
         for gi in 0..groups {
             // SAFETY: groups() keeps 16 · (gi + 1) within both slices.
             let (t0, t1) = unsafe { pairs(top.as_ptr().add(16 * gi)) };
@@ -310,7 +310,7 @@ mod avx2 {
         let room = (go.len().min(argmax.len()) * 2)
             .min(d.len())
             .min(grad.len());
-        let groups = groups(n, room, 16);
+        let groups = groups(n, room);
         let c = i32::from(code);
         let codes = _mm256_setr_epi32(c, c + 1, c, c + 1, c, c + 1, c, c + 1);
         let (av, zero) = (_mm256_set1_ps(a), _mm256_setzero_ps());
