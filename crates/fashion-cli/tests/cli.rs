@@ -993,7 +993,7 @@ fn training_is_bit_identical_across_vector_instruction_sets() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&bench.stdout);
     assert!(stdout.contains("simd: baseline"), "{stdout}");
-    // The GEMM kernels are matrixmultiply's choice, not capped by FASHION_SIMD.
+    // The GEMM kernels follow the CPU and the build (gemm_level), not FASHION_SIMD.
     let gemm = format!("gemm: {}", fashion::nn::gemm_level());
     assert!(stdout.contains(&gemm), "expected {gemm:?} in {stdout}");
 }

@@ -1,4 +1,9 @@
-//! A bounds-checked wrapper around `matrixmultiply::sgemm`.
+//! The convolutions' SGEMM: bounds-checked, run by our kernels ([`packed`]) at the level
+//! [`crate::gemm_level`] names (AVX-512 or AVX2), and by `matrixmultiply::sgemm` below
+//! AVX2. Both give the same bits (see [`packed`]).
+
+#[cfg(target_arch = "x86_64")]
+mod packed;
 
 /// A read-only strided matrix view: element `(i, j)` is `data[i * rs + j * cs]`.
 #[derive(Clone, Copy)]
@@ -82,6 +87,17 @@ pub(super) fn sgemm(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
         }
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    match crate::gemm_level() {
+        // SAFETY: gemm_level() names only what the CPU has (AVX-512F with AVX2 and FMA,
+        // or AVX2 and FMA); the asserts above are the bounds packed::sgemm asks for, and
+        // m, n, k ≥ 1.
+        crate::SimdLevel::Avx512 => {
+            return unsafe { packed::sgemm::<packed::Avx512>(a, b, beta, c) };
+        }
+        crate::SimdLevel::Avx2 => return unsafe { packed::sgemm::<packed::Avx2>(a, b, beta, c) },
+        crate::SimdLevel::Baseline => {}
+    }
     // SAFETY: the asserts above keep every element the kernel reads inside `a.data` and
     // `b.data` and every element it writes inside `c` (row-major, strides n and 1); the
     // strides fit in isize (asserted); `c` is borrowed
@@ -103,5 +119,173 @@ pub(super) fn sgemm(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
             n as isize,
             1,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// `matrixmultiply::sgemm` itself, on the same views.
+    fn reference(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
+        // SAFETY: the views are in bounds (built by `view` below); `c` is m × n.
+        unsafe {
+            matrixmultiply::sgemm(
+                a.rows,
+                a.cols,
+                b.cols,
+                1.0,
+                a.data.as_ptr(),
+                a.rs as isize,
+                a.cs as isize,
+                b.data.as_ptr(),
+                b.rs as isize,
+                b.cs as isize,
+                beta,
+                c.as_mut_ptr(),
+                b.cols as isize,
+                1,
+            );
+        }
+    }
+
+    /// Mostly values in ±3, some exact zeros of both signs, infinities and NaNs (no
+    /// values small enough for a product to underflow: see the `avx2` module).
+    fn values(rng: &mut ChaCha8Rng, n: usize, specials: bool) -> Vec<f32> {
+        const SPECIAL: [f32; 5] = [0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
+        (0..n)
+            .map(|_| {
+                if specials && rng.gen_bool(0.02) {
+                    SPECIAL[rng.gen_range(0..SPECIAL.len())]
+                } else if rng.gen_bool(0.1) {
+                    if rng.gen_bool(0.5) { 0.0 } else { -0.0 }
+                } else {
+                    rng.gen_range(-3.0f32..3.0)
+                }
+            })
+            .collect()
+    }
+
+    /// A `rows × cols` view of `data`, row-major or (`transposed`) column-major.
+    fn view(data: &[f32], rows: usize, cols: usize, transposed: bool) -> Mat<'_> {
+        if transposed {
+            Mat::row_major(data, cols, rows).t()
+        } else {
+            Mat::row_major(data, rows, cols)
+        }
+    }
+
+    /// Equal bits, or both NaN (which NaN an FMA passes on depends on operand order).
+    fn same(x: &[f32], y: &[f32]) -> bool {
+        x.len() == y.len()
+            && x.iter()
+                .zip(y)
+                .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()))
+    }
+
+    #[test]
+    fn sgemm_gives_matrixmultiplys_bits_on_every_shape_layout_and_beta() {
+        // Our kernels this CPU can run, each compared on its own below.
+        #[cfg(target_arch = "x86_64")]
+        let (avx2, avx512) = {
+            use std::arch::is_x86_feature_detected as has;
+            let avx2 = has!("avx2") && has!("fma");
+            (avx2, avx2 && has!("avx512f"))
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let (avx2, avx512) = (false, false);
+        if !avx2 || !avx512 {
+            eprintln!(
+                "this CPU lacks AVX2 and FMA or AVX-512F: only the kernels it has are compared"
+            );
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let mut checked = 0;
+        // Sizes around the tile (6 × 16), matrixmultiply's tile (8 × 8), KC = 256 and
+        // the transposing packer's 8-step blocks; the conv layers' own shapes last.
+        let shapes = [
+            (1, 1, 1),
+            (5, 7, 9),
+            (6, 8, 16),
+            (7, 9, 17),
+            (13, 255, 31),
+            (12, 256, 32),
+            (19, 257, 47),
+            (32, 9, 784),
+            (32, 784, 9),
+            (64, 600, 40),
+            (150, 70, 1030),
+            (64, 288, 200),
+            (288, 64, 200),
+        ];
+        for (m, k, n) in shapes {
+            for (at, bt) in [(false, false), (false, true), (true, false), (true, true)] {
+                for beta in [0.0, 1.0] {
+                    let specials = rng.gen_bool(0.5);
+                    let (ad, bd) = (
+                        values(&mut rng, m * k, specials),
+                        values(&mut rng, k * n, specials),
+                    );
+                    let (a, b) = (view(&ad, m, k, at), view(&bd, k, n, bt));
+                    let mut start = values(&mut rng, m * n, false);
+                    if beta == 0.0 {
+                        // Must not be read.
+                        start.iter_mut().step_by(3).for_each(|v| *v = f32::NAN);
+                    }
+                    let mut want = start.clone();
+                    reference(a, b, beta, &mut want);
+                    let mut got = start.clone();
+                    sgemm(a, b, beta, &mut got);
+                    let what =
+                        format!("{m}×{k}×{n}, a transposed {at}, b transposed {bt}, β {beta}");
+                    assert!(
+                        same(&got, &want),
+                        "sgemm differs from matrixmultiply: {what}"
+                    );
+                    #[cfg(target_arch = "x86_64")]
+                    for (tile, run) in [("AVX2", avx2), ("AVX-512", avx512)] {
+                        if !run {
+                            continue;
+                        }
+                        let mut got = start.clone();
+                        // SAFETY: the CPU has the tile's instructions (checked above);
+                        // views in bounds, c is m × n.
+                        unsafe {
+                            if tile == "AVX2" {
+                                packed::sgemm::<packed::Avx2>(a, b, beta, &mut got);
+                            } else {
+                                packed::sgemm::<packed::Avx512>(a, b, beta, &mut got);
+                            }
+                        }
+                        assert!(same(&got, &want), "our {tile} kernels differ: {what}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            checked,
+            shapes.len() * 8 * (avx2 as usize + avx512 as usize)
+        );
+    }
+
+    #[test]
+    fn sgemm_sums_in_blocks_of_256_steps_like_matrixmultiply() {
+        // 1 + 511 terms of 2⁻²⁴ (half an ulp of 1): in one FMA chain every term rounds
+        // away (ties to even) and the sum is 1; in blocks of 256, the second block's 256
+        // terms add up exactly to 2⁻¹⁶, which survives the addition to the first's 1.
+        let k = 512;
+        let a = vec![1.0f32; k];
+        let mut b = vec![2f32.powi(-24); k];
+        b[0] = 1.0;
+        let (a, b) = (Mat::row_major(&a, 1, k), Mat::row_major(&b, k, 1));
+        let mut c = [f32::NAN];
+        sgemm(a, b, 0.0, &mut c);
+        assert_eq!(c[0], 1.0 + 2f32.powi(-16));
+        let mut want = [0.0];
+        reference(a, b, 0.0, &mut want);
+        assert_eq!(c[0].to_bits(), want[0].to_bits());
     }
 }

@@ -4,8 +4,8 @@
 //! longer builds, so this module supplies them as custom ops on dfdx's tape:
 //!
 //! - [`conv2d`] / [`conv2d_no_bias`]: any KH×KW kernel, stride 1, [`Padding::Same`] or
-//!   [`Padding::Valid`]; im2col + `matrixmultiply` SGEMM (AVX-512 kernels where the CPU
-//!   has them), the batch spread over rayon's thread pool; in deep layers, whose weights
+//!   [`Padding::Valid`]; im2col + our SGEMM kernels (AVX-512 where the CPU has it, else
+//!   AVX2; the same bits as `matrixmultiply`, which runs below AVX2), the batch spread over rayon's thread pool; in deep layers, whose weights
 //!   outweigh an image's output, a few images share each GEMM. When output rows are as
 //!   long as input rows (always with "same" padding) each im2col row is one shifted copy
 //!   of the image plane, not one short copy per image row. One-dimensional kernels
@@ -291,20 +291,21 @@ pub fn simd_level() -> SimdLevel {
     })
 }
 
-/// The vector instructions of the GEMM kernels (matrixmultiply's) in this process:
-/// AVX-512 where the CPU has AVX-512F and the crate was built with its `avx512` feature
-/// (default), else AVX2 where the CPU has AVX2 and FMA, else the baseline (matrixmultiply's
-/// AVX or portable kernels). [`SIMD_ENV`] does not change it: matrixmultiply picks its
-/// kernel itself. To run the GEMMs of an AVX2-only CPU on an AVX-512 one, build without
-/// default features (`cargo build --release -p fashion-cli --no-default-features`).
+/// The vector instructions of the convolutions' GEMM kernels in this process: our
+/// AVX-512 kernels where the CPU has AVX-512F (with AVX2 and FMA) and the crate was built
+/// with its `avx512` feature (default), else our AVX2 kernels where the CPU has AVX2 and
+/// FMA, else the baseline (matrixmultiply's AVX or portable kernels). All give the same
+/// bits. [`SIMD_ENV`] does not change it. To run the GEMMs of an AVX2-only CPU on an
+/// AVX-512 one, build without default features
+/// (`cargo build --release -p fashion-cli --no-default-features`).
 pub fn gemm_level() -> SimdLevel {
     #[cfg(target_arch = "x86_64")]
     {
-        if cfg!(feature = "avx512") && std::arch::is_x86_feature_detected!("avx512f") {
-            return SimdLevel::Avx512;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx2") && has!("fma") {
+            if cfg!(feature = "avx512") && has!("avx512f") {
+                return SimdLevel::Avx512;
+            }
             return SimdLevel::Avx2;
         }
     }

@@ -1,0 +1,416 @@
+//! Our SGEMM for x86-64 CPUs with AVX2 and FMA (and AVX-512F), which gives the same bits
+//! as matrixmultiply's.
+//!
+//! The usual blocked loops (as in BLIS and matrixmultiply): panels of `B` (`KC × NC`) and
+//! of `A` (`MC × KC`) are packed into buffers laid out in the order the micro-kernel reads
+//! them, and the micro-kernel keeps a tile of `C` in twelve registers: `6 × 16` in AVX
+//! registers ([`Avx2`]) or `6 × 32` in AVX-512 ones ([`Avx512`]). Each step along `k`
+//! loads one row of the tile's `B`, broadcasts 6 values of `A` and makes 12 FMAs.
+//! matrixmultiply's AVX2 kernel holds an `8 × 8` tile in eight registers and rotates `A`
+//! with three shuffles per step: eight FMA chains in flight stall on their latency where
+//! twelve do not. A transposed `B` or a row-major `A` is packed here eight rows at a
+//! time with vector transposes instead of element by element.
+//!
+//! The same bits: element `(i, j)` of `C` is computed as matrixmultiply computes it. Along
+//! `k`, in blocks of [`KC`] steps from the start, the products are summed by an FMA chain
+//! that starts from `+0`, in order of `k`; the first block's sum is added to `β · C`
+//! (or to `+0` when `β = 0`, `C` unread), every later block's to `C`. The tile shape,
+//! `MC` and `NC` do not enter that arithmetic. One corner differs: matrixmultiply
+//! computes its edge tiles (where `m` or `n` is not a multiple of its tile) in a buffer
+//! and adds it to `β · C` in another order, so where a block's sum underflowed to `−0`
+//! and `β · C` is `−0` too, the sign of the resulting zero can differ there.
+
+use std::arch::x86_64::*;
+use std::cell::RefCell;
+
+use super::Mat;
+
+/// Rows of `C` per micro-kernel call (one broadcast of `A` each).
+const MR: usize = 6;
+/// The widest tile's columns ([`Avx512`]'s).
+const MAX_NR: usize = 32;
+/// Steps along `k` summed in registers before the sums go to `C`. It decides where the
+/// sums are rounded, so it is matrixmultiply's `S_KC` (256): another value would change
+/// the results.
+pub(super) const KC: usize = 256;
+/// Rows of `A` packed at a time (`MC × KC` floats: 144 KiB, within L2).
+const MC: usize = 144;
+/// Columns of `B` packed at a time (`KC × NC` floats: 1 MiB).
+const NC: usize = 1024;
+
+/// 64 bytes, aligned: the packing buffers' unit, so that every panel starts aligned.
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+struct Line([f32; 16]);
+
+thread_local! {
+    /// This thread's packing buffers for `A` and `B`, kept between calls.
+    static PACKED: RefCell<(Vec<Line>, Vec<Line>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// A pointer to at least `floats` floats of `buf`, grown as needed (contents arbitrary).
+fn room(buf: &mut Vec<Line>, floats: usize) -> *mut f32 {
+    let lines = floats.div_ceil(16);
+    if buf.len() < lines {
+        buf.resize(lines, Line([0.0; 16]));
+    }
+    buf.as_mut_ptr().cast()
+}
+
+/// A micro-kernel: `c ← β · c + Σₚ a_p b_pᵀ` on a `MR × NR` tile of `C` over `kc`
+/// packed steps, each element's sum an FMA chain from `+0`, added to `β · c` (to `+0`
+/// when `β = 0`, `c` unread).
+pub(super) trait Tile {
+    /// Columns of the tile (a multiple of 8).
+    const NR: usize;
+    /// One tile.
+    ///
+    /// # Safety
+    /// The CPU has the instructions the kernel uses; `a` holds `MR · kc` floats, `b`
+    /// `NR · kc` floats and is 64-byte aligned; `c` has `MR` rows of `NR` floats, `rsc`
+    /// apart.
+    unsafe fn run(kc: usize, a: *const f32, b: *const f32, beta: f32, c: *mut f32, rsc: usize);
+}
+
+/// The `6 × 16` tile in twelve AVX registers (AVX2 and FMA).
+pub(super) struct Avx2;
+
+/// The `6 × 32` tile in twelve AVX-512 registers (AVX-512F).
+pub(super) struct Avx512;
+
+impl Tile for Avx2 {
+    const NR: usize = 16;
+    unsafe fn run(kc: usize, a: *const f32, b: *const f32, beta: f32, c: *mut f32, rsc: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { kernel16(kc, a, b, beta, c, rsc) }
+    }
+}
+
+impl Tile for Avx512 {
+    const NR: usize = 32;
+    unsafe fn run(kc: usize, a: *const f32, b: *const f32, beta: f32, c: *mut f32, rsc: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { kernel32(kc, a, b, beta, c, rsc) }
+    }
+}
+
+/// `c ← β · c + a · b`, `c` row-major with `b.cols` columns, as [`super::sgemm`]
+/// describes it (single-threaded), with `T`'s micro-kernel.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA, and what `T` needs. `m, n, k ≥ 1`; every element of
+/// `a` and `b` the views describe lies inside their slices and `c` holds at least
+/// `m · n` elements (what [`super::sgemm`] asserts).
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn sgemm<T: Tile>(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
+    let nr = T::NR;
+    let (m, n) = (a.rows, b.cols);
+    // Two floats of room past the end for pack_a's whole-vector stores.
+    let a_len = MC.min(m.next_multiple_of(MR)) * KC + 2;
+    let b_len = NC.min(n.next_multiple_of(nr)) * KC;
+    PACKED.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut bufs) => {
+            let (abuf, bbuf) = &mut *bufs;
+            let (ap, bp) = (room(abuf, a_len), room(bbuf, b_len));
+            // SAFETY: as this function's; the buffers hold a_len and b_len floats.
+            unsafe { blocks::<T>(a, b, beta, c.as_mut_ptr(), ap, bp) }
+        }
+        // Re-entered on this thread (not expected): fresh buffers.
+        Err(_) => {
+            let (mut abuf, mut bbuf) = (Vec::new(), Vec::new());
+            let (ap, bp) = (room(&mut abuf, a_len), room(&mut bbuf, b_len));
+            // SAFETY: as above.
+            unsafe { blocks::<T>(a, b, beta, c.as_mut_ptr(), ap, bp) }
+        }
+    })
+}
+
+/// The loops around the micro-kernel: `NC` columns of `B`, then `KC` steps along `k`
+/// (packing `B`), then `MC` rows of `A` (packing `A`), then the tiles.
+///
+/// # Safety
+/// As [`sgemm`]; `ap` and `bp` point to 64-byte aligned buffers of at least
+/// `min(MC, m rounded up to MR) · KC + 2` and `min(NC, n rounded up to T::NR) · KC` floats.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn blocks<T: Tile>(
+    a: Mat<'_>,
+    b: Mat<'_>,
+    beta: f32,
+    c: *mut f32,
+    ap: *mut f32,
+    bp: *mut f32,
+) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let (a_ptr, b_ptr) = (a.data.as_ptr(), b.data.as_ptr());
+    let nr = T::NR;
+    for j0 in (0..n).step_by(NC) {
+        let nc = NC.min(n - j0);
+        for p0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - p0);
+            // The first block scales C by β; later ones add to it.
+            let beta = if p0 == 0 { beta } else { 1.0 };
+            // SAFETY (all below): offsets stay inside the views (bounds asserted by the
+            // caller) and inside the packing buffers (sized by the caller).
+            unsafe { pack_b(nr, kc, nc, b_ptr.add(p0 * b.rs + j0 * b.cs), b.rs, b.cs, bp) };
+            for i0 in (0..m).step_by(MC) {
+                let mc = MC.min(m - i0);
+                unsafe { pack_a(kc, mc, a_ptr.add(i0 * a.rs + p0 * a.cs), a.rs, a.cs, ap) };
+                for jr in (0..nc).step_by(nr) {
+                    let cols = nr.min(nc - jr);
+                    let b_panel = unsafe { bp.add(jr * kc) };
+                    for ir in (0..mc).step_by(MR) {
+                        let rows = MR.min(mc - ir);
+                        let a_panel = unsafe { ap.add(ir * kc) };
+                        let tile = unsafe { c.add((i0 + ir) * n + j0 + jr) };
+                        if rows == MR && cols == nr {
+                            unsafe { T::run(kc, a_panel, b_panel, beta, tile, n) };
+                        } else {
+                            // An edge tile: the same kernel on a copy of the part of C
+                            // that exists (the same arithmetic as a full tile).
+                            let mut buf = [0.0f32; MR * MAX_NR];
+                            for i in 0..rows {
+                                for j in 0..cols {
+                                    buf[i * nr + j] = unsafe { *tile.add(i * n + j) };
+                                }
+                            }
+                            unsafe { T::run(kc, a_panel, b_panel, beta, buf.as_mut_ptr(), nr) };
+                            for i in 0..rows {
+                                for j in 0..cols {
+                                    unsafe { *tile.add(i * n + j) = buf[i * nr + j] };
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Packs rows `0..mc`, columns `0..kc` of the view at `a` (strides `rs`, `cs`) into
+/// panels of [`MR`] rows: panel `r` holds, step by step along `k`, the `MR` values of
+/// its rows (zeros past `mc`), at `ap + r · MR · kc`.
+///
+/// # Safety
+/// AVX2; the view's elements lie in its allocation, `ap` has room for
+/// `mc` rounded up to `MR`, times `kc`, plus 2 floats.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pack_a(kc: usize, mc: usize, a: *const f32, rs: usize, cs: usize, ap: *mut f32) {
+    for r in (0..mc).step_by(MR) {
+        let rows = MR.min(mc - r);
+        // SAFETY: inside the view and the buffer (the caller's contract).
+        unsafe {
+            let out = ap.add(r * kc);
+            if rows == MR && cs == 1 {
+                // Row-major: six rows side by side, 8 × 8 blocks transposed in registers
+                // (two rows of zeros). Each step's vector is stored whole: its last two
+                // lanes land where the next step's six go, and are overwritten by them
+                // (the buffer has room past its end for the last step's).
+                let full = kc - kc % 8;
+                let zero = _mm256_setzero_ps();
+                for p in (0..full).step_by(8) {
+                    let block = transpose8(std::array::from_fn(|i| {
+                        if i < MR {
+                            _mm256_loadu_ps(a.add((r + i) * rs + p))
+                        } else {
+                            zero
+                        }
+                    }));
+                    for (q, v) in block.into_iter().enumerate() {
+                        _mm256_storeu_ps(out.add((p + q) * MR), v);
+                    }
+                }
+                for p in full..kc {
+                    for i in 0..MR {
+                        *out.add(p * MR + i) = *a.add((r + i) * rs + p);
+                    }
+                }
+            } else if rows == MR && rs == 1 {
+                // Column-major (a transposed view): six neighbours per step, loaded
+                // through a mask (the two lanes past them are never read) and stored
+                // whole, as above.
+                let six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+                for p in 0..kc {
+                    let v = _mm256_maskload_ps(a.add(r + p * cs), six);
+                    _mm256_storeu_ps(out.add(p * MR), v);
+                }
+            } else {
+                for p in 0..kc {
+                    for i in 0..MR {
+                        *out.add(p * MR + i) = if i < rows {
+                            *a.add((r + i) * rs + p * cs)
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Packs rows `0..kc`, columns `0..nc` of the view at `b` (strides `rs`, `cs`) into
+/// panels of `nr` columns (a multiple of 8): panel `q` holds, step by step along `k`,
+/// the `nr` values of its columns (zeros past `nc`), at `bp + q · nr · kc`.
+///
+/// # Safety
+/// AVX2; the view's elements lie in its allocation; `bp` is 32-byte aligned with room
+/// for `nc` rounded up to `nr`, times `kc`, floats.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pack_b(
+    nr: usize,
+    kc: usize,
+    nc: usize,
+    b: *const f32,
+    rs: usize,
+    cs: usize,
+    bp: *mut f32,
+) {
+    for j in (0..nc).step_by(nr) {
+        let cols = nr.min(nc - j);
+        // SAFETY: inside the view and the (aligned) buffer: the caller's contract.
+        unsafe {
+            let out = bp.add(j * kc);
+            if cols == nr && cs == 1 {
+                // Row-major: nr neighbours per step.
+                for p in 0..kc {
+                    let s = b.add(p * rs + j);
+                    for v in (0..nr).step_by(8) {
+                        _mm256_store_ps(out.add(p * nr + v), _mm256_loadu_ps(s.add(v)));
+                    }
+                }
+            } else if cols == nr && rs == 1 {
+                // Column-major (a transposed view): 8 × 8 blocks, transposed in registers.
+                let full = kc - kc % 8;
+                for p in (0..full).step_by(8) {
+                    for v in (0..nr).step_by(8) {
+                        let s = b.add((j + v) * cs + p);
+                        let block =
+                            transpose8(std::array::from_fn(|q| _mm256_loadu_ps(s.add(q * cs))));
+                        for (q, x) in block.into_iter().enumerate() {
+                            _mm256_store_ps(out.add((p + q) * nr + v), x);
+                        }
+                    }
+                }
+                for jj in 0..nr {
+                    let s = b.add((j + jj) * cs);
+                    for p in full..kc {
+                        *out.add(p * nr + jj) = *s.add(p);
+                    }
+                }
+            } else {
+                for p in 0..kc {
+                    for jj in 0..nr {
+                        *out.add(p * nr + jj) = if jj < cols {
+                            *b.add(p * rs + (j + jj) * cs)
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The transpose of the 8 × 8 matrix whose rows are `r`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+    let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+    let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+    let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+    let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+    let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+    let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+    let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+    let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+    let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+    let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+    let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+    let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+    [
+        _mm256_permute2f128_ps::<0x20>(u0, u4),
+        _mm256_permute2f128_ps::<0x20>(u1, u5),
+        _mm256_permute2f128_ps::<0x20>(u2, u6),
+        _mm256_permute2f128_ps::<0x20>(u3, u7),
+        _mm256_permute2f128_ps::<0x31>(u0, u4),
+        _mm256_permute2f128_ps::<0x31>(u1, u5),
+        _mm256_permute2f128_ps::<0x31>(u2, u6),
+        _mm256_permute2f128_ps::<0x31>(u3, u7),
+    ]
+}
+
+/// [`Avx2`]'s tile (see [`Tile::run`]).
+///
+/// # Safety
+/// AVX2 and FMA; as [`Tile::run`] with `NR = 16`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn kernel16(kc: usize, a: *const f32, b: *const f32, beta: f32, c: *mut f32, rsc: usize) {
+    let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+    // SAFETY: inside the panels and the tile (the caller's contract).
+    unsafe {
+        for p in 0..kc {
+            let b0 = _mm256_load_ps(b.add(p * 16));
+            let b1 = _mm256_load_ps(b.add(p * 16 + 8));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let x = _mm256_broadcast_ss(&*a.add(p * MR + i));
+                row[0] = _mm256_fmadd_ps(x, b0, row[0]);
+                row[1] = _mm256_fmadd_ps(x, b1, row[1]);
+            }
+        }
+        let betav = _mm256_set1_ps(beta);
+        for (i, [x0, x1]) in acc.into_iter().enumerate() {
+            let d = c.add(i * rsc);
+            let (y0, y1) = if beta == 0.0 {
+                (_mm256_setzero_ps(), _mm256_setzero_ps())
+            } else {
+                (
+                    _mm256_mul_ps(_mm256_loadu_ps(d), betav),
+                    _mm256_mul_ps(_mm256_loadu_ps(d.add(8)), betav),
+                )
+            };
+            _mm256_storeu_ps(d, _mm256_add_ps(x0, y0));
+            _mm256_storeu_ps(d.add(8), _mm256_add_ps(x1, y1));
+        }
+    }
+}
+
+/// [`Avx512`]'s tile (see [`Tile::run`]).
+///
+/// # Safety
+/// AVX-512F; as [`Tile::run`] with `NR = 32`.
+#[target_feature(enable = "avx512f")]
+unsafe fn kernel32(kc: usize, a: *const f32, b: *const f32, beta: f32, c: *mut f32, rsc: usize) {
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    // SAFETY: inside the panels and the tile (the caller's contract).
+    unsafe {
+        for p in 0..kc {
+            let b0 = _mm512_load_ps(b.add(p * 32));
+            let b1 = _mm512_load_ps(b.add(p * 32 + 16));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let x = _mm512_set1_ps(*a.add(p * MR + i));
+                row[0] = _mm512_fmadd_ps(x, b0, row[0]);
+                row[1] = _mm512_fmadd_ps(x, b1, row[1]);
+            }
+        }
+        let betav = _mm512_set1_ps(beta);
+        for (i, [x0, x1]) in acc.into_iter().enumerate() {
+            let d = c.add(i * rsc);
+            let (y0, y1) = if beta == 0.0 {
+                (_mm512_setzero_ps(), _mm512_setzero_ps())
+            } else {
+                (
+                    _mm512_mul_ps(_mm512_loadu_ps(d), betav),
+                    _mm512_mul_ps(_mm512_loadu_ps(d.add(16)), betav),
+                )
+            };
+            _mm512_storeu_ps(d, _mm512_add_ps(x0, y0));
+            _mm512_storeu_ps(d.add(16), _mm512_add_ps(x1, y1));
+        }
+    }
+}
