@@ -102,11 +102,21 @@ pub(super) fn sgemm(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
     // `b.data` and every element it writes inside `c` (row-major, strides n and 1); the
     // strides fit in isize (asserted); `c` is borrowed
     // mutably, so it cannot alias `a` or `b`.
+    unsafe { by_matrixmultiply(a, b, beta, c) }
+}
+
+/// `c ← beta · c + a · b` by `matrixmultiply::sgemm`, `c` row-major with `b.cols` columns.
+///
+/// # Safety
+/// Every element of `a` and `b` the views describe lies inside their slices, `c` holds at
+/// least `a.rows · b.cols` elements, and every stride fits in `isize`.
+unsafe fn by_matrixmultiply(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
+    // SAFETY: the caller's contract.
     unsafe {
         matrixmultiply::sgemm(
-            m,
-            k,
-            n,
+            a.rows,
+            a.cols,
+            b.cols,
             1.0,
             a.data.as_ptr(),
             a.rs as isize,
@@ -116,7 +126,7 @@ pub(super) fn sgemm(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
             b.cs as isize,
             beta,
             c.as_mut_ptr(),
-            n as isize,
+            b.cols as isize,
             1,
         );
     }
@@ -130,25 +140,9 @@ mod tests {
 
     /// `matrixmultiply::sgemm` itself, on the same views.
     fn reference(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
-        // SAFETY: the views are in bounds (built by `view` below); `c` is m × n.
-        unsafe {
-            matrixmultiply::sgemm(
-                a.rows,
-                a.cols,
-                b.cols,
-                1.0,
-                a.data.as_ptr(),
-                a.rs as isize,
-                a.cs as isize,
-                b.data.as_ptr(),
-                b.rs as isize,
-                b.cs as isize,
-                beta,
-                c.as_mut_ptr(),
-                b.cols as isize,
-                1,
-            );
-        }
+        // SAFETY: the views are in bounds (built by `view` below); `c` is m × n; small
+        // strides.
+        unsafe { by_matrixmultiply(a, b, beta, c) }
     }
 
     /// Mostly values in ±3, some exact zeros of both signs, infinities and NaNs (no
