@@ -9,7 +9,9 @@
 //! (conv → batch norm → ReLU → pool) fused ([`ConvBlock`]) against the same four ops
 //! composed. `conv2d_1d_same_b64` times SeedCnn's thin layers (3×1 and 1×3, 32→32 on
 //! 28×28; 2 · 32 · 784 · 96 forward FLOPs per image), which run on the direct kernels
-//! on CPUs with AVX-512F.
+//! on CPUs with AVX-512F. `sgemm_smallcnn` times the GEMMs those convolutions make (one
+//! thread; the throughput is in FLOP/s), ours ([`fashion_nn::gemm::sgemm`]) against
+//! `matrixmultiply::sgemm`, which give the same bits.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dfdx::prelude::*;
@@ -49,6 +51,67 @@ fn bench_conv_layer(
             y.sum().backward()
         })
     });
+}
+
+/// SmallCnn's GEMMs as its convolutions make them, per call: the forward pass
+/// (`weight · cols`), the weight gradient (`grad_out · colsᵀ`, added on) and the input
+/// gradient (`weightᵀ · grad_out`); one image per call in the first layer (which needs no
+/// input gradient), eight in the others. (name, m, k, n, a transposed, b transposed, β)
+const GEMMS: [(&str, usize, usize, usize, bool, bool, f32); 8] = [
+    ("conv1_forward", 32, 9, 784, false, false, 1.0),
+    ("conv1_weight_grad", 32, 784, 9, false, true, 1.0),
+    ("conv2_forward", 64, 288, 1568, false, false, 0.0),
+    ("conv2_weight_grad", 64, 1568, 288, false, true, 1.0),
+    ("conv2_input_grad", 288, 64, 1568, true, false, 0.0),
+    ("conv3_forward", 128, 576, 392, false, false, 0.0),
+    ("conv3_weight_grad", 128, 392, 576, false, true, 1.0),
+    ("conv3_input_grad", 576, 128, 392, true, false, 0.0),
+];
+
+fn bench_gemm(c: &mut Criterion) {
+    use fashion_nn::gemm::{Mat, sgemm};
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut group = c.benchmark_group("sgemm_smallcnn");
+    let view = |data: &'static [f32], rows: usize, cols: usize, transposed: bool| {
+        if transposed {
+            Mat::row_major(data, cols, rows).t()
+        } else {
+            Mat::row_major(data, rows, cols)
+        }
+    };
+    for (name, m, k, n, at, bt, beta) in GEMMS {
+        let mut fill = |len: usize| -> &'static [f32] {
+            Box::leak((0..len).map(|_| rng.gen_range(-1.0f32..1.0)).collect())
+        };
+        let (a, b) = (view(fill(m * k), m, k, at), view(fill(k * n), k, n, bt));
+        let mut out = fill(m * n).to_vec();
+        group.throughput(Throughput::Elements((2 * m * k * n) as u64));
+        group.bench_function(BenchmarkId::new("ours", name), |bench| {
+            bench.iter(|| sgemm(a, b, beta, &mut out))
+        });
+        group.bench_function(BenchmarkId::new("matrixmultiply", name), |bench| {
+            // SAFETY: the views lie inside their slices, `out` is m × n, small strides.
+            bench.iter(|| unsafe {
+                matrixmultiply::sgemm(
+                    m,
+                    k,
+                    n,
+                    1.0,
+                    a.data.as_ptr(),
+                    a.rs as isize,
+                    a.cs as isize,
+                    b.data.as_ptr(),
+                    b.rs as isize,
+                    b.cs as isize,
+                    beta,
+                    out.as_mut_ptr(),
+                    n as isize,
+                    1,
+                )
+            })
+        });
+    }
+    group.finish();
 }
 
 fn bench_conv(c: &mut Criterion) {
@@ -143,5 +206,12 @@ fn bench_block(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_conv, bench_conv_1d, bench_pool, bench_block);
+criterion_group!(
+    benches,
+    bench_conv,
+    bench_conv_1d,
+    bench_pool,
+    bench_block,
+    bench_gemm
+);
 criterion_main!(benches);

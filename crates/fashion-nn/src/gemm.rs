@@ -1,17 +1,24 @@
-//! The convolutions' SGEMM: bounds-checked, run by our kernels ([`packed`]) at the level
+//! The convolutions' SGEMM ([`sgemm`]): bounds-checked, run by our kernels at the level
 //! [`crate::gemm_level`] names (AVX-512 or AVX2), and by `matrixmultiply::sgemm` below
-//! AVX2. Both give the same bits (see [`packed`]).
+//! AVX2. All give the same bits: each element is the same chain of FMAs, added to the
+//! output in the same blocks of 256 steps along `k` (the private `packed` module says
+//! how, and its one exception, the sign of a zero that underflowed at an edge tile).
 
 #[cfg(target_arch = "x86_64")]
 mod packed;
 
 /// A read-only strided matrix view: element `(i, j)` is `data[i * rs + j * cs]`.
-#[derive(Clone, Copy)]
-pub(super) struct Mat<'a> {
+#[derive(Clone, Copy, Debug)]
+pub struct Mat<'a> {
+    /// The elements.
     pub data: &'a [f32],
+    /// Rows.
     pub rows: usize,
+    /// Columns.
     pub cols: usize,
+    /// Distance between rows.
     pub rs: usize,
+    /// Distance between columns.
     pub cs: usize,
 }
 
@@ -54,11 +61,29 @@ fn extent(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
 /// `c ← beta · c + a · b`, with `c` a row-major `a.rows × b.cols` matrix in `c`.
 ///
 /// Single-threaded: the ops parallelise over images instead. `beta = 0` overwrites `c`
-/// without reading it (NaNs in old contents do not leak through).
+/// without reading it (NaNs in old contents do not leak through). The result is the
+/// same, bit for bit, on every code path and as `matrixmultiply::sgemm` gives (module
+/// documentation).
 ///
 /// # Panics
 /// If the inner dimensions differ or a view reaches past its slice.
-pub(super) fn sgemm(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
+///
+/// # Complexity
+/// `O(m · n · k)` time; packing buffers of up to 144 × 256 and 256 × 1 024 floats per
+/// thread, kept between calls.
+///
+/// ```
+/// use fashion_nn::gemm::{Mat, sgemm};
+/// let a = [1.0, 2.0, 3.0, 4.0];
+/// let b = [5.0, 6.0, 7.0, 8.0];
+/// let mut c = [f32::NAN; 4];
+/// sgemm(Mat::row_major(&a, 2, 2), Mat::row_major(&b, 2, 2), 0.0, &mut c);
+/// assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
+/// // aᵀ · b (a view, nothing moved) added on top.
+/// sgemm(Mat::row_major(&a, 2, 2).t(), Mat::row_major(&b, 2, 2), 1.0, &mut c);
+/// assert_eq!(c, [19.0 + 26.0, 22.0 + 30.0, 43.0 + 38.0, 50.0 + 44.0]);
+/// ```
+pub fn sgemm(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "sgemm: inner dimensions differ");
     assert!(
@@ -92,10 +117,14 @@ pub(super) fn sgemm(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
         // SAFETY: gemm_level() names only what the CPU has (AVX-512F with AVX2 and FMA,
         // or AVX2 and FMA); the asserts above are the bounds packed::sgemm asks for, and
         // m, n, k ≥ 1.
-        crate::SimdLevel::Avx512 => {
+        // At most 16 columns (the first layer's weight gradient has 9): the 16-wide tile,
+        // which pads fewer of them (the same bits either way).
+        crate::SimdLevel::Avx512 if n > 16 => {
             return unsafe { packed::sgemm::<packed::Avx512>(a, b, beta, c) };
         }
-        crate::SimdLevel::Avx2 => return unsafe { packed::sgemm::<packed::Avx2>(a, b, beta, c) },
+        crate::SimdLevel::Avx512 | crate::SimdLevel::Avx2 => {
+            return unsafe { packed::sgemm::<packed::Avx2>(a, b, beta, c) };
+        }
         crate::SimdLevel::Baseline => {}
     }
     // SAFETY: the asserts above keep every element the kernel reads inside `a.data` and

@@ -85,12 +85,12 @@
 
 mod error;
 pub mod eval;
+pub mod gemm;
 pub mod train;
 
 mod block;
 mod conv;
 mod direct;
-mod gemm;
 mod layers;
 mod models;
 mod ops;

@@ -229,7 +229,7 @@ unsafe fn pack_a(kc: usize, mc: usize, a: *const f32, rs: usize, cs: usize, ap: 
                 // Column-major (a transposed view): six neighbours per step, loaded
                 // through a mask (the two lanes past them are never read) and stored
                 // whole, as above.
-                let six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+                let six = first_lanes(MR);
                 for p in 0..kc {
                     let v = _mm256_maskload_ps(a.add(r + p * cs), six);
                     _mm256_storeu_ps(out.add(p * MR), v);
@@ -271,22 +271,43 @@ unsafe fn pack_b(
         // SAFETY: inside the view and the (aligned) buffer: the caller's contract.
         unsafe {
             let out = bp.add(j * kc);
-            if cols == nr && cs == 1 {
-                // Row-major: nr neighbours per step.
+            if cs == 1 {
+                // Row-major: `nr` neighbours per step, in vectors of 8 (a partial panel's
+                // last columns through a mask, which never reads past them; zeros after).
+                if cols == nr {
+                    for p in 0..kc {
+                        let s = b.add(p * rs + j);
+                        for v in (0..nr).step_by(8) {
+                            _mm256_store_ps(out.add(p * nr + v), _mm256_loadu_ps(s.add(v)));
+                        }
+                    }
+                    continue;
+                }
                 for p in 0..kc {
                     let s = b.add(p * rs + j);
                     for v in (0..nr).step_by(8) {
-                        _mm256_store_ps(out.add(p * nr + v), _mm256_loadu_ps(s.add(v)));
+                        let x = match cols.saturating_sub(v) {
+                            0 => _mm256_setzero_ps(),
+                            1..=7 => _mm256_maskload_ps(s.add(v), first_lanes(cols - v)),
+                            _ => _mm256_loadu_ps(s.add(v)),
+                        };
+                        _mm256_store_ps(out.add(p * nr + v), x);
                     }
                 }
-            } else if cols == nr && rs == 1 {
-                // Column-major (a transposed view): 8 × 8 blocks, transposed in registers.
+            } else if rs == 1 {
+                // Column-major (a transposed view): 8 × 8 blocks, transposed in registers
+                // (a partial panel's missing columns as rows of zeros).
                 let full = kc - kc % 8;
                 for p in (0..full).step_by(8) {
                     for v in (0..nr).step_by(8) {
                         let s = b.add((j + v) * cs + p);
-                        let block =
-                            transpose8(std::array::from_fn(|q| _mm256_loadu_ps(s.add(q * cs))));
+                        let block = transpose8(std::array::from_fn(|q| {
+                            if v + q < cols {
+                                _mm256_loadu_ps(s.add(q * cs))
+                            } else {
+                                _mm256_setzero_ps()
+                            }
+                        }));
                         for (q, x) in block.into_iter().enumerate() {
                             _mm256_store_ps(out.add((p + q) * nr + v), x);
                         }
@@ -295,7 +316,7 @@ unsafe fn pack_b(
                 for jj in 0..nr {
                     let s = b.add((j + jj) * cs);
                     for p in full..kc {
-                        *out.add(p * nr + jj) = *s.add(p);
+                        *out.add(p * nr + jj) = if jj < cols { *s.add(p) } else { 0.0 };
                     }
                 }
             } else {
@@ -311,6 +332,14 @@ unsafe fn pack_b(
             }
         }
     }
+}
+
+/// A mask selecting the first `n` (< 8) lanes, for `_mm256_maskload_ps`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn first_lanes(n: usize) -> __m256i {
+    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), lane)
 }
 
 /// The transpose of the 8 × 8 matrix whose rows are `r`.
