@@ -11,7 +11,8 @@
 //! 28×28; 2 · 32 · 784 · 96 forward FLOPs per image), which run on the direct kernels
 //! on CPUs with AVX-512F. `sgemm_smallcnn` times the GEMMs those convolutions make (one
 //! thread; the throughput is in FLOP/s), ours ([`fashion_nn::gemm::sgemm`]) against
-//! `matrixmultiply::sgemm`, which give the same bits.
+//! `matrixmultiply::sgemm` ([`fashion_nn::gemm::sgemm_matrixmultiply`]), which give the
+//! same bits.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dfdx::prelude::*;
@@ -69,7 +70,7 @@ const GEMMS: [(&str, usize, usize, usize, bool, bool, f32); 8] = [
 ];
 
 fn bench_gemm(c: &mut Criterion) {
-    use fashion_nn::gemm::{Mat, sgemm};
+    use fashion_nn::gemm::{Mat, sgemm, sgemm_matrixmultiply};
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut group = c.benchmark_group("sgemm_smallcnn");
     let view = |data: &'static [f32], rows: usize, cols: usize, transposed: bool| {
@@ -90,25 +91,7 @@ fn bench_gemm(c: &mut Criterion) {
             bench.iter(|| sgemm(a, b, beta, &mut out))
         });
         group.bench_function(BenchmarkId::new("matrixmultiply", name), |bench| {
-            // SAFETY: the views lie inside their slices, `out` is m × n, small strides.
-            bench.iter(|| unsafe {
-                matrixmultiply::sgemm(
-                    m,
-                    k,
-                    n,
-                    1.0,
-                    a.data.as_ptr(),
-                    a.rs as isize,
-                    a.cs as isize,
-                    b.data.as_ptr(),
-                    b.rs as isize,
-                    b.cs as isize,
-                    beta,
-                    out.as_mut_ptr(),
-                    n as isize,
-                    1,
-                )
-            })
+            bench.iter(|| sgemm_matrixmultiply(a, b, beta, &mut out))
         });
     }
     group.finish();

@@ -84,6 +84,34 @@ fn extent(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
 /// assert_eq!(c, [19.0 + 26.0, 22.0 + 30.0, 43.0 + 38.0, 50.0 + 44.0]);
 /// ```
 pub fn sgemm(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
+    if !checked(a, b, beta, c) {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    match crate::gemm_level() {
+        // SAFETY: gemm_level() names only what the CPU has (AVX-512F with AVX2 and FMA,
+        // or AVX2 and FMA); `checked` asserted the bounds packed::sgemm asks for, and
+        // m, n, k ≥ 1.
+        // At most 16 columns (the first layer's weight gradient has 9): the 16-wide tile,
+        // which pads fewer of them (the same bits either way).
+        crate::SimdLevel::Avx512 if b.cols > 16 => {
+            return unsafe { packed::sgemm::<packed::Avx512>(a, b, beta, c) };
+        }
+        crate::SimdLevel::Avx512 | crate::SimdLevel::Avx2 => {
+            return unsafe { packed::sgemm::<packed::Avx2>(a, b, beta, c) };
+        }
+        crate::SimdLevel::Baseline => {}
+    }
+    // SAFETY: `checked` keeps every element the kernel reads inside `a.data` and
+    // `b.data` and every element it writes inside `c` (row-major, strides n and 1); the
+    // strides fit in isize (asserted); `c` is borrowed
+    // mutably, so it cannot alias `a` or `b`.
+    unsafe { by_matrixmultiply(a, b, beta, c) }
+}
+
+/// The bounds checks of [`sgemm`], and the products with nothing to sum: `false` when
+/// `c` is already done (no rows, no columns, or `k = 0`: `c ← beta · c`).
+fn checked(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) -> bool {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "sgemm: inner dimensions differ");
     assert!(
@@ -101,7 +129,7 @@ pub fn sgemm(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
         "sgemm: stride too large"
     );
     if m == 0 || n == 0 {
-        return;
+        return false;
     }
     if k == 0 {
         // matrixmultiply scales by beta here too, but be explicit about beta = 0.
@@ -110,28 +138,21 @@ pub fn sgemm(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
         } else {
             c[..m * n].iter_mut().for_each(|v| *v *= beta);
         }
-        return;
+        return false;
     }
-    #[cfg(target_arch = "x86_64")]
-    match crate::gemm_level() {
-        // SAFETY: gemm_level() names only what the CPU has (AVX-512F with AVX2 and FMA,
-        // or AVX2 and FMA); the asserts above are the bounds packed::sgemm asks for, and
-        // m, n, k ≥ 1.
-        // At most 16 columns (the first layer's weight gradient has 9): the 16-wide tile,
-        // which pads fewer of them (the same bits either way).
-        crate::SimdLevel::Avx512 if n > 16 => {
-            return unsafe { packed::sgemm::<packed::Avx512>(a, b, beta, c) };
-        }
-        crate::SimdLevel::Avx512 | crate::SimdLevel::Avx2 => {
-            return unsafe { packed::sgemm::<packed::Avx2>(a, b, beta, c) };
-        }
-        crate::SimdLevel::Baseline => {}
+    true
+}
+
+/// [`sgemm`] by `matrixmultiply::sgemm` on every CPU: the reference our kernels give the
+/// bits of, for tests and benchmarks.
+///
+/// # Panics
+/// As [`sgemm`].
+pub fn sgemm_matrixmultiply(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
+    if checked(a, b, beta, c) {
+        // SAFETY: `checked` asserted the bounds and strides by_matrixmultiply asks for.
+        unsafe { by_matrixmultiply(a, b, beta, c) }
     }
-    // SAFETY: the asserts above keep every element the kernel reads inside `a.data` and
-    // `b.data` and every element it writes inside `c` (row-major, strides n and 1); the
-    // strides fit in isize (asserted); `c` is borrowed
-    // mutably, so it cannot alias `a` or `b`.
-    unsafe { by_matrixmultiply(a, b, beta, c) }
 }
 
 /// `c ← beta · c + a · b` by `matrixmultiply::sgemm`, `c` row-major with `b.cols` columns.
@@ -166,13 +187,6 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
-
-    /// `matrixmultiply::sgemm` itself, on the same views.
-    fn reference(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
-        // SAFETY: the views are in bounds (built by `view` below); `c` is m × n; small
-        // strides.
-        unsafe { by_matrixmultiply(a, b, beta, c) }
-    }
 
     /// Mostly values in ±3, some exact zeros of both signs, infinities and NaNs (no
     /// values small enough for a product to underflow: see the `avx2` module).
@@ -258,7 +272,7 @@ mod tests {
                         start.iter_mut().step_by(3).for_each(|v| *v = f32::NAN);
                     }
                     let mut want = start.clone();
-                    reference(a, b, beta, &mut want);
+                    sgemm_matrixmultiply(a, b, beta, &mut want);
                     let mut got = start.clone();
                     sgemm(a, b, beta, &mut got);
                     let what =
@@ -308,7 +322,7 @@ mod tests {
         sgemm(a, b, 0.0, &mut c);
         assert_eq!(c[0], 1.0 + 2f32.powi(-16));
         let mut want = [0.0];
-        reference(a, b, 0.0, &mut want);
+        sgemm_matrixmultiply(a, b, 0.0, &mut want);
         assert_eq!(c[0].to_bits(), want[0].to_bits());
     }
 }
