@@ -5,10 +5,11 @@
 //!
 //! - [`conv2d`] / [`conv2d_no_bias`]: any KH×KW kernel, stride 1, [`Padding::Same`] or
 //!   [`Padding::Valid`]; im2col + our SGEMM kernels (AVX-512 where the CPU has it, else
-//!   AVX2; the same bits as `matrixmultiply`, which runs below AVX2), the batch spread over rayon's thread pool; in deep layers, whose weights
-//!   outweigh an image's output, a few images share each GEMM. When output rows are as
-//!   long as input rows (always with "same" padding) each im2col row is one shifted copy
-//!   of the image plane, not one short copy per image row. One-dimensional kernels
+//!   AVX2; the same bits as `matrixmultiply`, which runs below AVX2), the batch spread
+//!   over rayon's thread pool; in deep layers, whose weights outweigh an image's output,
+//!   a few images share each GEMM. When output rows are as long as input rows (always
+//!   with "same" padding) each im2col row is one shifted copy of the image plane, not one
+//!   short copy per image row. One-dimensional kernels
 //!   (3×1, 1×3, …) with "same" padding in layers whose output outweighs the weights
 //!   (the seed model's thin 32-channel layers) run on direct AVX-512 kernels instead,
 //!   with no im2col, where the CPU has AVX-512F;

@@ -32,7 +32,7 @@ const MAX_NR: usize = 32;
 /// Steps along `k` summed in registers before the sums go to `C`. It decides where the
 /// sums are rounded, so it is matrixmultiply's `S_KC` (256): another value would change
 /// the results.
-pub(super) const KC: usize = 256;
+const KC: usize = 256;
 /// Rows of `A` packed at a time (`MC × KC` floats: 144 KiB, within L2).
 const MC: usize = 144;
 /// Columns of `B` packed at a time (`KC × NC` floats: 1 MiB).
@@ -108,20 +108,17 @@ pub(super) unsafe fn sgemm<T: Tile>(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [
     // Two floats of room past the end for pack_a's whole-vector stores.
     let a_len = MC.min(m.next_multiple_of(MR)) * KC + 2;
     let b_len = NC.min(n.next_multiple_of(nr)) * KC;
-    PACKED.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut bufs) => {
-            let (abuf, bbuf) = &mut *bufs;
-            let (ap, bp) = (room(abuf, a_len), room(bbuf, b_len));
-            // SAFETY: as this function's; the buffers hold a_len and b_len floats.
-            unsafe { blocks::<T>(a, b, beta, c.as_mut_ptr(), ap, bp) }
-        }
+    PACKED.with(|cell| {
+        let mut kept = cell.try_borrow_mut();
         // Re-entered on this thread (not expected): fresh buffers.
-        Err(_) => {
-            let (mut abuf, mut bbuf) = (Vec::new(), Vec::new());
-            let (ap, bp) = (room(&mut abuf, a_len), room(&mut bbuf, b_len));
-            // SAFETY: as above.
-            unsafe { blocks::<T>(a, b, beta, c.as_mut_ptr(), ap, bp) }
-        }
+        let mut fresh = (Vec::new(), Vec::new());
+        let (abuf, bbuf) = match &mut kept {
+            Ok(bufs) => &mut **bufs,
+            Err(_) => &mut fresh,
+        };
+        let (ap, bp) = (room(abuf, a_len), room(bbuf, b_len));
+        // SAFETY: as this function's; the buffers hold a_len and b_len floats.
+        unsafe { blocks::<T>(a, b, beta, c.as_mut_ptr(), ap, bp) }
     })
 }
 
@@ -298,12 +295,12 @@ unsafe fn pack_b(
                 // Column-major (a transposed view): 8 × 8 blocks, transposed in registers
                 // (a partial panel's missing columns as rows of zeros).
                 let full = kc - kc % 8;
+                // Pointers are formed for existing columns only.
                 for p in (0..full).step_by(8) {
                     for v in (0..nr).step_by(8) {
-                        let s = b.add((j + v) * cs + p);
                         let block = transpose8(std::array::from_fn(|q| {
                             if v + q < cols {
-                                _mm256_loadu_ps(s.add(q * cs))
+                                _mm256_loadu_ps(b.add((j + v + q) * cs + p))
                             } else {
                                 _mm256_setzero_ps()
                             }
@@ -314,9 +311,12 @@ unsafe fn pack_b(
                     }
                 }
                 for jj in 0..nr {
-                    let s = b.add((j + jj) * cs);
                     for p in full..kc {
-                        *out.add(p * nr + jj) = if jj < cols { *s.add(p) } else { 0.0 };
+                        *out.add(p * nr + jj) = if jj < cols {
+                            *b.add((j + jj) * cs + p)
+                        } else {
+                            0.0
+                        };
                     }
                 }
             } else {
