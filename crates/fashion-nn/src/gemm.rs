@@ -240,11 +240,14 @@ mod tests {
         }
         let mut rng = ChaCha8Rng::seed_from_u64(11);
         let mut checked = 0;
-        // Sizes around the tile (6 × 16), matrixmultiply's tile (8 × 8), KC = 256 and
-        // the transposing packer's 8-step blocks; the conv layers' own shapes last.
+        // Sizes around the tiles (6 × 16, 6 × 32: edge tiles of every row count from 1 to
+        // 5 and of partial vectors), matrixmultiply's tile (8 × 8), KC = 256 and the
+        // transposing packer's 8-step blocks; the conv layers' own shapes last.
         let shapes = [
             (1, 1, 1),
             (5, 7, 9),
+            (3, 5, 40),
+            (9, 20, 23),
             (6, 8, 16),
             (7, 9, 17),
             (13, 255, 31),

@@ -27,8 +27,6 @@ use super::Mat;
 
 /// Rows of `C` per micro-kernel call (one broadcast of `A` each).
 const MR: usize = 6;
-/// The widest tile's columns ([`Avx512`]'s).
-const MAX_NR: usize = 32;
 /// Steps along `k` summed in registers before the sums go to `C`. It decides where the
 /// sums are rounded, so it is matrixmultiply's `S_KC` (256): another value would change
 /// the results.
@@ -57,19 +55,45 @@ fn room(buf: &mut Vec<Line>, floats: usize) -> *mut f32 {
     buf.as_mut_ptr().cast()
 }
 
-/// A micro-kernel: `c ← β · c + Σₚ a_p b_pᵀ` on a `MR × NR` tile of `C` over `kc`
-/// packed steps, each element's sum an FMA chain from `+0`, added to `β · c` (to `+0`
-/// when `β = 0`, `c` unread).
+/// A micro-kernel: `c ← β · c + Σₚ a_p b_pᵀ` on a tile of `C` of up to `MR × NR`
+/// elements over `kc` packed steps, each element's sum an FMA chain from `+0`, added to
+/// `β · c` (to `+0` when `β = 0`, `c` unread).
 pub(super) trait Tile {
     /// Columns of the tile (a multiple of 8).
     const NR: usize;
-    /// One tile.
+    /// One tile of `rows × cols` elements (`1 ≤ rows ≤ MR`, `1 ≤ cols ≤ NR`): an edge
+    /// tile computes only the rows it has and reads and writes only the columns it has,
+    /// through masks, with the same arithmetic as a whole tile.
     ///
     /// # Safety
     /// The CPU has the instructions the kernel uses; `a` holds `MR · kc` floats, `b`
-    /// `NR · kc` floats and is 64-byte aligned; `c` has `MR` rows of `NR` floats, `rsc`
-    /// apart.
-    unsafe fn run(kc: usize, a: *const f32, b: *const f32, beta: f32, c: *mut f32, rsc: usize);
+    /// `NR · kc` floats and is 64-byte aligned; `c` has `rows` rows of `cols` floats,
+    /// `rsc` apart.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn run(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        beta: f32,
+        c: *mut f32,
+        rsc: usize,
+        rows: usize,
+        cols: usize,
+    );
+}
+
+/// Calls `$kernel::<R>` with `R` the tile's rows (1 to [`MR`]).
+macro_rules! by_rows {
+    ($kernel:ident, $rows:expr, $($arg:expr),*) => {
+        match $rows {
+            6 => $kernel::<6>($($arg),*),
+            5 => $kernel::<5>($($arg),*),
+            4 => $kernel::<4>($($arg),*),
+            3 => $kernel::<3>($($arg),*),
+            2 => $kernel::<2>($($arg),*),
+            _ => $kernel::<1>($($arg),*),
+        }
+    };
 }
 
 /// The `6 × 16` tile in twelve AVX registers (AVX2 and FMA).
@@ -80,17 +104,35 @@ pub(super) struct Avx512;
 
 impl Tile for Avx2 {
     const NR: usize = 16;
-    unsafe fn run(kc: usize, a: *const f32, b: *const f32, beta: f32, c: *mut f32, rsc: usize) {
+    unsafe fn run(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        beta: f32,
+        c: *mut f32,
+        rsc: usize,
+        rows: usize,
+        cols: usize,
+    ) {
         // SAFETY: the caller's contract.
-        unsafe { kernel16(kc, a, b, beta, c, rsc) }
+        unsafe { by_rows!(kernel16, rows, kc, a, b, beta, c, rsc, cols) }
     }
 }
 
 impl Tile for Avx512 {
     const NR: usize = 32;
-    unsafe fn run(kc: usize, a: *const f32, b: *const f32, beta: f32, c: *mut f32, rsc: usize) {
+    unsafe fn run(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        beta: f32,
+        c: *mut f32,
+        rsc: usize,
+        rows: usize,
+        cols: usize,
+    ) {
         // SAFETY: the caller's contract.
-        unsafe { kernel32(kc, a, b, beta, c, rsc) }
+        unsafe { by_rows!(kernel32, rows, kc, a, b, beta, c, rsc, cols) }
     }
 }
 
@@ -159,24 +201,7 @@ unsafe fn blocks<T: Tile>(
                         let rows = MR.min(mc - ir);
                         let a_panel = unsafe { ap.add(ir * kc) };
                         let tile = unsafe { c.add((i0 + ir) * n + j0 + jr) };
-                        if rows == MR && cols == nr {
-                            unsafe { T::run(kc, a_panel, b_panel, beta, tile, n) };
-                        } else {
-                            // An edge tile: the same kernel on a copy of the part of C
-                            // that exists (the same arithmetic as a full tile).
-                            let mut buf = [0.0f32; MR * MAX_NR];
-                            for i in 0..rows {
-                                for j in 0..cols {
-                                    buf[i * nr + j] = unsafe { *tile.add(i * n + j) };
-                                }
-                            }
-                            unsafe { T::run(kc, a_panel, b_panel, beta, buf.as_mut_ptr(), nr) };
-                            for i in 0..rows {
-                                for j in 0..cols {
-                                    unsafe { *tile.add(i * n + j) = buf[i * nr + j] };
-                                }
-                            }
-                        }
+                        unsafe { T::run(kc, a_panel, b_panel, beta, tile, n, rows, cols) };
                     }
                 }
             }
@@ -334,7 +359,8 @@ unsafe fn pack_b(
     }
 }
 
-/// A mask selecting the first `n` (< 8) lanes, for `_mm256_maskload_ps`.
+/// A mask selecting the first `n` (≤ 8) lanes, for `_mm256_maskload_ps` and
+/// `_mm256_maskstore_ps`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 fn first_lanes(n: usize) -> __m256i {
@@ -374,14 +400,23 @@ fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
     ]
 }
 
-/// [`Avx2`]'s tile (see [`Tile::run`]).
+/// [`Avx2`]'s tile (see [`Tile::run`]) with `R` rows.
 ///
 /// # Safety
-/// AVX2 and FMA; as [`Tile::run`] with `NR = 16`.
+/// AVX2 and FMA; as [`Tile::run`] with `NR = 16` and `rows = R`.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn kernel16(kc: usize, a: *const f32, b: *const f32, beta: f32, c: *mut f32, rsc: usize) {
-    let mut acc = [[_mm256_setzero_ps(); 2]; MR];
-    // SAFETY: inside the panels and the tile (the caller's contract).
+unsafe fn kernel16<const R: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    beta: f32,
+    c: *mut f32,
+    rsc: usize,
+    cols: usize,
+) {
+    let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    // SAFETY: inside the panels and the tile (the caller's contract); masked lanes are
+    // neither read nor written.
     unsafe {
         for p in 0..kc {
             let b0 = _mm256_load_ps(b.add(p * 16));
@@ -393,30 +428,60 @@ unsafe fn kernel16(kc: usize, a: *const f32, b: *const f32, beta: f32, c: *mut f
             }
         }
         let betav = _mm256_set1_ps(beta);
-        for (i, [x0, x1]) in acc.into_iter().enumerate() {
-            let d = c.add(i * rsc);
-            let (y0, y1) = if beta == 0.0 {
-                (_mm256_setzero_ps(), _mm256_setzero_ps())
-            } else {
-                (
-                    _mm256_mul_ps(_mm256_loadu_ps(d), betav),
-                    _mm256_mul_ps(_mm256_loadu_ps(d.add(8)), betav),
-                )
-            };
-            _mm256_storeu_ps(d, _mm256_add_ps(x0, y0));
-            _mm256_storeu_ps(d.add(8), _mm256_add_ps(x1, y1));
+        let read = beta != 0.0;
+        if cols == 16 {
+            for (i, [x0, x1]) in acc.into_iter().enumerate() {
+                let d = c.add(i * rsc);
+                let (y0, y1) = if read {
+                    (
+                        _mm256_mul_ps(_mm256_loadu_ps(d), betav),
+                        _mm256_mul_ps(_mm256_loadu_ps(d.add(8)), betav),
+                    )
+                } else {
+                    (_mm256_setzero_ps(), _mm256_setzero_ps())
+                };
+                _mm256_storeu_ps(d, _mm256_add_ps(x0, y0));
+                _mm256_storeu_ps(d.add(8), _mm256_add_ps(x1, y1));
+            }
+            return;
+        }
+        // An edge: the columns that exist, through masks.
+        let masks = [
+            first_lanes(cols.min(8)),
+            first_lanes(cols.saturating_sub(8)),
+        ];
+        for (i, xs) in acc.into_iter().enumerate() {
+            for (h, (x, m)) in xs.into_iter().zip(masks).enumerate() {
+                // Formed without `add`: past the tile's end when h = 1 and cols ≤ 8.
+                let d = c.wrapping_add(i * rsc + 8 * h);
+                let y = if read {
+                    _mm256_mul_ps(_mm256_maskload_ps(d, m), betav)
+                } else {
+                    _mm256_setzero_ps()
+                };
+                _mm256_maskstore_ps(d, m, _mm256_add_ps(x, y));
+            }
         }
     }
 }
 
-/// [`Avx512`]'s tile (see [`Tile::run`]).
+/// [`Avx512`]'s tile (see [`Tile::run`]) with `R` rows.
 ///
 /// # Safety
-/// AVX-512F; as [`Tile::run`] with `NR = 32`.
+/// AVX-512F; as [`Tile::run`] with `NR = 32` and `rows = R`.
 #[target_feature(enable = "avx512f")]
-unsafe fn kernel32(kc: usize, a: *const f32, b: *const f32, beta: f32, c: *mut f32, rsc: usize) {
-    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-    // SAFETY: inside the panels and the tile (the caller's contract).
+unsafe fn kernel32<const R: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    beta: f32,
+    c: *mut f32,
+    rsc: usize,
+    cols: usize,
+) {
+    let mut acc = [[_mm512_setzero_ps(); 2]; R];
+    // SAFETY: inside the panels and the tile (the caller's contract); masked lanes are
+    // neither read nor written.
     unsafe {
         for p in 0..kc {
             let b0 = _mm512_load_ps(b.add(p * 32));
@@ -428,18 +493,37 @@ unsafe fn kernel32(kc: usize, a: *const f32, b: *const f32, beta: f32, c: *mut f
             }
         }
         let betav = _mm512_set1_ps(beta);
-        for (i, [x0, x1]) in acc.into_iter().enumerate() {
-            let d = c.add(i * rsc);
-            let (y0, y1) = if beta == 0.0 {
-                (_mm512_setzero_ps(), _mm512_setzero_ps())
-            } else {
-                (
-                    _mm512_mul_ps(_mm512_loadu_ps(d), betav),
-                    _mm512_mul_ps(_mm512_loadu_ps(d.add(16)), betav),
-                )
-            };
-            _mm512_storeu_ps(d, _mm512_add_ps(x0, y0));
-            _mm512_storeu_ps(d.add(16), _mm512_add_ps(x1, y1));
+        let read = beta != 0.0;
+        if cols == 32 {
+            for (i, [x0, x1]) in acc.into_iter().enumerate() {
+                let d = c.add(i * rsc);
+                let (y0, y1) = if read {
+                    (
+                        _mm512_mul_ps(_mm512_loadu_ps(d), betav),
+                        _mm512_mul_ps(_mm512_loadu_ps(d.add(16)), betav),
+                    )
+                } else {
+                    (_mm512_setzero_ps(), _mm512_setzero_ps())
+                };
+                _mm512_storeu_ps(d, _mm512_add_ps(x0, y0));
+                _mm512_storeu_ps(d.add(16), _mm512_add_ps(x1, y1));
+            }
+            return;
+        }
+        // An edge: the columns that exist, through masks.
+        let lanes = |n: usize| -> __mmask16 { ((1u32 << n.min(16)) - 1) as __mmask16 };
+        let masks = [lanes(cols), lanes(cols.saturating_sub(16))];
+        for (i, xs) in acc.into_iter().enumerate() {
+            for (h, (x, m)) in xs.into_iter().zip(masks).enumerate() {
+                // Formed without `add`: past the tile's end when h = 1 and cols ≤ 16.
+                let d = c.wrapping_add(i * rsc + 16 * h);
+                let y = if read {
+                    _mm512_mul_ps(_mm512_maskz_loadu_ps(m, d), betav)
+                } else {
+                    _mm512_setzero_ps()
+                };
+                _mm512_mask_storeu_ps(d, m, _mm512_add_ps(x, y));
+            }
         }
     }
 }
