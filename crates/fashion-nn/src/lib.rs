@@ -375,6 +375,21 @@ fn images_per_task(n: usize) -> usize {
     n.div_ceil(MAX_TASKS).max(1)
 }
 
+/// Runs `f` on a thread of rayon's pool (on this thread if it is one). A training step
+/// runs many parallel loops (each layer's passes, forward and backward); started from a
+/// thread outside the pool (the program's main thread, a notebook kernel's), each is
+/// handed to the pool and the caller sleeps until it is done, so the pool's threads wait
+/// at every hand-over. Started on a
+/// thread of the pool, the loops begin there at once. The results do not change: how
+/// the work is cut never depends on the threads.
+pub(crate) fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() {
+        f()
+    } else {
+        rayon::join(f, || ()).0
+    }
+}
+
 /// Sums equally long partial results in their given order, in parallel over elements,
 /// and adds them onto `dst`.
 fn add_partials(dst: &mut [f32], partials: &[Vec<f32>]) {

@@ -754,6 +754,11 @@ impl Model {
     /// # Errors
     /// As [`forward_train`](Self::forward_train).
     pub fn features(&self, x: Tensor<Shape4, f32, Cpu>) -> Result<Activations> {
+        crate::on_pool(|| self.features_here(x))
+    }
+
+    /// [`features`](Self::features) on the calling thread.
+    fn features_here(&self, x: Tensor<Shape4, f32, Cpu>) -> Result<Activations> {
         check_input(x.shape())?;
         if !self.test_time_flip() {
             return self.features_as_given(x);

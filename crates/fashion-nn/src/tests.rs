@@ -1807,3 +1807,21 @@ fn residual_branches_and_global_average_pooling_match_finite_differences() {
     let empty = t4(&dev, vec![], (2, 3, 0, 4));
     assert!(global_avg_pool(empty).is_err());
 }
+
+#[test]
+fn on_pool_runs_on_a_thread_of_the_pool() {
+    assert!(rayon::current_thread_index().is_none());
+    let (inside, value) = super::on_pool(|| (rayon::current_thread_index(), 7));
+    assert!(inside.is_some(), "not run on a thread of the pool");
+    assert_eq!(value, 7);
+    // On a thread of a pool already: runs right there.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let (caller, ran_on) = pool.install(|| {
+        let caller = std::thread::current().id();
+        (caller, super::on_pool(|| std::thread::current().id()))
+    });
+    assert_eq!(caller, ran_on);
+}

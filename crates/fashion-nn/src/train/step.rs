@@ -104,6 +104,19 @@ impl Stepper {
         y: &[u8],
         lr: f64,
         config: &TrainConfig,
+        rng: &mut (impl Rng + Send),
+    ) -> Result<(f32, usize)> {
+        crate::on_pool(|| self.step_here(model, x, y, lr, config, rng))
+    }
+
+    /// [`step`](Self::step) on the calling thread.
+    fn step_here(
+        &mut self,
+        model: &mut Model,
+        x: Array2<f32>,
+        y: &[u8],
+        lr: f64,
+        config: &TrainConfig,
         rng: &mut impl Rng,
     ) -> Result<(f32, usize)> {
         let grads = match self.grads.take() {

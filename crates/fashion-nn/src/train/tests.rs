@@ -871,6 +871,16 @@ fn a_training_epoch_is_bit_identical_with_one_and_two_threads() {
             one.0 == two.0,
             "{kind}: weights differ between 1 and 2 threads"
         );
+        // Called from this thread, outside any pool: each step is handed to the global
+        // pool (crate::on_pool).
+        assert!(rayon::current_thread_index().is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let t = train(&config, &d, dir.path(), TrainOptions::default()).unwrap();
+        assert_eq!(untimed(&t.history), one.1, "{kind}: history differs");
+        assert!(
+            fs::read(dir.path().join(BEST_FILE)).unwrap() == one.0,
+            "{kind}: weights differ when the steps are handed to the global pool"
+        );
     }
 }
 
