@@ -106,49 +106,39 @@ impl Stepper {
         config: &TrainConfig,
         rng: &mut (impl Rng + Send),
     ) -> Result<(f32, usize)> {
-        crate::on_pool(|| self.step_here(model, x, y, lr, config, rng))
-    }
-
-    /// [`step`](Self::step) on the calling thread.
-    fn step_here(
-        &mut self,
-        model: &mut Model,
-        x: Array2<f32>,
-        y: &[u8],
-        lr: f64,
-        config: &TrainConfig,
-        rng: &mut impl Rng,
-    ) -> Result<(f32, usize)> {
-        let grads = match self.grads.take() {
-            Some(g) => g,
-            None => model.alloc_grads()?,
-        };
-        let input = batch_tensor(&self.dev, x)?.traced(grads);
-        let logits = model.forward_train(input, rng)?;
-        let values = logits.with_empty_tape().as_vec();
-        let mut correct = 0;
-        for (row, &label) in values.chunks_exact(NUM_CLASSES).zip(y) {
-            let argmax = (0..NUM_CLASSES)
-                .max_by(|&a, &b| row[a].total_cmp(&row[b]).then(b.cmp(&a)))
-                .expect("10 classes");
-            correct += usize::from(argmax == label as usize);
-        }
-        let targets = one_hot(&self.dev, y, config.label_smoothing)?;
-        let loss = cross_entropy_with_logits_loss(logits, targets);
-        let value = loss.array();
-        if !value.is_finite() {
-            return Err(Error::NonFiniteLoss {
-                epoch: 0,
-                batch: 0,
-                loss: value,
-            });
-        }
-        let mut grads = loss.backward();
-        self.adam
-            .update(model, &mut grads, lr as f32, config.weight_decay as f32)?;
-        model.zero_grads(&mut grads)?;
-        self.grads = Some(grads);
-        Ok((value, correct))
+        // On a thread of rayon's pool: the step's parallel loops start there.
+        crate::on_pool(|| {
+            let grads = match self.grads.take() {
+                Some(g) => g,
+                None => model.alloc_grads()?,
+            };
+            let input = batch_tensor(&self.dev, x)?.traced(grads);
+            let logits = model.forward_train(input, rng)?;
+            let values = logits.with_empty_tape().as_vec();
+            let mut correct = 0;
+            for (row, &label) in values.chunks_exact(NUM_CLASSES).zip(y) {
+                let argmax = (0..NUM_CLASSES)
+                    .max_by(|&a, &b| row[a].total_cmp(&row[b]).then(b.cmp(&a)))
+                    .expect("10 classes");
+                correct += usize::from(argmax == label as usize);
+            }
+            let targets = one_hot(&self.dev, y, config.label_smoothing)?;
+            let loss = cross_entropy_with_logits_loss(logits, targets);
+            let value = loss.array();
+            if !value.is_finite() {
+                return Err(Error::NonFiniteLoss {
+                    epoch: 0,
+                    batch: 0,
+                    loss: value,
+                });
+            }
+            let mut grads = loss.backward();
+            self.adam
+                .update(model, &mut grads, lr as f32, config.weight_decay as f32)?;
+            model.zero_grads(&mut grads)?;
+            self.grads = Some(grads);
+            Ok((value, correct))
+        })
     }
 }
 
