@@ -400,130 +400,147 @@ fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
     ]
 }
 
-/// [`Avx2`]'s tile (see [`Tile::run`]) with `R` rows.
-///
-/// # Safety
-/// AVX2 and FMA; as [`Tile::run`] with `NR = 16` and `rows = R`.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn kernel16<const R: usize>(
-    kc: usize,
-    a: *const f32,
-    b: *const f32,
-    beta: f32,
-    c: *mut f32,
-    rsc: usize,
-    cols: usize,
-) {
-    let mut acc = [[_mm256_setzero_ps(); 2]; R];
-    // SAFETY: inside the panels and the tile (the caller's contract); masked lanes are
-    // neither read nor written.
-    unsafe {
-        for p in 0..kc {
-            let b0 = _mm256_load_ps(b.add(p * 16));
-            let b1 = _mm256_load_ps(b.add(p * 16 + 8));
-            for (i, row) in acc.iter_mut().enumerate() {
-                let x = _mm256_broadcast_ss(&*a.add(p * MR + i));
-                row[0] = _mm256_fmadd_ps(x, b0, row[0]);
-                row[1] = _mm256_fmadd_ps(x, b1, row[1]);
+/// Defines a tile's micro-kernel `$name::<R>` (see [`Tile::run`]) with `R` rows, `$nr`
+/// columns in two vectors, from the vector operations named: the same loop and the same
+/// updates of `C` for every vector width.
+macro_rules! tile_kernel {
+    ($(#[$doc:meta])* $name:ident, $feature:literal, $nr:literal,
+     zero: $zero:ident, load: $load:ident, loadu: $loadu:ident, storeu: $storeu:ident,
+     set1: $set1:ident, fmadd: $fmadd:ident, mul: $mul:ident, add: $add:ident,
+     splat: $splat:ident, masks: $masks:ident, maskload: $maskload:ident,
+     maskstore: $maskstore:ident) => {
+        $(#[$doc])*
+        #[target_feature(enable = $feature)]
+        unsafe fn $name<const R: usize>(
+            kc: usize,
+            a: *const f32,
+            b: *const f32,
+            beta: f32,
+            c: *mut f32,
+            rsc: usize,
+            cols: usize,
+        ) {
+            // Floats per vector.
+            const W: usize = $nr / 2;
+            let mut acc = [[$zero(); 2]; R];
+            // SAFETY: inside the panels and the tile (the caller's contract); masked
+            // lanes are neither read nor written.
+            unsafe {
+                for p in 0..kc {
+                    let b0 = $load(b.add(p * $nr));
+                    let b1 = $load(b.add(p * $nr + W));
+                    for (i, row) in acc.iter_mut().enumerate() {
+                        let x = $splat(a.add(p * MR + i));
+                        row[0] = $fmadd(x, b0, row[0]);
+                        row[1] = $fmadd(x, b1, row[1]);
+                    }
+                }
+                let betav = $set1(beta);
+                let read = beta != 0.0;
+                if cols == $nr {
+                    for (i, [x0, x1]) in acc.into_iter().enumerate() {
+                        let d = c.add(i * rsc);
+                        let (y0, y1) = if read {
+                            ($mul($loadu(d), betav), $mul($loadu(d.add(W)), betav))
+                        } else {
+                            ($zero(), $zero())
+                        };
+                        $storeu(d, $add(x0, y0));
+                        $storeu(d.add(W), $add(x1, y1));
+                    }
+                    return;
+                }
+                // An edge: the columns that exist, through masks.
+                let masks = $masks(cols);
+                for (i, xs) in acc.into_iter().enumerate() {
+                    for (h, (x, m)) in xs.into_iter().zip(masks).enumerate() {
+                        // Formed without `add`: past the tile's end when h = 1 and
+                        // cols ≤ W.
+                        let d = c.wrapping_add(i * rsc + W * h);
+                        let y = if read {
+                            $mul($maskload(d, m), betav)
+                        } else {
+                            $zero()
+                        };
+                        $maskstore(d, m, $add(x, y));
+                    }
+                }
             }
         }
-        let betav = _mm256_set1_ps(beta);
-        let read = beta != 0.0;
-        if cols == 16 {
-            for (i, [x0, x1]) in acc.into_iter().enumerate() {
-                let d = c.add(i * rsc);
-                let (y0, y1) = if read {
-                    (
-                        _mm256_mul_ps(_mm256_loadu_ps(d), betav),
-                        _mm256_mul_ps(_mm256_loadu_ps(d.add(8)), betav),
-                    )
-                } else {
-                    (_mm256_setzero_ps(), _mm256_setzero_ps())
-                };
-                _mm256_storeu_ps(d, _mm256_add_ps(x0, y0));
-                _mm256_storeu_ps(d.add(8), _mm256_add_ps(x1, y1));
-            }
-            return;
-        }
-        // An edge: the columns that exist, through masks.
-        let masks = [
-            first_lanes(cols.min(8)),
-            first_lanes(cols.saturating_sub(8)),
-        ];
-        for (i, xs) in acc.into_iter().enumerate() {
-            for (h, (x, m)) in xs.into_iter().zip(masks).enumerate() {
-                // Formed without `add`: past the tile's end when h = 1 and cols ≤ 8.
-                let d = c.wrapping_add(i * rsc + 8 * h);
-                let y = if read {
-                    _mm256_mul_ps(_mm256_maskload_ps(d, m), betav)
-                } else {
-                    _mm256_setzero_ps()
-                };
-                _mm256_maskstore_ps(d, m, _mm256_add_ps(x, y));
-            }
-        }
-    }
+    };
 }
 
-/// [`Avx512`]'s tile (see [`Tile::run`]) with `R` rows.
+tile_kernel!(
+    /// [`Avx2`]'s tile (see [`Tile::run`]) with `R` rows.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; as [`Tile::run`] with `NR = 16` and `rows = R`.
+    kernel16, "avx2,fma", 16,
+    zero: _mm256_setzero_ps, load: _mm256_load_ps, loadu: _mm256_loadu_ps,
+    storeu: _mm256_storeu_ps, set1: _mm256_set1_ps, fmadd: _mm256_fmadd_ps,
+    mul: _mm256_mul_ps, add: _mm256_add_ps, splat: splat8, masks: masks8,
+    maskload: _mm256_maskload_ps, maskstore: _mm256_maskstore_ps
+);
+
+tile_kernel!(
+    /// [`Avx512`]'s tile (see [`Tile::run`]) with `R` rows.
+    ///
+    /// # Safety
+    /// AVX-512F; as [`Tile::run`] with `NR = 32` and `rows = R`.
+    kernel32, "avx512f", 32,
+    zero: _mm512_setzero_ps, load: _mm512_load_ps, loadu: _mm512_loadu_ps,
+    storeu: _mm512_storeu_ps, set1: _mm512_set1_ps, fmadd: _mm512_fmadd_ps,
+    mul: _mm512_mul_ps, add: _mm512_add_ps, splat: splat16, masks: masks16,
+    maskload: maskload16, maskstore: _mm512_mask_storeu_ps
+);
+
+/// `*p` in every lane of an AVX vector.
 ///
 /// # Safety
-/// AVX-512F; as [`Tile::run`] with `NR = 32` and `rows = R`.
+/// AVX2; `p` points to a float.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn splat8(p: *const f32) -> __m256 {
+    // SAFETY: the caller's contract.
+    unsafe { _mm256_broadcast_ss(&*p) }
+}
+
+/// `*p` in every lane of an AVX-512 vector.
+///
+/// # Safety
+/// AVX-512F; `p` points to a float.
+#[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn kernel32<const R: usize>(
-    kc: usize,
-    a: *const f32,
-    b: *const f32,
-    beta: f32,
-    c: *mut f32,
-    rsc: usize,
-    cols: usize,
-) {
-    let mut acc = [[_mm512_setzero_ps(); 2]; R];
-    // SAFETY: inside the panels and the tile (the caller's contract); masked lanes are
-    // neither read nor written.
-    unsafe {
-        for p in 0..kc {
-            let b0 = _mm512_load_ps(b.add(p * 32));
-            let b1 = _mm512_load_ps(b.add(p * 32 + 16));
-            for (i, row) in acc.iter_mut().enumerate() {
-                let x = _mm512_set1_ps(*a.add(p * MR + i));
-                row[0] = _mm512_fmadd_ps(x, b0, row[0]);
-                row[1] = _mm512_fmadd_ps(x, b1, row[1]);
-            }
-        }
-        let betav = _mm512_set1_ps(beta);
-        let read = beta != 0.0;
-        if cols == 32 {
-            for (i, [x0, x1]) in acc.into_iter().enumerate() {
-                let d = c.add(i * rsc);
-                let (y0, y1) = if read {
-                    (
-                        _mm512_mul_ps(_mm512_loadu_ps(d), betav),
-                        _mm512_mul_ps(_mm512_loadu_ps(d.add(16)), betav),
-                    )
-                } else {
-                    (_mm512_setzero_ps(), _mm512_setzero_ps())
-                };
-                _mm512_storeu_ps(d, _mm512_add_ps(x0, y0));
-                _mm512_storeu_ps(d.add(16), _mm512_add_ps(x1, y1));
-            }
-            return;
-        }
-        // An edge: the columns that exist, through masks.
-        let lanes = |n: usize| -> __mmask16 { ((1u32 << n.min(16)) - 1) as __mmask16 };
-        let masks = [lanes(cols), lanes(cols.saturating_sub(16))];
-        for (i, xs) in acc.into_iter().enumerate() {
-            for (h, (x, m)) in xs.into_iter().zip(masks).enumerate() {
-                // Formed without `add`: past the tile's end when h = 1 and cols ≤ 16.
-                let d = c.wrapping_add(i * rsc + 16 * h);
-                let y = if read {
-                    _mm512_mul_ps(_mm512_maskz_loadu_ps(m, d), betav)
-                } else {
-                    _mm512_setzero_ps()
-                };
-                _mm512_mask_storeu_ps(d, m, _mm512_add_ps(x, y));
-            }
-        }
-    }
+unsafe fn splat16(p: *const f32) -> __m512 {
+    // SAFETY: the caller's contract.
+    unsafe { _mm512_set1_ps(*p) }
+}
+
+/// The masks of the first `cols` (≤ 16) columns of a tile's two AVX vectors.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn masks8(cols: usize) -> [__m256i; 2] {
+    [
+        first_lanes(cols.min(8)),
+        first_lanes(cols.saturating_sub(8)),
+    ]
+}
+
+/// The masks of the first `cols` (≤ 32) columns of a tile's two AVX-512 vectors.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn masks16(cols: usize) -> [__mmask16; 2] {
+    let lanes = |n: usize| ((1u32 << n.min(16)) - 1) as __mmask16;
+    [lanes(cols), lanes(cols.saturating_sub(16))]
+}
+
+/// The lanes of `m` loaded from `d`, zeros in the others (which are not read).
+///
+/// # Safety
+/// AVX-512F; the lanes of `m` lie inside an allocation.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn maskload16(d: *const f32, m: __mmask16) -> __m512 {
+    // SAFETY: the caller's contract.
+    unsafe { _mm512_maskz_loadu_ps(m, d) }
 }
