@@ -379,13 +379,13 @@ fn images_per_task(n: usize) -> usize {
 /// runs many parallel loops (each layer's passes, forward and backward); started from a
 /// thread outside the pool (the program's main thread, a notebook kernel's), each is
 /// handed to the pool and the caller sleeps until it is done, so the pool's threads wait
-/// at every hand-over. Started on a
-/// thread of the pool, the loops begin there at once. The results do not change: how
-/// the work is cut never depends on the threads.
+/// at every hand-over. Started on a thread of the pool, the loops begin there at once.
+/// The results do not change: how the work is cut never depends on the threads.
 pub(crate) fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     if rayon::current_thread_index().is_some() {
         f()
     } else {
+        // Called from outside the pool, `join` runs both halves on a thread of it.
         rayon::join(f, || ()).0
     }
 }

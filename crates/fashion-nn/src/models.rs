@@ -754,21 +754,19 @@ impl Model {
     /// # Errors
     /// As [`forward_train`](Self::forward_train).
     pub fn features(&self, x: Tensor<Shape4, f32, Cpu>) -> Result<Activations> {
-        crate::on_pool(|| self.features_here(x))
-    }
-
-    /// [`features`](Self::features) on the calling thread.
-    fn features_here(&self, x: Tensor<Shape4, f32, Cpu>) -> Result<Activations> {
-        check_input(x.shape())?;
-        if !self.test_time_flip() {
-            return self.features_as_given(x);
-        }
-        let mirrored = mirror(&x)?;
-        let mut f = self.features_as_given(x)?;
-        let m = self.features_as_given(mirrored)?;
-        f.logits
-            .zip_mut_with(&m.logits, |a, &b| *a = 0.5 * (*a + b));
-        Ok(f)
+        // On a thread of rayon's pool: the forward pass's parallel loops start there.
+        crate::on_pool(|| {
+            check_input(x.shape())?;
+            if !self.test_time_flip() {
+                return self.features_as_given(x);
+            }
+            let mirrored = mirror(&x)?;
+            let mut f = self.features_as_given(x)?;
+            let m = self.features_as_given(mirrored)?;
+            f.logits
+                .zip_mut_with(&m.logits, |a, &b| *a = 0.5 * (*a + b));
+            Ok(f)
+        })
     }
 
     fn features_as_given(&self, x: Tensor<Shape4, f32, Cpu>) -> Result<Activations> {
