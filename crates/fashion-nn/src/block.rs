@@ -24,10 +24,10 @@ use dfdx::tensor::{Cpu, CpuError, Gradients, PutTape, SplitTape, Tape, Tensor, T
 use dfdx::tensor_ops::ReshapeTo;
 use rayon::prelude::*;
 
-use super::conv::{self, Geom};
-use super::direct::Direct;
-use super::ops::{Activation, BatchStats, channel_stats, lane_sum_dot_dev};
+use super::conv::{self, Geom, Plan};
+use super::ops::{Activation, BatchStats, channel_stats_given_sums, lane_sum, lane_sum_dot_dev};
 use super::pool::{pool_row_fast, unpool_row_fast};
+use super::spares::{give_spare, take_spare};
 use super::{Padding, Shape4, add_partials, images_per_task, par_zeros, simd, tensor_err, to_vec};
 use crate::{Error, Result};
 
@@ -35,83 +35,6 @@ const OP: &str = "conv_block";
 
 /// Planes per rayon work item in the element-wise passes.
 const MIN_PLANES: usize = 4;
-
-/// Buffers of finished passes (convolution outputs, block inputs and outputs, input
-/// gradients), oldest first, with their total size in bytes.
-struct Spares {
-    bufs: std::collections::VecDeque<Vec<f32>>,
-    bytes: usize,
-}
-
-/// Spare buffers for the next passes. Training and inference allocate the same
-/// buffers every step; these are written in full before they are read, so the
-/// zero-filling of fresh ones (up to 25 MiB each at batch 256, ~9 % of a SeedCnn
-/// training step) is wasted work. Matched by exact length; at most [`SPARE_BYTES`],
-/// the oldest dropped first.
-static SPARES: std::sync::Mutex<Spares> = std::sync::Mutex::new(Spares {
-    bufs: std::collections::VecDeque::new(),
-    bytes: 0,
-});
-
-/// Most bytes kept in [`SPARES`].
-const SPARE_BYTES: usize = 512 << 20;
-
-fn spares() -> std::sync::MutexGuard<'static, Spares> {
-    // The list stays consistent even if a holder panicked: take it as it is.
-    SPARES.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A buffer of `n` elements with unspecified contents (a spare one of that length, or
-/// zeros): the caller writes every element before reading any.
-fn take_spare(n: usize) -> Vec<f32> {
-    if n == 0 {
-        return Vec::new();
-    }
-    let found = {
-        let mut s = spares();
-        let i = s.bufs.iter().position(|v| v.len() == n);
-        i.and_then(|i| s.bufs.remove(i))
-            .inspect(|_| s.bytes -= 4 * n)
-    };
-    found.unwrap_or_else(|| par_zeros(n))
-}
-
-/// Puts `v` first in line for the next [`take_spare`] of its length (ahead of the
-/// spares earlier passes gave back), for the test that plants NaN-filled buffers.
-#[cfg(test)]
-pub(super) fn plant_spare(v: Vec<f32>) {
-    let mut s = spares();
-    s.bytes += 4 * v.len();
-    s.bufs.push_front(v);
-}
-
-/// How many spare buffers of length `n` hold nothing but NaN (for the test that plants
-/// such buffers and checks that the passes took them).
-#[cfg(test)]
-pub(super) fn nan_spares(n: usize) -> usize {
-    spares()
-        .bufs
-        .iter()
-        .filter(|v| v.len() == n && v.iter().all(|x| x.is_nan()))
-        .count()
-}
-
-/// Keeps `v` for a later [`take_spare`] of its length.
-pub(super) fn give_spare(v: Vec<f32>) {
-    let bytes = 4 * v.len();
-    if bytes == 0 || bytes > SPARE_BYTES {
-        return;
-    }
-    let mut s = spares();
-    while s.bytes + bytes > SPARE_BYTES {
-        match s.bufs.pop_front() {
-            Some(old) => s.bytes -= 4 * old.len(),
-            None => break,
-        }
-    }
-    s.bytes += bytes;
-    s.bufs.push_back(v);
-}
 
 /// What [`ConvBlock::forward`] returns: the block's output (carrying the input's tape)
 /// and, in [`BlockNorm::Batch`] mode, the batch statistics of the convolution output.
@@ -245,9 +168,8 @@ struct Pass {
     g: Geom,
     act: Option<Activation>,
     pool: bool,
-    w_data: Vec<f32>,
-    /// The direct kernels' plan for this convolution, if they run it.
-    direct: Option<Direct>,
+    /// The convolution's weights, for both passes.
+    plan: Plan,
     affine: Option<Affine>,
     /// Batch-norm mode: σ⁻¹ and the mean of each channel.
     batch: Option<(Vec<f32>, Vec<f32>)>,
@@ -580,10 +502,8 @@ impl ConvBlock<'_> {
         let c = g.c_out;
         let (hw, plane) = (g.h_out * g.w_out, (g.h_out / 2) * (g.w_out / 2));
         let out_len = g.n * c * if self.pool { plane } else { hw };
-        let w_data = to_vec(self.weight);
         let b_data = self.bias.map(to_vec);
-        // The direct kernels' plan, for both passes.
-        let direct = Direct::new(&g, &w_data);
+        let plan = Plan::new(&g, to_vec(self.weight));
         let act = self.activation;
         // The convolution output, kept for the backward pass. Both are written in full
         // below (by the convolution and by `finish_planes`), so spare buffers with stale
@@ -601,15 +521,29 @@ impl ConvBlock<'_> {
                 shift,
                 epsilon,
             }) => {
-                conv::forward(
-                    &g,
-                    x_data,
-                    &w_data,
-                    direct.as_ref(),
-                    b_data.as_deref(),
-                    &mut z,
-                );
-                let (mean, var) = channel_stats(&z, (g.n, c, g.h_out, g.w_out));
+                // Each image's plane sums (the means' pass) while its output is in cache.
+                let mut plane_sums = vec![0.0f32; g.n * c];
+                let ipt = images_per_task(g.n);
+                z.par_chunks_mut(ipt * c * hw)
+                    .zip(x_data.par_chunks(ipt * g.in_len()))
+                    .zip(plane_sums.par_chunks_mut(ipt * c))
+                    .for_each(|((z, x), sums)| {
+                        let mut finish = |i: usize, z: &[f32]| {
+                            let planes = z.chunks_exact(hw);
+                            simd(
+                                #[inline(always)]
+                                || {
+                                    for (s, plane) in sums[i * c..].iter_mut().zip(planes) {
+                                        *s = lane_sum(plane);
+                                    }
+                                },
+                            )
+                        };
+                        let b = b_data.as_deref();
+                        conv::forward_images(&g, ipt, x, &plan, b, z, &mut finish);
+                    });
+                let shape = (g.n, c, g.h_out, g.w_out);
+                let (mean, var) = channel_stats_given_sums(&z, shape, &plane_sums);
                 let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + epsilon).sqrt()).collect();
                 let (gamma, beta) = (to_vec(scale), to_vec(shift));
                 let a: Vec<f32> = gamma.iter().zip(&inv_std).map(|(g, s)| g * s).collect();
@@ -670,16 +604,7 @@ impl ConvBlock<'_> {
                             };
                             finish_planes(&affine, act, g, 0, z, &mut o[r], am);
                         };
-                        conv::forward_images(
-                            &g,
-                            ipt,
-                            x,
-                            &w_data,
-                            direct.as_ref(),
-                            b_data.as_deref(),
-                            z,
-                            &mut finish,
-                        );
+                        conv::forward_images(&g, ipt, x, &plan, b_data.as_deref(), z, &mut finish);
                     });
                 (affine, None, None)
             }
@@ -692,8 +617,7 @@ impl ConvBlock<'_> {
             g,
             act,
             pool: self.pool,
-            w_data,
-            direct,
+            plan,
             affine,
             batch,
             z,
@@ -795,8 +719,7 @@ impl Pass {
                     }
                 };
                 let lazy = conv::GradOut::Lazy(&mut prepare);
-                let direct = self.direct.as_ref();
-                conv::backward_images(&g, ipt, x, &self.w_data, direct, lazy, gx, overwrite)
+                conv::backward_images(&g, ipt, x, &self.plan, lazy, gx, overwrite)
             })
             .collect::<Vec<_>>()
             .into_iter()
@@ -804,7 +727,10 @@ impl Pass {
         ParamGrads {
             w,
             b,
-            bn: bn.map(|bn| bn.grads),
+            bn: bn.map(|bn| {
+                give_spare(bn.dv);
+                bn.grads
+            }),
         }
     }
 
@@ -826,12 +752,13 @@ impl Pass {
         let (g, act, pool) = (*g, *act, *pool);
         let c = g.c_out;
         let (hw, plane) = (g.h_out * g.w_out, (g.h_out / 2) * (g.w_out / 2));
-        let mut gz = par_zeros(if pool { 0 } else { z.len() });
+        // Both written in full below (every plane; every window of a pooled plane).
+        let mut gz = take_spare(if pool { 0 } else { z.len() });
         // 1. Through the pooling (to each window's winner) and the activation: the
         //    gradient dv of the normalised values v = a·z + b, with per-plane sums
         //    Σ dv and Σ dv·(z − mean). With pooling dv is kept per window
         //    (`dv_win`), elsewhere it is zero; without pooling it goes into `gz`.
-        let mut dv_win = par_zeros(if pool { grad_out.len() } else { 0 });
+        let mut dv_win = take_spare(if pool { grad_out.len() } else { 0 });
         let plane_sums: Vec<(f32, f32)> = if pool {
             let w = g.w_out;
             dv_win
@@ -919,6 +846,7 @@ impl Pass {
         grads: &mut Gradients<f32, Cpu>,
     ) -> std::result::Result<(), CpuError> {
         add_partials(grads.get_or_alloc_mut(&self.weight)?, &pg.w);
+        pg.w.into_iter().for_each(give_spare);
         if let Some(bias) = &self.bias {
             add_partials(grads.get_or_alloc_mut(bias)?, &pg.b);
         }

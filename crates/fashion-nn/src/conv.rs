@@ -2,6 +2,7 @@
 //! [`direct`](super::direct) kernels for thin layers with 1-D kernels.
 
 use std::cell::RefCell;
+use std::sync::OnceLock;
 
 use dfdx::shapes::HasShape;
 use dfdx::tensor::TensorFromVec;
@@ -10,8 +11,9 @@ use dfdx::tensor_ops::ReshapeTo;
 use rayon::prelude::*;
 
 use super::direct::Direct;
-use super::gemm::{Mat, sgemm};
+use super::gemm::{Mat, PackedLhs, sgemm, sgemm_packed};
 use super::ops::lane_sum;
+use super::spares::{give_spare, take_spare};
 use super::{Padding, Shape4, add_partials, images_per_task, simd, tensor_err, to_vec, with_data};
 use crate::{Error, Result};
 
@@ -401,39 +403,80 @@ fn with_scratch<R>(lens: [usize; 3], f: impl FnOnce([&mut [f32]; 3]) -> R) -> R 
     })
 }
 
+/// A convolution's weights as both of its passes use them, made once per op: the
+/// [`direct`](super::direct) kernels' plan where they run the layer, else the weights
+/// packed for the GEMMs (`W` for the forward pass, `Wᵀ` for the input gradient, each at
+/// its first use), so that the work items do not each pack them again.
+pub(super) struct Plan {
+    /// `W`, `C_out × K`, row-major.
+    w: Vec<f32>,
+    c_out: usize,
+    direct: Option<Direct>,
+    weight: OnceLock<PackedLhs>,
+    weight_t: OnceLock<PackedLhs>,
+}
+
+impl Plan {
+    /// The plan for weights `w` of a convolution of geometry `g`: the direct kernels
+    /// where [`Direct::new`] takes the layer.
+    pub(super) fn new(g: &Geom, w: Vec<f32>) -> Self {
+        let direct = Direct::new(g, &w);
+        Self {
+            direct,
+            ..Self::gemm(g, w)
+        }
+    }
+
+    /// The plan of im2col + GEMM, whatever the layer.
+    pub(super) fn gemm(g: &Geom, w: Vec<f32>) -> Self {
+        debug_assert_eq!(w.len(), g.c_out * g.k());
+        Self {
+            w,
+            c_out: g.c_out,
+            direct: None,
+            weight: OnceLock::new(),
+            weight_t: OnceLock::new(),
+        }
+    }
+
+    /// `W` packed.
+    fn weight(&self) -> &PackedLhs {
+        let k = self.w.len() / self.c_out;
+        self.weight
+            .get_or_init(|| PackedLhs::new(Mat::row_major(&self.w, self.c_out, k)))
+    }
+
+    /// `Wᵀ` packed.
+    fn weight_t(&self) -> &PackedLhs {
+        let k = self.w.len() / self.c_out;
+        self.weight_t
+            .get_or_init(|| PackedLhs::new(Mat::row_major(&self.w, self.c_out, k).t()))
+    }
+}
+
 /// Forward pass on plain slices: `out` (N, C_out, H_out, W_out) is overwritten. The
 /// batch is cut into work items of [`images_per_task`] images, run in parallel.
-/// `direct` is [`Direct::new`]`(g, w)`, made once per op for both of its passes.
-pub(super) fn forward(
-    g: &Geom,
-    x: &[f32],
-    w: &[f32],
-    direct: Option<&Direct>,
-    b: Option<&[f32]>,
-    out: &mut [f32],
-) {
+pub(super) fn forward(g: &Geom, x: &[f32], plan: &Plan, b: Option<&[f32]>, out: &mut [f32]) {
     let ipt = images_per_task(g.n);
     out.par_chunks_mut(ipt * g.out_len())
         .zip(x.par_chunks(ipt * g.in_len()))
-        .for_each(|(out, x)| forward_images(g, ipt, x, w, direct, b, out, &mut |_, _| {}));
+        .for_each(|(out, x)| forward_images(g, ipt, x, plan, b, out, &mut |_, _| {}));
 }
 
 /// The forward pass of one work item (the images in `x`, at most `ipt`), on the calling
 /// thread. After each GEMM (one image, or a group of images sharing it), `finish` gets
 /// the index within the item of the first image it covered and their finished output,
-/// still in cache. `direct` as in [`forward`].
-#[allow(clippy::too_many_arguments)]
+/// still in cache.
 pub(super) fn forward_images(
     g: &Geom,
     ipt: usize,
     x: &[f32],
-    w: &[f32],
-    direct: Option<&Direct>,
+    plan: &Plan,
     b: Option<&[f32]>,
     out: &mut [f32],
     finish: &mut dyn FnMut(usize, &[f32]),
 ) {
-    if let Some(d) = direct {
+    if let Some(d) = &plan.direct {
         for (i, (out, x)) in out
             .chunks_exact_mut(g.out_len())
             .zip(x.chunks_exact(g.in_len()))
@@ -446,7 +489,7 @@ pub(super) fn forward_images(
     }
     let (k, p) = (g.k(), g.p());
     let group = g.group(ipt);
-    let weight = Mat::row_major(w, g.c_out, k);
+    let weight = plan.weight();
     let tmp_len = if group > 1 { g.c_out * group * p } else { 0 };
     with_scratch([k * group * p, tmp_len, 0], |[cols, tmp, _]| {
         for (j, (out, x)) in out
@@ -471,10 +514,10 @@ pub(super) fn forward_images(
                     }
                     None => 0.0,
                 };
-                sgemm(weight, cols, beta, out);
+                sgemm_packed(weight, cols, beta, out);
             } else {
                 let tmp = &mut tmp[..g.c_out * ld];
-                sgemm(weight, cols, 0.0, tmp);
+                sgemm_packed(weight, cols, 0.0, tmp);
                 for (i, out) in out.chunks_exact_mut(g.out_len()).enumerate() {
                     for (co, row) in out.chunks_exact_mut(p).enumerate() {
                         let bias = b.map_or(0.0, |b| b[co]);
@@ -492,12 +535,10 @@ pub(super) fn forward_images(
 
 /// Backward pass on plain slices: adds the input gradient onto `grad_x` and returns the
 /// weight and bias gradients as per-work-item partial sums (to be added in order).
-/// `direct` as in [`forward`].
 pub(super) fn backward(
     g: &Geom,
     x: &[f32],
-    w: &[f32],
-    direct: Option<&Direct>,
+    plan: &Plan,
     grad_out: &[f32],
     grad_x: &mut [f32],
 ) -> Vec<(Vec<f32>, Vec<f32>)> {
@@ -508,7 +549,7 @@ pub(super) fn backward(
         .zip(grad_out.par_chunks(ipt * g.out_len()))
         .map(|((grad_x, x), grad_out)| {
             let grad_out = GradOut::Given(grad_out);
-            backward_images(g, ipt, x, w, direct, grad_out, Some(grad_x), false)
+            backward_images(g, ipt, x, plan, grad_out, Some(grad_x), false)
         })
         .collect()
 }
@@ -531,23 +572,26 @@ pub(super) enum GradOut<'a> {
 /// there: `grad_x`'s old contents are never read) and returns the item's partial weight
 /// and bias gradients. With `grad_x` `None` (the input is data: nothing upstream wants
 /// its gradient) the input gradient is not computed at all: no GEMM for it and no
-/// col2im. `direct` as in [`forward_images`].
-#[allow(clippy::too_many_arguments)]
+/// col2im.
 pub(super) fn backward_images(
     g: &Geom,
     ipt: usize,
     x: &[f32],
-    w: &[f32],
-    direct: Option<&Direct>,
+    plan: &Plan,
     mut grad_out: GradOut<'_>,
     mut grad_x: Option<&mut [f32]>,
     overwrite: bool,
 ) -> (Vec<f32>, Vec<f32>) {
     let (k, p) = (g.k(), g.p());
+    let direct = plan.direct.as_ref();
     // The direct kernels work image by image (their layers never group images).
     let group = if direct.is_some() { 1 } else { g.group(ipt) };
-    let weight_t = Mat::row_major(w, g.c_out, k).t();
-    let mut grad_w = vec![0.0f32; g.c_out * k];
+    // The first GEMM writes it over (β = 0); the direct kernels add to it.
+    let mut grad_w = take_spare(g.c_out * k);
+    if direct.is_some() {
+        grad_w.fill(0.0);
+    }
+    let mut first = true;
     let mut grad_b = vec![0.0f32; g.c_out];
     let cols_len = if direct.is_some() { 0 } else { k * group * p };
     let grad_cols_len = if grad_x.is_some() { cols_len } else { 0 };
@@ -599,7 +643,9 @@ pub(super) fn backward_images(
                 }
                 let gout = Mat::row_major(grad_out, g.c_out, ld);
                 let cols_t = Mat::row_major(&cols[..k * ld], k, ld).t();
-                sgemm(gout, cols_t, 1.0, &mut grad_w);
+                let beta = if first { 0.0 } else { 1.0 };
+                first = false;
+                sgemm(gout, cols_t, beta, &mut grad_w);
                 let Some(grad_x) = grad_x else {
                     continue;
                 };
@@ -608,7 +654,7 @@ pub(super) fn backward_images(
                     grad_x.fill(0.0);
                 }
                 let grad_cols = &mut grad_cols[..k * ld];
-                sgemm(weight_t, gout, 0.0, grad_cols);
+                sgemm_packed(plan.weight_t(), gout, 0.0, grad_cols);
                 simd(
                     #[inline(always)]
                     || {
@@ -660,13 +706,10 @@ where
         None => None,
     };
 
-    let w_data = to_vec(&weight);
     let b_data = bias.as_ref().map(to_vec);
     let mut out = vec![0.0f32; g.n * g.out_len()];
-    let direct = Direct::new(&g, &w_data);
-    with_data(&x, |x| {
-        forward(&g, x, &w_data, direct.as_ref(), b_data.as_deref(), &mut out)
-    });
+    let plan = Plan::new(&g, to_vec(&weight));
+    with_data(&x, |x| forward(&g, x, &plan, b_data.as_deref(), &mut out));
     let out = x
         .device()
         .try_tensor_from_vec(out, (g.n, g.c_out, g.h_out, g.w_out))
@@ -682,12 +725,11 @@ where
             let grad_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
             let partials = {
                 let grad_x = grads.get_or_alloc_mut(&x)?;
-                with_data(&x, |x| {
-                    backward(&g, x, &w_data, direct.as_ref(), &grad_out, grad_x)
-                })
+                with_data(&x, |x| backward(&g, x, &plan, &grad_out, grad_x))
             };
             let (grad_w, grad_b): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
             add_partials(grads.get_or_alloc_mut(&w_ghost)?, &grad_w);
+            grad_w.into_iter().for_each(give_spare);
             if let Some(b_ghost) = &b_ghost {
                 add_partials(grads.get_or_alloc_mut(b_ghost)?, &grad_b);
             }

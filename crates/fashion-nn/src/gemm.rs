@@ -109,15 +109,123 @@ pub fn sgemm(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
     unsafe { by_matrixmultiply(a, b, beta, c) }
 }
 
+/// The left operand of [`sgemm_packed`]: a matrix packed once, for many products with
+/// it. [`sgemm`] packs its left operand in every call, in blocks laid out in the order
+/// its micro-kernel reads them; a convolution multiplies the same weights by every work
+/// item's columns, so it packs them once per pass instead.
+#[derive(Clone, Debug)]
+pub struct PackedLhs {
+    rows: usize,
+    cols: usize,
+    data: Packing,
+}
+
+#[derive(Clone, Debug)]
+enum Packing {
+    /// Our kernels' blocks.
+    #[cfg(target_arch = "x86_64")]
+    Blocks(Vec<packed::Line>),
+    /// Where our kernels do not run: the matrix, row-major, for matrixmultiply.
+    RowMajor(Vec<f32>),
+}
+
+impl PackedLhs {
+    /// Packs `a` for the kernels [`sgemm`] would run.
+    ///
+    /// # Panics
+    /// If the view reaches past its slice.
+    ///
+    /// # Complexity
+    /// `O(m · k)` time; `m` rounded up to 6, times `k`, floats.
+    pub fn new(a: Mat<'_>) -> Self {
+        let (rows, cols) = (a.rows, a.cols);
+        assert!(
+            extent(rows, cols, a.rs, a.cs) <= a.data.len(),
+            "PackedLhs: matrix out of bounds"
+        );
+        #[cfg(target_arch = "x86_64")]
+        if crate::gemm_level() >= crate::SimdLevel::Avx2 {
+            // SAFETY: gemm_level() names only what the CPU has (AVX2 and FMA at least);
+            // the view is in bounds (asserted above).
+            let data = Packing::Blocks(unsafe { packed::pack_lhs(a) });
+            return Self { rows, cols, data };
+        }
+        let data = (0..rows)
+            .flat_map(|i| (0..cols).map(move |j| a.data[i * a.rs + j * a.cs]))
+            .collect();
+        Self {
+            rows,
+            cols,
+            data: Packing::RowMajor(data),
+        }
+    }
+
+    /// Rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+}
+
+/// [`sgemm`] with a left operand packed beforehand: the same bits, without packing `a`.
+///
+/// # Panics
+/// As [`sgemm`].
+///
+/// ```
+/// use fashion_nn::gemm::{Mat, PackedLhs, sgemm_packed};
+/// let a = [1.0, 2.0, 3.0, 4.0];
+/// let packed = PackedLhs::new(Mat::row_major(&a, 2, 2));
+/// let mut c = [f32::NAN; 4];
+/// sgemm_packed(&packed, Mat::row_major(&[5.0, 6.0, 7.0, 8.0], 2, 2), 0.0, &mut c);
+/// assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
+/// ```
+pub fn sgemm_packed(a: &PackedLhs, b: Mat<'_>, beta: f32, c: &mut [f32]) {
+    let (m, k) = (a.rows, a.cols);
+    if !checked_rest((m, k), b, beta, c) {
+        return;
+    }
+    match &a.data {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Blocks` is made only where gemm_level() is AVX2 or above (so the CPU
+        // has AVX2 and FMA, and AVX-512F for the wider tile), by `pack_lhs` for an
+        // m × k matrix; `checked` asserted the bounds of b and c; m, n, k ≥ 1.
+        Packing::Blocks(blocks) => unsafe {
+            if crate::gemm_level() == crate::SimdLevel::Avx512 && b.cols > 16 {
+                packed::sgemm_packed::<packed::Avx512>(blocks, (m, k), b, beta, c)
+            } else {
+                packed::sgemm_packed::<packed::Avx2>(blocks, (m, k), b, beta, c)
+            }
+        },
+        Packing::RowMajor(data) => {
+            // SAFETY: `data` is the m × k matrix, row-major; `checked` asserted the rest.
+            unsafe { by_matrixmultiply(Mat::row_major(data, m, k), b, beta, c) }
+        }
+    }
+}
+
 /// The bounds checks of [`sgemm`], and the products with nothing to sum: `false` when
 /// `c` is already done (no rows, no columns, or `k = 0`: `c ← beta · c`).
 fn checked(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) -> bool {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert_eq!(b.rows, k, "sgemm: inner dimensions differ");
     assert!(
-        extent(m, k, a.rs, a.cs) <= a.data.len(),
+        extent(a.rows, a.cols, a.rs, a.cs) <= a.data.len(),
         "sgemm: lhs out of bounds"
     );
+    assert!(
+        a.rs.max(a.cs) <= isize::MAX as usize,
+        "sgemm: stride too large"
+    );
+    checked_rest((a.rows, a.cols), b, beta, c)
+}
+
+/// [`checked`] for a left operand of `m × k` elements known to be in bounds.
+fn checked_rest((m, k): (usize, usize), b: Mat<'_>, beta: f32, c: &mut [f32]) -> bool {
+    let n = b.cols;
+    assert_eq!(b.rows, k, "sgemm: inner dimensions differ");
     assert!(
         extent(k, n, b.rs, b.cs) <= b.data.len(),
         "sgemm: rhs out of bounds"
@@ -125,7 +233,7 @@ fn checked(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) -> bool {
     assert!(m * n <= c.len(), "sgemm: dst out of bounds");
     let max_stride = isize::MAX as usize;
     assert!(
-        [a.rs, a.cs, b.rs, b.cs, n].iter().all(|&s| s <= max_stride),
+        [b.rs, b.cs, n].iter().all(|&s| s <= max_stride),
         "sgemm: stride too large"
     );
     if m == 0 || n == 0 {
@@ -259,6 +367,7 @@ mod tests {
             (150, 70, 1030),
             (64, 288, 200),
             (288, 64, 200),
+            (300, 520, 20),
         ];
         for (m, k, n) in shapes {
             for (at, bt) in [(false, false), (false, true), (true, false), (true, true)] {
@@ -284,22 +393,37 @@ mod tests {
                         same(&got, &want),
                         "sgemm differs from matrixmultiply: {what}"
                     );
+                    let packed_a = PackedLhs::new(a);
+                    let mut got = start.clone();
+                    sgemm_packed(&packed_a, b, beta, &mut got);
+                    assert!(
+                        same(&got, &want),
+                        "sgemm_packed differs from matrixmultiply: {what}"
+                    );
                     #[cfg(target_arch = "x86_64")]
                     for (tile, run) in [("AVX2", avx2), ("AVX-512", avx512)] {
                         if !run {
                             continue;
                         }
-                        let mut got = start.clone();
+                        let (mut got, mut got_packed) = (start.clone(), start.clone());
                         // SAFETY: the CPU has the tile's instructions (checked above);
-                        // views in bounds, c is m × n.
+                        // views in bounds, c is m × n; `lhs` is pack_lhs's for m × k.
                         unsafe {
+                            let lhs = packed::pack_lhs(a);
+                            let c = &mut got_packed;
                             if tile == "AVX2" {
                                 packed::sgemm::<packed::Avx2>(a, b, beta, &mut got);
+                                packed::sgemm_packed::<packed::Avx2>(&lhs, (m, k), b, beta, c);
                             } else {
                                 packed::sgemm::<packed::Avx512>(a, b, beta, &mut got);
+                                packed::sgemm_packed::<packed::Avx512>(&lhs, (m, k), b, beta, c);
                             }
                         }
                         assert!(same(&got, &want), "our {tile} kernels differ: {what}");
+                        assert!(
+                            same(&got_packed, &want),
+                            "our {tile} kernels differ with a packed lhs: {what}"
+                        );
                         checked += 1;
                     }
                 }

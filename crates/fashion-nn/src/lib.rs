@@ -98,6 +98,7 @@ mod ops;
 mod pool;
 mod resample;
 mod resnet;
+mod spares;
 #[cfg(test)]
 mod tests;
 

@@ -218,20 +218,37 @@ fn bn_check(xs: Shape4, lens: &[usize]) -> Result<()> {
 
 /// Per-channel mean and biased variance (two passes; each plane summed in f32 with
 /// 16 lanes, planes accumulated in f64), channels in parallel.
-pub(super) fn channel_stats(x: &[f32], (n, c, h, w): Shape4) -> (Vec<f32>, Vec<f32>) {
+pub(super) fn channel_stats(x: &[f32], shape: Shape4) -> (Vec<f32>, Vec<f32>) {
+    let hw = shape.2 * shape.3;
+    let sums = x
+        .par_chunks(hw)
+        .with_min_len(16)
+        .map(|plane| simd(|| lane_sum(plane)))
+        .collect::<Vec<f32>>();
+    channel_stats_given_sums(x, shape, &sums)
+}
+
+/// [`channel_stats`] with the first pass done: `plane_sums[i · C + ch]` is
+/// [`lane_sum`] of plane `ch` of image `i` (taken, say, while the plane was in cache).
+pub(super) fn channel_stats_given_sums(
+    x: &[f32],
+    (n, c, h, w): Shape4,
+    plane_sums: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
     let hw = h * w;
     let count = (n * hw) as f64;
+    debug_assert_eq!(plane_sums.len(), n * c);
     (0..c)
         .into_par_iter()
         .map(|ch| {
             simd(
                 #[inline(always)]
                 || {
-                    let planes =
-                        || (0..n).map(move |i| &x[(i * c + ch) * hw..(i * c + ch + 1) * hw]);
-                    let mean = planes().map(|p| f64::from(lane_sum(p))).sum::<f64>() / count;
+                    let sums = (0..n).map(|i| f64::from(plane_sums[i * c + ch]));
+                    let mean = sums.sum::<f64>() / count;
                     let m = mean as f32;
-                    let var = planes()
+                    let var = (0..n)
+                        .map(|i| &x[(i * c + ch) * hw..(i * c + ch + 1) * hw])
                         .map(|p| f64::from(lane_sum_sq_dev(p, m)))
                         .sum::<f64>()
                         / count;

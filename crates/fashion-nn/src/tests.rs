@@ -1320,15 +1320,15 @@ fn conv_stack_is_bit_identical_to_blocks_one_by_one() {
     }
     // Spare buffers left by earlier passes are written over, never read: with NaNs
     // waiting in every length this stack uses (inputs, outputs, convolution outputs,
-    // gradients), planted first in line ahead of the spares the first pass gave back,
-    // the same output and gradients, bit for bit.
-    let lengths = [432, 864, 648, 144, 54];
+    // gradients, the work items' partial weight gradients), planted first in line ahead
+    // of the spares the first pass gave back, the same output and gradients, bit for bit.
+    let lengths = [432, 864, 648, 144, 54, 24, 36];
     for _ in 0..3 {
         for len in lengths {
-            super::block::plant_spare(vec![f32::NAN; len]);
+            super::spares::plant_spare(vec![f32::NAN; len]);
         }
     }
-    let planted = lengths.map(super::block::nan_spares);
+    let planted = lengths.map(super::spares::nan_spares);
     let (y2, _) = conv_stack(&blocks, x.leaky_trace()).unwrap();
     assert_eq!(y2.as_vec(), out);
     let g2 = loss(y2);
@@ -1336,7 +1336,7 @@ fn conv_stack_is_bit_identical_to_blocks_one_by_one() {
         assert_eq!(g2.get(t).as_vec(), g.get(t).as_vec());
     }
     // ... and the passes did take the planted buffers: of every length, fewer are left.
-    let left = lengths.map(super::block::nan_spares);
+    let left = lengths.map(super::spares::nan_spares);
     for ((len, p), l) in lengths.iter().zip(planted).zip(left) {
         assert!(
             l < p,
@@ -1492,12 +1492,13 @@ fn gemm_path(
     grad_x0: &[f32],
     overwrite: bool,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    use super::conv::{GradOut, backward_images, forward_images};
+    use super::conv::{GradOut, Plan, backward_images, forward_images};
+    let plan = Plan::gemm(g, w.to_vec());
     let mut out = vec![f32::NAN; grad_out.len()];
-    forward_images(g, g.n, x, w, None, b, &mut out, &mut |_, _| {});
+    forward_images(g, g.n, x, &plan, b, &mut out, &mut |_, _| {});
     let mut grad_x = grad_x0.to_vec();
     let grad_out = GradOut::Given(grad_out);
-    let (grad_w, _) = backward_images(g, g.n, x, w, None, grad_out, Some(&mut grad_x), overwrite);
+    let (grad_w, _) = backward_images(g, g.n, x, &plan, grad_out, Some(&mut grad_x), overwrite);
     (out, grad_x, grad_w)
 }
 

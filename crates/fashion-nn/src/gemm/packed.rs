@@ -38,8 +38,8 @@ const NC: usize = 1024;
 
 /// 64 bytes, aligned: the packing buffers' unit, so that every panel starts aligned.
 #[repr(C, align(64))]
-#[derive(Clone, Copy)]
-struct Line([f32; 16]);
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Line([f32; 16]);
 
 thread_local! {
     /// This thread's packing buffers for `A` and `B`, kept between calls.
@@ -145,11 +145,44 @@ impl Tile for Avx512 {
 /// `m · n` elements (what [`super::sgemm`] asserts).
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn sgemm<T: Tile>(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
-    let nr = T::NR;
-    let (m, n) = (a.rows, b.cols);
     // Two floats of room past the end for pack_a's whole-vector stores.
-    let a_len = MC.min(m.next_multiple_of(MR)) * KC + 2;
-    let b_len = NC.min(n.next_multiple_of(nr)) * KC;
+    let a_len = MC.min(a.rows.next_multiple_of(MR)) * KC + 2;
+    // SAFETY: as this function's; `with_buffers` gives room for a_len floats.
+    unsafe { with_buffers::<T>(a_len, b, |ap| Lhs::View(a, ap), beta, c) }
+}
+
+/// [`sgemm`] with `a` (`m × k`) already packed in full by [`pack_lhs`].
+///
+/// # Safety
+/// As [`sgemm`]; `a` is [`pack_lhs`]'s result for an `m × k` matrix.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn sgemm_packed<T: Tile>(
+    a: &[Line],
+    (m, k): (usize, usize),
+    b: Mat<'_>,
+    beta: f32,
+    c: &mut [f32],
+) {
+    debug_assert!(a.len() * 16 >= lhs_len(m, k));
+    let a = Lhs::Packed(a.as_ptr().cast(), m, k);
+    // SAFETY: as this function's.
+    unsafe { with_buffers::<T>(0, b, |_| a, beta, c) }
+}
+
+/// Runs [`blocks`] with this thread's packing buffers (room for `a_len` floats of `A`,
+/// handed to `lhs`, and for `B`'s panels).
+///
+/// # Safety
+/// As [`blocks`], for the operand `lhs` makes.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn with_buffers<'a, T: Tile>(
+    a_len: usize,
+    b: Mat<'_>,
+    lhs: impl FnOnce(*mut f32) -> Lhs<'a>,
+    beta: f32,
+    c: &mut [f32],
+) {
+    let b_len = NC.min(b.cols.next_multiple_of(T::NR)) * KC;
     PACKED.with(|cell| {
         let mut kept = cell.try_borrow_mut();
         // Re-entered on this thread (not expected): fresh buffers.
@@ -160,28 +193,78 @@ pub(super) unsafe fn sgemm<T: Tile>(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [
         };
         let (ap, bp) = (room(abuf, a_len), room(bbuf, b_len));
         // SAFETY: as this function's; the buffers hold a_len and b_len floats.
-        unsafe { blocks::<T>(a, b, beta, c.as_mut_ptr(), ap, bp) }
+        unsafe { blocks::<T>(lhs(ap), b, beta, c.as_mut_ptr(), bp) }
     })
 }
 
-/// The loops around the micro-kernel: `NC` columns of `B`, then `KC` steps along `k`
-/// (packing `B`), then `MC` rows of `A` (packing `A`), then the tiles.
+/// The left operand of [`blocks`].
+#[derive(Clone, Copy)]
+enum Lhs<'a> {
+    /// A view, packed block by block (by [`pack_a`]) into the buffer at the pointer, of
+    /// `min(MC, m rounded up to MR) · KC + 2` floats.
+    View(Mat<'a>, *mut f32),
+    /// An `m × k` matrix packed in full by [`pack_lhs`].
+    Packed(*const f32, usize, usize),
+}
+
+impl Lhs<'_> {
+    /// `(m, k)`.
+    fn dims(&self) -> (usize, usize) {
+        match *self {
+            Lhs::View(a, _) => (a.rows, a.cols),
+            Lhs::Packed(_, m, k) => (m, k),
+        }
+    }
+}
+
+/// Floats of [`pack_lhs`]'s result for an `m × k` matrix: every block of [`MC`] rows and
+/// [`KC`] steps as [`pack_a`] packs it, one after another (the block of rows `i0..` and
+/// steps `p0..` at `p0 · m̂ + i0 · kc`, `m̂` = `m` rounded up to [`MR`]), and the 2 floats
+/// past the end that `pack_a`'s whole-vector stores may write.
+pub(super) fn lhs_len(m: usize, k: usize) -> usize {
+    m.next_multiple_of(MR) * k + 2
+}
+
+/// `a` packed in full, for many products with it ([`sgemm_packed`]): the packing
+/// [`sgemm`] repeats in every call, done once.
 ///
 /// # Safety
-/// As [`sgemm`]; `ap` and `bp` point to 64-byte aligned buffers of at least
-/// `min(MC, m rounded up to MR) · KC + 2` and `min(NC, n rounded up to T::NR) · KC` floats.
+/// The CPU must have AVX2 and FMA; every element of `a` lies inside its slice.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn blocks<T: Tile>(
-    a: Mat<'_>,
-    b: Mat<'_>,
-    beta: f32,
-    c: *mut f32,
-    ap: *mut f32,
-    bp: *mut f32,
-) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    let (a_ptr, b_ptr) = (a.data.as_ptr(), b.data.as_ptr());
+pub(super) unsafe fn pack_lhs(a: Mat<'_>) -> Vec<Line> {
+    let (m, k) = (a.rows, a.cols);
+    let mut buf = Vec::new();
+    let out = room(&mut buf, lhs_len(m, k));
+    let m_hat = m.next_multiple_of(MR);
+    // In order of address: a block's whole-vector stores past its end land at the start
+    // of the next block, packed after it.
+    for p0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - p0);
+        for i0 in (0..m).step_by(MC) {
+            let mc = MC.min(m - i0);
+            // SAFETY: inside the view (the caller's contract) and the buffer (lhs_len).
+            unsafe {
+                let src = a.data.as_ptr().add(i0 * a.rs + p0 * a.cs);
+                pack_a(kc, mc, src, a.rs, a.cs, out.add(p0 * m_hat + i0 * kc));
+            }
+        }
+    }
+    buf
+}
+
+/// The loops around the micro-kernel: `NC` columns of `B`, then `KC` steps along `k`
+/// (packing `B`), then `MC` rows of `A` (packing `A`, unless it is packed already), then
+/// the tiles.
+///
+/// # Safety
+/// As [`sgemm`]; `bp` points to a 64-byte aligned buffer of at least
+/// `min(NC, n rounded up to T::NR) · KC` floats.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn blocks<T: Tile>(lhs: Lhs<'_>, b: Mat<'_>, beta: f32, c: *mut f32, bp: *mut f32) {
+    let ((m, k), n) = (lhs.dims(), b.cols);
+    let b_ptr = b.data.as_ptr();
     let nr = T::NR;
+    let m_hat = m.next_multiple_of(MR);
     for j0 in (0..n).step_by(NC) {
         let nc = NC.min(n - j0);
         for p0 in (0..k).step_by(KC) {
@@ -193,7 +276,14 @@ unsafe fn blocks<T: Tile>(
             unsafe { pack_b(nr, kc, nc, b_ptr.add(p0 * b.rs + j0 * b.cs), b.rs, b.cs, bp) };
             for i0 in (0..m).step_by(MC) {
                 let mc = MC.min(m - i0);
-                unsafe { pack_a(kc, mc, a_ptr.add(i0 * a.rs + p0 * a.cs), a.rs, a.cs, ap) };
+                let ap = match lhs {
+                    Lhs::View(a, ap) => unsafe {
+                        let src = a.data.as_ptr().add(i0 * a.rs + p0 * a.cs);
+                        pack_a(kc, mc, src, a.rs, a.cs, ap);
+                        ap.cast_const()
+                    },
+                    Lhs::Packed(ap, ..) => unsafe { ap.add(p0 * m_hat + i0 * kc) },
+                };
                 for jr in (0..nc).step_by(nr) {
                     let cols = nr.min(nc - jr);
                     let b_panel = unsafe { bp.add(jr * kc) };
