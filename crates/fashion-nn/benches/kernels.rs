@@ -55,12 +55,14 @@ fn bench_conv_layer(
 }
 
 /// SmallCnn's GEMMs as its convolutions make them, per call: the forward pass
-/// (`weight · cols`), the weight gradient (`grad_out · colsᵀ`, added on) and the input
-/// gradient (`weightᵀ · grad_out`); one image per call in the first layer (which needs no
-/// input gradient), eight in the others. (name, m, k, n, a transposed, b transposed, β)
+/// (`weight · cols`), the weight gradient (`grad_out · colsᵀ`, added on; in the first
+/// layer, whose 9 taps are fewer than a tile's columns, its transpose `cols · grad_outᵀ`)
+/// and the input gradient (`weightᵀ · grad_out`); one image per call in the first layer
+/// (which needs no input gradient), eight in the others.
+/// (name, m, k, n, a transposed, b transposed, β)
 const GEMMS: [(&str, usize, usize, usize, bool, bool, f32); 8] = [
     ("conv1_forward", 32, 9, 784, false, false, 1.0),
-    ("conv1_weight_grad", 32, 784, 9, false, true, 1.0),
+    ("conv1_weight_grad", 9, 784, 32, false, true, 1.0),
     ("conv2_forward", 64, 288, 1568, false, false, 0.0),
     ("conv2_weight_grad", 64, 1568, 288, false, true, 1.0),
     ("conv2_input_grad", 288, 64, 1568, true, false, 0.0),

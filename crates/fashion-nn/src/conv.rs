@@ -592,6 +592,12 @@ pub(super) fn backward_images(
         grad_w.fill(0.0);
     }
     let mut first = true;
+    // Fewer kernel taps than a tile has columns (SmallCnn's first layer: K = 9 for 32
+    // channels): the GEMMs make ∂Wᵀ = cols · ∂Yᵀ instead, whose tiles are full, and it
+    // is transposed at the end. Each element is the same chain of the same products, so
+    // the bits are the same.
+    let transposed = direct.is_none() && k < 16 && g.c_out > k;
+    let mut grad_w_t = vec![0.0f32; if transposed { k * g.c_out } else { 0 }];
     let mut grad_b = vec![0.0f32; g.c_out];
     let cols_len = if direct.is_some() { 0 } else { k * group * p };
     let grad_cols_len = if grad_x.is_some() { cols_len } else { 0 };
@@ -642,10 +648,14 @@ pub(super) fn backward_images(
                     im2col(g, x, cols, ld, i * p);
                 }
                 let gout = Mat::row_major(grad_out, g.c_out, ld);
-                let cols_t = Mat::row_major(&cols[..k * ld], k, ld).t();
+                let cols = Mat::row_major(&cols[..k * ld], k, ld);
                 let beta = if first { 0.0 } else { 1.0 };
                 first = false;
-                sgemm(gout, cols_t, beta, &mut grad_w);
+                if transposed {
+                    sgemm(cols, gout.t(), beta, &mut grad_w_t);
+                } else {
+                    sgemm(gout, cols.t(), beta, &mut grad_w);
+                }
                 let Some(grad_x) = grad_x else {
                     continue;
                 };
@@ -666,6 +676,13 @@ pub(super) fn backward_images(
             }
         },
     );
+    if transposed {
+        for (j, row) in grad_w_t.chunks_exact(g.c_out).enumerate() {
+            for (co, &v) in row.iter().enumerate() {
+                grad_w[co * k + j] = v;
+            }
+        }
+    }
     (grad_w, grad_b)
 }
 
