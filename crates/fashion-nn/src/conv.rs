@@ -410,7 +410,8 @@ fn with_scratch<R>(lens: [usize; 3], f: impl FnOnce([&mut [f32]; 3]) -> R) -> R 
 pub(super) struct Plan {
     /// `W`, `C_out × K`, row-major.
     w: Vec<f32>,
-    c_out: usize,
+    /// `(C_out, K)`.
+    dims: (usize, usize),
     direct: Option<Direct>,
     weight: OnceLock<PackedLhs>,
     weight_t: OnceLock<PackedLhs>,
@@ -432,25 +433,26 @@ impl Plan {
         debug_assert_eq!(w.len(), g.c_out * g.k());
         Self {
             w,
-            c_out: g.c_out,
+            dims: (g.c_out, g.k()),
             direct: None,
             weight: OnceLock::new(),
             weight_t: OnceLock::new(),
         }
     }
 
+    /// `W` as a matrix.
+    fn w(&self) -> Mat<'_> {
+        Mat::row_major(&self.w, self.dims.0, self.dims.1)
+    }
+
     /// `W` packed.
     fn weight(&self) -> &PackedLhs {
-        let k = self.w.len() / self.c_out;
-        self.weight
-            .get_or_init(|| PackedLhs::new(Mat::row_major(&self.w, self.c_out, k)))
+        self.weight.get_or_init(|| PackedLhs::new(self.w()))
     }
 
     /// `Wᵀ` packed.
     fn weight_t(&self) -> &PackedLhs {
-        let k = self.w.len() / self.c_out;
-        self.weight_t
-            .get_or_init(|| PackedLhs::new(Mat::row_major(&self.w, self.c_out, k).t()))
+        self.weight_t.get_or_init(|| PackedLhs::new(self.w().t()))
     }
 }
 

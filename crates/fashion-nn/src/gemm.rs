@@ -159,16 +159,6 @@ impl PackedLhs {
             data: Packing::RowMajor(data),
         }
     }
-
-    /// Rows.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Columns.
-    pub fn cols(&self) -> usize {
-        self.cols
-    }
 }
 
 /// [`sgemm`] with a left operand packed beforehand: the same bits, without packing `a`.
@@ -193,7 +183,7 @@ pub fn sgemm_packed(a: &PackedLhs, b: Mat<'_>, beta: f32, c: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Blocks` is made only where gemm_level() is AVX2 or above (so the CPU
         // has AVX2 and FMA, and AVX-512F for the wider tile), by `pack_lhs` for an
-        // m × k matrix; `checked` asserted the bounds of b and c; m, n, k ≥ 1.
+        // m × k matrix; `checked_rest` asserted the bounds of b and c; m, n, k ≥ 1.
         Packing::Blocks(blocks) => unsafe {
             if crate::gemm_level() == crate::SimdLevel::Avx512 && b.cols > 16 {
                 packed::sgemm_packed::<packed::Avx512>(blocks, (m, k), b, beta, c)
@@ -202,7 +192,7 @@ pub fn sgemm_packed(a: &PackedLhs, b: Mat<'_>, beta: f32, c: &mut [f32]) {
             }
         },
         Packing::RowMajor(data) => {
-            // SAFETY: `data` is the m × k matrix, row-major; `checked` asserted the rest.
+            // SAFETY: `data` is the m × k matrix, row-major; `checked_rest` asserted the rest.
             unsafe { by_matrixmultiply(Mat::row_major(data, m, k), b, beta, c) }
         }
     }

@@ -223,7 +223,12 @@ pub(super) fn channel_stats(x: &[f32], shape: Shape4) -> (Vec<f32>, Vec<f32>) {
     let sums = x
         .par_chunks(hw)
         .with_min_len(16)
-        .map(|plane| simd(|| lane_sum(plane)))
+        .map(|plane| {
+            simd(
+                #[inline(always)]
+                || lane_sum(plane),
+            )
+        })
         .collect::<Vec<f32>>();
     channel_stats_given_sums(x, shape, &sums)
 }
