@@ -1,5 +1,7 @@
-//! 2-D convolution (cross-correlation, like PyTorch's `conv2d`): im2col + SGEMM, or the
-//! [`direct`](super::direct) kernels for thin layers with 1-D kernels.
+//! 2-D convolution (cross-correlation, like PyTorch's `conv2d`): SGEMM on the column matrix
+//! (read from the images as the GEMM packs it where the output is as large as the input,
+//! else written out by im2col), or the [`direct`](super::direct) kernels for thin layers
+//! with 1-D kernels.
 
 use std::cell::RefCell;
 use std::sync::OnceLock;
@@ -11,7 +13,9 @@ use dfdx::tensor_ops::ReshapeTo;
 use rayon::prelude::*;
 
 use super::direct::Direct;
-use super::gemm::{Mat, PackedLhs, sgemm, sgemm_packed};
+use super::gemm::{
+    Mat, PackedLhs, Unfolding, sgemm, sgemm_packed, sgemm_packed_unfolded, sgemm_unfolded_t,
+};
 use super::ops::lane_sum;
 use super::spares::{give_spare, take_spare};
 use super::{Padding, Shape4, add_partials, images_per_task, simd, tensor_err, to_vec, with_data};
@@ -413,6 +417,9 @@ pub(super) struct Plan {
     /// `(C_out, K)`.
     dims: (usize, usize),
     direct: Option<Direct>,
+    /// How the GEMMs read the column matrix from the images, where they can (output as
+    /// large as the input, and our kernels): then im2col does not run.
+    unfold: Option<Unfolding>,
     weight: OnceLock<PackedLhs>,
     weight_t: OnceLock<PackedLhs>,
 }
@@ -435,6 +442,9 @@ impl Plan {
             w,
             dims: (g.c_out, g.k()),
             direct: None,
+            unfold: (g.h_out == g.h && g.w_out == g.w)
+                .then(|| Unfolding::new(g.c_in, (g.h, g.w), (g.kh, g.kw), (g.pad_top, g.pad_left)))
+                .flatten(),
             weight: OnceLock::new(),
             weight_t: OnceLock::new(),
         }
@@ -492,6 +502,39 @@ pub(super) fn forward_images(
     let (k, p) = (g.k(), g.p());
     let group = g.group(ipt);
     let weight = plan.weight();
+    // The output's channels set to the bias, for the GEMM to add onto (β = 1).
+    let bias_first = |out: &mut [f32]| match b {
+        Some(b) => {
+            for (row, &bias) in out.chunks_exact_mut(p).zip(b.iter().cycle()) {
+                row.fill(bias);
+            }
+            1.0
+        }
+        None => 0.0,
+    };
+    if let Some(u) = &plan.unfold {
+        // From the images straight into the output, image by image.
+        for (j, (out, x)) in out
+            .chunks_mut(group * g.out_len())
+            .zip(x.chunks(group * g.in_len()))
+            .enumerate()
+        {
+            if x.len() == g.in_len() {
+                let beta = bias_first(out);
+                sgemm_packed_unfolded(weight, u, x, beta, (out, true));
+            } else {
+                // The bias added after the sums, as on the im2col path below.
+                sgemm_packed_unfolded(weight, u, x, 0.0, (out, true));
+                if let Some(b) = b {
+                    for (row, &bias) in out.chunks_exact_mut(p).zip(b.iter().cycle()) {
+                        row.iter_mut().for_each(|v| *v += bias);
+                    }
+                }
+            }
+            finish(j * group, out);
+        }
+        return;
+    }
     let tmp_len = if group > 1 { g.c_out * group * p } else { 0 };
     with_scratch([k * group * p, tmp_len, 0], |[cols, tmp, _]| {
         for (j, (out, x)) in out
@@ -507,15 +550,7 @@ pub(super) fn forward_images(
             let cols = Mat::row_major(&cols[..k * ld], k, ld);
             if imgs == 1 {
                 // Straight into the output, on top of the bias.
-                let beta = match b {
-                    Some(b) => {
-                        for (row, &bias) in out.chunks_exact_mut(p).zip(b) {
-                            row.fill(bias);
-                        }
-                        1.0
-                    }
-                    None => 0.0,
-                };
+                let beta = bias_first(out);
                 sgemm_packed(weight, cols, beta, out);
             } else {
                 let tmp = &mut tmp[..g.c_out * ld];
@@ -601,8 +636,12 @@ pub(super) fn backward_images(
     let transposed = direct.is_none() && k < 16 && g.c_out > k;
     let mut grad_w_t = vec![0.0f32; if transposed { k * g.c_out } else { 0 }];
     let mut grad_b = vec![0.0f32; g.c_out];
+    // The column matrix, written out where the GEMMs cannot read it from the images
+    // (and for the transposed weight gradient, whose left operand it is).
+    let unfold = plan.unfold.as_ref().filter(|_| !transposed);
     let cols_len = if direct.is_some() { 0 } else { k * group * p };
     let grad_cols_len = if grad_x.is_some() { cols_len } else { 0 };
+    let cols_len = if unfold.is_some() { 0 } else { cols_len };
     let gather_len = match grad_out {
         GradOut::Given(_) if group == 1 => 0,
         _ => g.c_out * group * p,
@@ -646,17 +685,21 @@ pub(super) fn backward_images(
                     d.backward(x, grad_out, grad_x, &mut grad_w, overwrite);
                     continue;
                 }
-                for (i, x) in x.chunks_exact(g.in_len()).enumerate() {
-                    im2col(g, x, cols, ld, i * p);
-                }
                 let gout = Mat::row_major(grad_out, g.c_out, ld);
-                let cols = Mat::row_major(&cols[..k * ld], k, ld);
                 let beta = if first { 0.0 } else { 1.0 };
                 first = false;
-                if transposed {
-                    sgemm(cols, gout.t(), beta, &mut grad_w_t);
+                if let Some(u) = unfold {
+                    sgemm_unfolded_t(gout, u, x, beta, &mut grad_w);
                 } else {
-                    sgemm(gout, cols.t(), beta, &mut grad_w);
+                    for (i, x) in x.chunks_exact(g.in_len()).enumerate() {
+                        im2col(g, x, cols, ld, i * p);
+                    }
+                    let cols = Mat::row_major(&cols[..k * ld], k, ld);
+                    if transposed {
+                        sgemm(cols, gout.t(), beta, &mut grad_w_t);
+                    } else {
+                        sgemm(gout, cols.t(), beta, &mut grad_w);
+                    }
                 }
                 let Some(grad_x) = grad_x else {
                     continue;

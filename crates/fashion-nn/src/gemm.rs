@@ -95,10 +95,10 @@ pub fn sgemm(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
         // At most 16 columns (the first layer's weight gradient has 9): the 16-wide tile,
         // which pads fewer of them (the same bits either way).
         crate::SimdLevel::Avx512 if b.cols > 16 => {
-            return unsafe { packed::sgemm::<packed::Avx512>(a, b, beta, c) };
+            return unsafe { packed::sgemm::<packed::Avx512>(a, b.into(), beta, c) };
         }
         crate::SimdLevel::Avx512 | crate::SimdLevel::Avx2 => {
-            return unsafe { packed::sgemm::<packed::Avx2>(a, b, beta, c) };
+            return unsafe { packed::sgemm::<packed::Avx2>(a, b.into(), beta, c) };
         }
         crate::SimdLevel::Baseline => {}
     }
@@ -186,9 +186,9 @@ pub fn sgemm_packed(a: &PackedLhs, b: Mat<'_>, beta: f32, c: &mut [f32]) {
         // m × k matrix; `checked_rest` asserted the bounds of b and c; m, n, k ≥ 1.
         Packing::Blocks(blocks) => unsafe {
             if crate::gemm_level() == crate::SimdLevel::Avx512 && b.cols > 16 {
-                packed::sgemm_packed::<packed::Avx512>(blocks, (m, k), b, beta, c)
+                packed::sgemm_packed::<packed::Avx512>(blocks, (m, k), b.into(), beta, (c, b.cols))
             } else {
-                packed::sgemm_packed::<packed::Avx2>(blocks, (m, k), b, beta, c)
+                packed::sgemm_packed::<packed::Avx2>(blocks, (m, k), b.into(), beta, (c, b.cols))
             }
         },
         Packing::RowMajor(data) => {
@@ -196,6 +196,221 @@ pub fn sgemm_packed(a: &PackedLhs, b: Mat<'_>, beta: f32, c: &mut [f32]) {
             unsafe { by_matrixmultiply(Mat::row_major(data, m, k), b, beta, c) }
         }
     }
+}
+
+/// How a stack of images unfolds into im2col's column matrix, for products that read
+/// the images where they lie ([`sgemm_packed_unfolded`], [`sgemm_unfolded_t`]) instead
+/// of writing the matrix out first.
+///
+/// For a convolution whose output is as large as its input (`H × W` = `P` pixels, padded
+/// by `top`, `left`): row `r = (c, dy, dx)` of the `K = C_in · KH · KW` rows, column
+/// `q = (image, pixel)` holds the image's element at channel `c`, pixel
+/// `pixel + (dy − top) · W + (dx − left)`, or 0 where that position falls in the padding.
+/// The GEMM packs its panels of that matrix straight from the images: each vector of
+/// 8 columns is one masked load from the plane (two where it crosses into the next
+/// image), where im2col would have copied the same elements into the matrix and the
+/// packing copied them again.
+#[derive(Debug)]
+pub(crate) struct Unfolding {
+    /// Elements per image.
+    in_len: usize,
+    /// Pixels per image plane (at least 8).
+    p: usize,
+    /// Per row of the matrix: where its entries lie relative to their pixel (in
+    /// elements of the image; negative above or left of it), and where in `masks` its
+    /// tap's lane for pixel 0 is.
+    rows: Vec<(isize, usize)>,
+    /// The least and the greatest of the rows' offsets.
+    offsets: (isize, isize),
+    /// Per tap, `P + 16` lanes: 8 of 0, then per pixel all ones where the tap reads inside
+    /// the image and 0 where it reads padding, then 8 of 0 (so that 8 lanes from any
+    /// pixel are in bounds, and 0 past either end of the plane).
+    masks: Vec<i32>,
+}
+
+impl Unfolding {
+    /// The unfolding of images `(C_in, H, W)` by a `KH × KW` kernel padded by
+    /// `(top, left)` with an output of `H × W`, where our kernels run (`None` elsewhere:
+    /// the caller writes the matrix out and multiplies it by [`sgemm`]), and for planes
+    /// of at least 8 pixels (so that a vector of 8 columns spans at most two images).
+    pub(crate) fn new(
+        c_in: usize,
+        (h, w): (usize, usize),
+        (kh, kw): (usize, usize),
+        (top, left): (usize, usize),
+    ) -> Option<Self> {
+        (crate::gemm_level() >= crate::SimdLevel::Avx2 && cfg!(target_arch = "x86_64"))
+            .then(|| Self::build(c_in, (h, w), (kh, kw), (top, left)))
+            .flatten()
+    }
+
+    /// [`Unfolding::new`] whatever the CPU.
+    fn build(
+        c_in: usize,
+        (h, w): (usize, usize),
+        (kh, kw): (usize, usize),
+        (top, left): (usize, usize),
+    ) -> Option<Self> {
+        let p = h * w;
+        if p < 8 || kh == 0 || kw == 0 {
+            return None;
+        }
+        let taps = kh * kw;
+        let shift = |t: usize| {
+            let dy = (t / kw) as isize - top as isize;
+            let dx = (t % kw) as isize - left as isize;
+            (dy, dx)
+        };
+        let rows: Vec<(isize, usize)> = (0..c_in * taps)
+            .map(|r| {
+                let (dy, dx) = shift(r % taps);
+                let mask0 = r % taps * (p + 16) + 8;
+                ((r / taps * p) as isize + dy * w as isize + dx, mask0)
+            })
+            .collect();
+        let inside = |pix: usize, (dy, dx): (isize, isize)| {
+            let (y, x) = ((pix / w) as isize + dy, (pix % w) as isize + dx);
+            (0..h as isize).contains(&y) && (0..w as isize).contains(&x)
+        };
+        let masks = (0..taps)
+            .flat_map(|t| {
+                let lanes = (0..p).map(move |pix| -i32::from(inside(pix, shift(t))));
+                [0; 8].into_iter().chain(lanes).chain([0; 8])
+            })
+            .collect();
+        let offs = rows.iter().map(|r| r.0);
+        let offsets = (offs.clone().min()?, offs.max()?);
+        Some(Self {
+            in_len: c_in * p,
+            p,
+            rows,
+            offsets,
+            masks,
+        })
+    }
+
+    /// Rows of the matrix, `K`.
+    fn k(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The images in `x`, checked: their count.
+    fn images(&self, x: &[f32]) -> usize {
+        assert!(
+            !x.is_empty() && x.len().is_multiple_of(self.in_len),
+            "sgemm: {} floats of images of {} each",
+            x.len(),
+            self.in_len
+        );
+        x.len() / self.in_len
+    }
+
+    /// The matrix of the images in `x` written out, row-major (`K × images · P`).
+    fn matrix(&self, x: &[f32]) -> Vec<f32> {
+        let (p, imgs) = (self.p, self.images(x));
+        let mut m = vec![0.0; self.k() * imgs * p];
+        for (row, &(off, mask0)) in m.chunks_exact_mut(imgs * p).zip(&self.rows) {
+            for (q, v) in row.iter_mut().enumerate() {
+                let (i, pix) = (q / p, q % p);
+                if self.masks[mask0 + pix] != 0 {
+                    *v = x[((i * self.in_len + pix) as isize + off) as usize];
+                }
+            }
+        }
+        m
+    }
+}
+
+/// [`sgemm_packed`] with `b` the column matrix of the images in `x` unfolded by `u`
+/// (`K × images · P`), read from the images as it is packed: `c ← β · c + a · b`, the
+/// same bits as with the matrix written out. With `per_image`, `c` is laid out image by
+/// image, as a convolution's output (`images × m × P`: column `(image, pixel)` of row `i`
+/// at `(image · m + i) · P + pixel`); otherwise row-major (`m × images · P`).
+///
+/// # Panics
+/// If `a` does not have `K` columns, `x` does not hold whole images or `c` is too short.
+pub(crate) fn sgemm_packed_unfolded(
+    a: &PackedLhs,
+    u: &Unfolding,
+    x: &[f32],
+    beta: f32,
+    (c, per_image): (&mut [f32], bool),
+) {
+    let imgs = u.images(x);
+    let (m, k, n) = (a.rows, a.cols, imgs * u.p);
+    assert_eq!(k, u.k(), "sgemm: inner dimensions differ");
+    assert!(m * n <= c.len(), "sgemm: dst out of bounds");
+    let split = if per_image { u.p } else { n };
+    match &a.data {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in sgemm_packed; the rhs is the unfolding of whole images in `x`
+        // (asserted), inside its allocation; `split` divides n; m, n, k ≥ 1 (an unfolding
+        // has rows and at least 8 columns per image).
+        Packing::Blocks(blocks) if m > 0 => unsafe {
+            let b = packed::Rhs::Unfolded(u, x.as_ptr(), imgs);
+            if crate::gemm_level() == crate::SimdLevel::Avx512 && n > 16 {
+                packed::sgemm_packed::<packed::Avx512>(blocks, (m, k), b, beta, (c, split))
+            } else {
+                packed::sgemm_packed::<packed::Avx2>(blocks, (m, k), b, beta, (c, split))
+            }
+        },
+        _ => {
+            // Row-major in a buffer, then to its places.
+            let place = |i: usize, q: usize| q / split * m * split + i * split + q % split;
+            let places = (0..m).flat_map(|i| (0..n).map(move |q| (i, q)));
+            let mut rm: Vec<f32> = if beta == 0.0 {
+                vec![0.0; m * n]
+            } else {
+                places.clone().map(|(i, q)| c[place(i, q)]).collect()
+            };
+            let b = u.matrix(x);
+            sgemm_packed(a, Mat::row_major(&b, k, n), beta, &mut rm);
+            for ((i, q), v) in places.zip(rm) {
+                c[place(i, q)] = v;
+            }
+        }
+    }
+}
+
+/// [`sgemm`] with `b` the transpose of the column matrix of the images in `x` unfolded
+/// by `u` (`images · P × K`), read from the images as it is packed: `c ← β · c + a · b`,
+/// the same bits as with the matrix written out.
+///
+/// # Panics
+/// If `a` does not have `images · P` columns or reaches past its slice, `x` does not hold
+/// whole images or `c` is too short.
+pub(crate) fn sgemm_unfolded_t(a: Mat<'_>, u: &Unfolding, x: &[f32], beta: f32, c: &mut [f32]) {
+    let imgs = u.images(x);
+    let n = imgs * u.p;
+    assert_eq!(a.cols, n, "sgemm: inner dimensions differ");
+    #[cfg(target_arch = "x86_64")]
+    if crate::gemm_level() >= crate::SimdLevel::Avx2 {
+        assert!(
+            extent(a.rows, a.cols, a.rs, a.cs) <= a.data.len(),
+            "sgemm: lhs out of bounds"
+        );
+        assert!(
+            a.rs.max(a.cs) <= isize::MAX as usize,
+            "sgemm: stride too large"
+        );
+        assert!(a.rows * u.k() <= c.len(), "sgemm: dst out of bounds");
+        if a.rows == 0 {
+            return;
+        }
+        let b = packed::Rhs::UnfoldedT(u, x.as_ptr(), imgs);
+        // SAFETY: gemm_level() names only what the CPU has; a and c in bounds (asserted),
+        // b the unfolding of whole images in `x`; m, n, k ≥ 1.
+        unsafe {
+            if crate::gemm_level() == crate::SimdLevel::Avx512 && u.k() > 16 {
+                packed::sgemm::<packed::Avx512>(a, b, beta, c)
+            } else {
+                packed::sgemm::<packed::Avx2>(a, b, beta, c)
+            }
+        }
+        return;
+    }
+    let b = u.matrix(x);
+    sgemm(a, Mat::row_major(&b, u.k(), n).t(), beta, c)
 }
 
 /// The bounds checks of [`sgemm`], and the products with nothing to sum: `false` when
@@ -402,11 +617,23 @@ mod tests {
                             let lhs = packed::pack_lhs(a);
                             let c = &mut got_packed;
                             if tile == "AVX2" {
-                                packed::sgemm::<packed::Avx2>(a, b, beta, &mut got);
-                                packed::sgemm_packed::<packed::Avx2>(&lhs, (m, k), b, beta, c);
+                                packed::sgemm::<packed::Avx2>(a, b.into(), beta, &mut got);
+                                packed::sgemm_packed::<packed::Avx2>(
+                                    &lhs,
+                                    (m, k),
+                                    b.into(),
+                                    beta,
+                                    (c, n),
+                                );
                             } else {
-                                packed::sgemm::<packed::Avx512>(a, b, beta, &mut got);
-                                packed::sgemm_packed::<packed::Avx512>(&lhs, (m, k), b, beta, c);
+                                packed::sgemm::<packed::Avx512>(a, b.into(), beta, &mut got);
+                                packed::sgemm_packed::<packed::Avx512>(
+                                    &lhs,
+                                    (m, k),
+                                    b.into(),
+                                    beta,
+                                    (c, n),
+                                );
                             }
                         }
                         assert!(same(&got, &want), "our {tile} kernels differ: {what}");
@@ -423,6 +650,175 @@ mod tests {
             checked,
             shapes.len() * 8 * (avx2 as usize + avx512 as usize)
         );
+    }
+
+    /// im2col's column matrix of `imgs` images `(c_in, h, w)`, "same" padding, written
+    /// out entry by entry: row `(c, dy, dx)`, column `(image, y, x)`.
+    fn im2col_naive(
+        x: &[f32],
+        imgs: usize,
+        (c_in, h, w): (usize, usize, usize),
+        (kh, kw): (usize, usize),
+    ) -> Vec<f32> {
+        let (top, left) = ((kh - 1) / 2, (kw - 1) / 2);
+        let n = imgs * h * w;
+        let mut m = vec![0.0; c_in * kh * kw * n];
+        for c in 0..c_in {
+            for (dy, dx) in (0..kh).flat_map(|dy| (0..kw).map(move |dx| (dy, dx))) {
+                let r = (c * kh + dy) * kw + dx;
+                for (i, y, xx) in (0..imgs)
+                    .flat_map(|i| (0..h).flat_map(move |y| (0..w).map(move |xx| (i, y, xx))))
+                {
+                    let (sy, sx) = (
+                        (y + dy) as isize - top as isize,
+                        (xx + dx) as isize - left as isize,
+                    );
+                    if (0..h as isize).contains(&sy) && (0..w as isize).contains(&sx) {
+                        let (sy, sx) = (sy as usize, sx as usize);
+                        m[r * n + (i * h + y) * w + xx] = x[((i * c_in + c) * h + sy) * w + sx];
+                    }
+                }
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn unfolded_products_give_the_bits_of_the_written_out_matrix() {
+        #[cfg(target_arch = "x86_64")]
+        let (avx2, avx512) = {
+            use std::arch::is_x86_feature_detected as has;
+            let avx2 = has!("avx2") && has!("fma");
+            (avx2, avx2 && has!("avx512f"))
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let (avx2, avx512) = (false, false);
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        let mut checked = 0;
+        // (C_in, H, W), (KH, KW), images: the conv layers' own (planes of 784, 196 and 49
+        // pixels: whole vectors, half a vector over, one lane over), planes of 8 and 15
+        // pixels (vectors crossing into the next image), 1-D and 5 × 5 kernels, products
+        // of more than KC = 256 steps and more than NC = 1024 columns.
+        let cases = [
+            ((1, 28, 28), (3, 3), 1),
+            ((2, 14, 14), (3, 3), 3),
+            ((3, 7, 7), (3, 3), 4),
+            ((2, 4, 2), (3, 3), 3),
+            ((1, 3, 5), (3, 3), 5),
+            ((2, 9, 11), (5, 5), 2),
+            ((3, 3, 9), (3, 1), 2),
+            ((1, 2, 6), (1, 3), 3),
+            ((40, 7, 7), (3, 3), 3),
+            ((1, 20, 30), (3, 3), 2),
+        ];
+        for ((c_in, h, w), (kh, kw), imgs) in cases {
+            let what = format!("images ({c_in}, {h}, {w}) × {imgs}, kernel {kh} × {kw}");
+            let u = Unfolding::build(c_in, (h, w), (kh, kw), ((kh - 1) / 2, (kw - 1) / 2))
+                .expect("planes of at least 8 pixels");
+            let (k, n) = (c_in * kh * kw, imgs * h * w);
+            let x = values(&mut rng, imgs * c_in * h * w, true);
+            let written = im2col_naive(&x, imgs, (c_in, h, w), (kh, kw));
+            assert!(
+                same(&u.matrix(&x), &written),
+                "the unfolding's matrix: {what}"
+            );
+            let b = Mat::row_major(&written, k, n);
+            for m in [1, 7, 150] {
+                for beta in [0.0, 1.0] {
+                    let a = values(&mut rng, m * k, true);
+                    let a = Mat::row_major(&a, m, k);
+                    let g = values(&mut rng, m * n, true);
+                    // a · b and g · bᵀ, g also as a transposed view.
+                    let g_t: Vec<f32> = (0..n * m).map(|t| g[(t % m) * n + t / m]).collect();
+                    let g = Mat::row_major(&g, m, n);
+                    let g_view = Mat::row_major(&g_t, n, m).t();
+                    let mut start = values(&mut rng, m * n.max(k), false);
+                    if beta == 0.0 {
+                        start.iter_mut().step_by(3).for_each(|v| *v = f32::NAN);
+                    }
+                    let (mut want, mut want_t) = (start[..m * n].to_vec(), start[..m * k].to_vec());
+                    sgemm_matrixmultiply(a, b, beta, &mut want);
+                    sgemm_matrixmultiply(g, b.t(), beta, &mut want_t);
+                    let what = format!("{what}, m {m}, β {beta}");
+                    // c laid out image by image, as a convolution's output.
+                    let per_image = |rm: &[f32]| -> Vec<f32> {
+                        let p = h * w;
+                        (0..m * n)
+                            .map(|t| rm[t / p % m * n + t / (m * p) * p + t % p])
+                            .collect()
+                    };
+                    let want_pi = per_image(&want);
+                    let packed_a = PackedLhs::new(a);
+                    let mut got = start[..m * n].to_vec();
+                    sgemm_packed_unfolded(&packed_a, &u, &x, beta, (&mut got, false));
+                    assert!(same(&got, &want), "sgemm_packed_unfolded: {what}");
+                    let mut got = per_image(&start[..m * n]);
+                    sgemm_packed_unfolded(&packed_a, &u, &x, beta, (&mut got, true));
+                    assert!(
+                        same(&got, &want_pi),
+                        "sgemm_packed_unfolded, per image: {what}"
+                    );
+                    for lhs in [g, g_view] {
+                        let mut got = start[..m * k].to_vec();
+                        sgemm_unfolded_t(lhs, &u, &x, beta, &mut got);
+                        assert!(same(&got, &want_t), "sgemm_unfolded_t: {what}");
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    for (tile, run) in [("AVX2", avx2), ("AVX-512", avx512)] {
+                        if !run {
+                            continue;
+                        }
+                        let (mut got, mut got_t) =
+                            (start[..m * n].to_vec(), start[..m * k].to_vec());
+                        let mut got_pi = per_image(&start[..m * n]);
+                        let rhs = packed::Rhs::Unfolded(&u, x.as_ptr(), imgs);
+                        let rhs_t = packed::Rhs::UnfoldedT(&u, x.as_ptr(), imgs);
+                        // SAFETY: the CPU has the tile's instructions (checked above); `x`
+                        // holds the images, `lhs` is pack_lhs's for m × k, c is m × n
+                        // (m × k).
+                        unsafe {
+                            let lhs = packed::pack_lhs(a);
+                            if tile == "AVX2" {
+                                packed::sgemm_packed::<packed::Avx2>(
+                                    &lhs,
+                                    (m, k),
+                                    rhs,
+                                    beta,
+                                    (&mut got, n),
+                                );
+                                let c = (&mut got_pi[..], h * w);
+                                packed::sgemm_packed::<packed::Avx2>(&lhs, (m, k), rhs, beta, c);
+                                packed::sgemm::<packed::Avx2>(g, rhs_t, beta, &mut got_t);
+                            } else {
+                                packed::sgemm_packed::<packed::Avx512>(
+                                    &lhs,
+                                    (m, k),
+                                    rhs,
+                                    beta,
+                                    (&mut got, n),
+                                );
+                                let c = (&mut got_pi[..], h * w);
+                                packed::sgemm_packed::<packed::Avx512>(&lhs, (m, k), rhs, beta, c);
+                                packed::sgemm::<packed::Avx512>(g, rhs_t, beta, &mut got_t);
+                            }
+                        }
+                        assert!(same(&got, &want), "our {tile} kernels, unfolded: {what}");
+                        assert!(
+                            same(&got_pi, &want_pi),
+                            "our {tile} kernels, unfolded, per image: {what}"
+                        );
+                        assert!(
+                            same(&got_t, &want_t),
+                            "our {tile} kernels, unfolded and transposed: {what}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, cases.len() * 6 * (avx2 as usize + avx512 as usize));
+        // Planes under 8 pixels are not unfolded.
+        assert!(Unfolding::build(4, (2, 3), (3, 3), (1, 1)).is_none());
     }
 
     #[test]

@@ -23,7 +23,7 @@
 use std::arch::x86_64::*;
 use std::cell::RefCell;
 
-use super::Mat;
+use super::{Mat, Unfolding};
 
 /// Rows of `C` per micro-kernel call (one broadcast of `A` each).
 const MR: usize = 6;
@@ -144,29 +144,34 @@ impl Tile for Avx512 {
 /// `a` and `b` the views describe lies inside their slices and `c` holds at least
 /// `m · n` elements (what [`super::sgemm`] asserts).
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn sgemm<T: Tile>(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
+pub(super) unsafe fn sgemm<T: Tile>(a: Mat<'_>, b: Rhs<'_>, beta: f32, c: &mut [f32]) {
     // Two floats of room past the end for pack_a's whole-vector stores.
     let a_len = MC.min(a.rows.next_multiple_of(MR)) * KC + 2;
     // SAFETY: as this function's; `with_buffers` gives room for a_len floats.
-    unsafe { with_buffers::<T>(a_len, b, |ap| Lhs::View(a, ap), beta, c) }
+    let n = b.cols();
+    unsafe { with_buffers::<T>(a_len, b, |ap| Lhs::View(a, ap), beta, (c, n)) }
 }
 
-/// [`sgemm`] with `a` (`m × k`) already packed in full by [`pack_lhs`].
+/// [`sgemm`] with `a` (`m × k`) already packed in full by [`pack_lhs`], and `b` a view
+/// or an unfolding ([`Rhs`]). With `split` `s` (dividing `n`), `c` is laid out as
+/// `n / s` blocks of `m × s` (images, each with its `m` channels): element `(i, q)` at
+/// `(q / s) · m · s + i · s + q % s`; with `s = n`, row-major.
 ///
 /// # Safety
-/// As [`sgemm`]; `a` is [`pack_lhs`]'s result for an `m × k` matrix.
+/// As [`sgemm`]; `a` is [`pack_lhs`]'s result for an `m × k` matrix; `b` is as its
+/// variant's documentation says; `s` divides `n`.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn sgemm_packed<T: Tile>(
     a: &[Line],
     (m, k): (usize, usize),
-    b: Mat<'_>,
+    b: Rhs<'_>,
     beta: f32,
-    c: &mut [f32],
+    (c, split): (&mut [f32], usize),
 ) {
     debug_assert!(a.len() * 16 >= lhs_len(m, k));
     let a = Lhs::Packed(a.as_ptr().cast(), m, k);
     // SAFETY: as this function's.
-    unsafe { with_buffers::<T>(0, b, |_| a, beta, c) }
+    unsafe { with_buffers::<T>(0, b, |_| a, beta, (c, split)) }
 }
 
 /// Runs [`blocks`] with this thread's packing buffers (room for `a_len` floats of `A`,
@@ -177,12 +182,12 @@ pub(super) unsafe fn sgemm_packed<T: Tile>(
 #[target_feature(enable = "avx2,fma")]
 unsafe fn with_buffers<'a, T: Tile>(
     a_len: usize,
-    b: Mat<'_>,
+    b: Rhs<'_>,
     lhs: impl FnOnce(*mut f32) -> Lhs<'a>,
     beta: f32,
-    c: &mut [f32],
+    (c, split): (&mut [f32], usize),
 ) {
-    let b_len = NC.min(b.cols.next_multiple_of(T::NR)) * KC;
+    let b_len = NC.min(b.cols().next_multiple_of(T::NR)) * KC;
     PACKED.with(|cell| {
         let mut kept = cell.try_borrow_mut();
         // Re-entered on this thread (not expected): fresh buffers.
@@ -193,7 +198,7 @@ unsafe fn with_buffers<'a, T: Tile>(
         };
         let (ap, bp) = (room(abuf, a_len), room(bbuf, b_len));
         // SAFETY: as this function's; the buffers hold a_len and b_len floats.
-        unsafe { blocks::<T>(lhs(ap), b, beta, c.as_mut_ptr(), bp) }
+        unsafe { blocks::<T>(lhs(ap), b, beta, (c.as_mut_ptr(), split), bp) }
     })
 }
 
@@ -214,6 +219,71 @@ impl Lhs<'_> {
             Lhs::View(a, _) => (a.rows, a.cols),
             Lhs::Packed(_, m, k) => (m, k),
         }
+    }
+}
+
+/// The right operand of [`blocks`].
+#[derive(Clone, Copy)]
+pub(super) enum Rhs<'a> {
+    /// A view.
+    View(Mat<'a>),
+    /// The column matrix of the images at the pointer (as many as the count, each
+    /// [`Unfolding::in_len`] floats, all of them inside one allocation), as the
+    /// unfolding describes it: `K × (images · P)`.
+    Unfolded(&'a Unfolding, *const f32, usize),
+    /// The transpose of [`Rhs::Unfolded`]'s matrix: `(images · P) × K`.
+    UnfoldedT(&'a Unfolding, *const f32, usize),
+}
+
+impl Rhs<'_> {
+    /// Columns.
+    fn cols(&self) -> usize {
+        match *self {
+            Rhs::View(b) => b.cols,
+            Rhs::Unfolded(u, _, imgs) => imgs * u.p,
+            Rhs::UnfoldedT(u, ..) => u.rows.len(),
+        }
+    }
+
+    /// Packs rows `p0..p0 + kc`, columns `j0..j0 + nc` into panels of `nr` columns at
+    /// `bp`, as [`pack_b`] does.
+    ///
+    /// # Safety
+    /// As [`pack_b`]; the block lies inside the matrix.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn pack(
+        &self,
+        nr: usize,
+        (p0, kc): (usize, usize),
+        (j0, nc): (usize, usize),
+        bp: *mut f32,
+    ) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            match *self {
+                Rhs::View(b) => pack_b(
+                    nr,
+                    kc,
+                    nc,
+                    b.data.as_ptr().add(p0 * b.rs + j0 * b.cs),
+                    b.rs,
+                    b.cs,
+                    bp,
+                ),
+                Rhs::Unfolded(u, x, imgs) => {
+                    pack_unfolded(u, (x, imgs), nr, (p0, kc), (j0, nc), bp)
+                }
+                Rhs::UnfoldedT(u, x, imgs) => {
+                    pack_unfolded_t(u, (x, imgs), nr, (p0, kc), (j0, nc), bp)
+                }
+            }
+        }
+    }
+}
+
+impl<'a> From<Mat<'a>> for Rhs<'a> {
+    fn from(b: Mat<'a>) -> Self {
+        Rhs::View(b)
     }
 }
 
@@ -256,13 +326,21 @@ pub(super) unsafe fn pack_lhs(a: Mat<'_>) -> Vec<Line> {
 /// (packing `B`), then `MC` rows of `A` (packing `A`, unless it is packed already), then
 /// the tiles.
 ///
+/// `C` is laid out in blocks of `split` columns, as [`sgemm_packed`] says. A tile that
+/// spans two blocks is computed in a buffer and copied to its places.
+///
 /// # Safety
-/// As [`sgemm`]; `bp` points to a 64-byte aligned buffer of at least
+/// As [`sgemm_packed`]; `bp` points to a 64-byte aligned buffer of at least
 /// `min(NC, n rounded up to T::NR) · KC` floats.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn blocks<T: Tile>(lhs: Lhs<'_>, b: Mat<'_>, beta: f32, c: *mut f32, bp: *mut f32) {
-    let ((m, k), n) = (lhs.dims(), b.cols);
-    let b_ptr = b.data.as_ptr();
+unsafe fn blocks<T: Tile>(
+    lhs: Lhs<'_>,
+    b: Rhs<'_>,
+    beta: f32,
+    (c, split): (*mut f32, usize),
+    bp: *mut f32,
+) {
+    let ((m, k), n) = (lhs.dims(), b.cols());
     let nr = T::NR;
     let m_hat = m.next_multiple_of(MR);
     for j0 in (0..n).step_by(NC) {
@@ -273,7 +351,7 @@ unsafe fn blocks<T: Tile>(lhs: Lhs<'_>, b: Mat<'_>, beta: f32, c: *mut f32, bp: 
             let beta = if p0 == 0 { beta } else { 1.0 };
             // SAFETY (all below): offsets stay inside the views (bounds asserted by the
             // caller) and inside the packing buffers (sized by the caller).
-            unsafe { pack_b(nr, kc, nc, b_ptr.add(p0 * b.rs + j0 * b.cs), b.rs, b.cs, bp) };
+            unsafe { b.pack(nr, (p0, kc), (j0, nc), bp) };
             for i0 in (0..m).step_by(MC) {
                 let mc = MC.min(m - i0);
                 let ap = match lhs {
@@ -287,11 +365,50 @@ unsafe fn blocks<T: Tile>(lhs: Lhs<'_>, b: Mat<'_>, beta: f32, c: *mut f32, bp: 
                 for jr in (0..nc).step_by(nr) {
                     let cols = nr.min(nc - jr);
                     let b_panel = unsafe { bp.add(jr * kc) };
+                    // Where column q of row i lies.
+                    let at = |i: usize, q: usize| unsafe {
+                        c.add(q / split * m * split + i * split + q % split)
+                    };
+                    let q = j0 + jr;
+                    let whole = q % split + cols <= split;
                     for ir in (0..mc).step_by(MR) {
                         let rows = MR.min(mc - ir);
                         let a_panel = unsafe { ap.add(ir * kc) };
-                        let tile = unsafe { c.add((i0 + ir) * n + j0 + jr) };
-                        unsafe { T::run(kc, a_panel, b_panel, beta, tile, n, rows, cols) };
+                        if whole {
+                            let tile = at(i0 + ir, q);
+                            unsafe { T::run(kc, a_panel, b_panel, beta, tile, split, rows, cols) };
+                            continue;
+                        }
+                        // The same arithmetic in a buffer of `rows × nr`, whose rows
+                        // are copied piece by piece: to the end of a block, then from
+                        // the start of the next.
+                        let mut buf = [0.0f32; MR * 32];
+                        let parts = |i: usize| {
+                            let row = i0 + ir + i;
+                            let mut j = 0;
+                            std::iter::from_fn(move || {
+                                let len = (split - (q + j) % split).min(cols.checked_sub(j)?);
+                                j += len;
+                                (len > 0).then(|| (at(row, q + j - len), j - len, len))
+                            })
+                        };
+                        if beta != 0.0 {
+                            for i in 0..rows {
+                                for (src, j, len) in parts(i) {
+                                    let dst = &mut buf[i * nr + j..][..len];
+                                    let src = unsafe { std::slice::from_raw_parts(src, len) };
+                                    dst.copy_from_slice(src);
+                                }
+                            }
+                        }
+                        let tile = buf.as_mut_ptr();
+                        unsafe { T::run(kc, a_panel, b_panel, beta, tile, nr, rows, cols) };
+                        for i in 0..rows {
+                            for (dst, j, len) in parts(i) {
+                                let dst = unsafe { std::slice::from_raw_parts_mut(dst, len) };
+                                dst.copy_from_slice(&buf[i * nr + j..][..len]);
+                            }
+                        }
                     }
                 }
             }
@@ -442,6 +559,155 @@ unsafe fn pack_b(
                         } else {
                             0.0
                         };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Eight neighbouring columns of the unfolded matrix of some images, from image `i`'s
+/// pixel `pix` on (into image `i + 1` where image `i` ends; 0 past the last image): where
+/// their entries of any row lie, for [`Cols8::load`].
+#[derive(Clone, Copy)]
+struct Cols8 {
+    /// Image `i`'s element at pixel `pix` (formed with wrapping arithmetic: the entries
+    /// lie at row offsets from it).
+    at: *const f32,
+    /// The masks' lane for pixel `pix` of tap 0 (rows add their tap's start).
+    mask: *const i32,
+    /// Where the columns cross into image `i + 1`: `at` and `mask` for its lanes (its
+    /// pixel `pix − P`, lanes before the crossing masked off).
+    next: Option<(*const f32, *const i32)>,
+    /// Whether every row's 8 entries lie inside the images' allocation, so that a plain
+    /// load (the padding lanes then zeroed) is safe.
+    plain: bool,
+}
+
+impl Cols8 {
+    /// The columns from `q` (`< imgs · P`) on, of the `imgs` images at `x`.
+    fn new(u: &Unfolding, (x, imgs): (*const f32, usize), q: usize) -> Self {
+        let (i, pix) = (q / u.p, q % u.p);
+        let at = x.wrapping_add(i * u.in_len + pix);
+        let mask = u.masks.as_ptr().wrapping_add(pix);
+        let next = (pix + 8 > u.p && i + 1 < imgs)
+            .then(|| (at.wrapping_add(u.in_len - u.p), mask.wrapping_sub(u.p)));
+        // Addresses as integers: a load of row offset `off` reads `at + off ..+ 8`.
+        let (lo, end) = (x as usize, x as usize + 4 * imgs * u.in_len);
+        let first = (at as usize).wrapping_add_signed(4 * u.offsets.0);
+        let last = (at as usize).wrapping_add_signed(4 * u.offsets.1) + 32;
+        let plain = next.is_none() && lo <= first && first <= last && last <= end;
+        Self {
+            at,
+            mask,
+            next,
+            plain,
+        }
+    }
+
+    /// The 8 entries of row `(off, mask0)` (an entry of [`Unfolding::rows`]).
+    ///
+    /// # Safety
+    /// AVX2; the images are those [`Cols8::new`] was given, alive, and the row is one of
+    /// the unfolding's.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn load(&self, (off, mask0): (isize, usize)) -> __m256 {
+        // SAFETY: the masks are in bounds (8 lanes of 0 each side of a tap's P). A plain
+        // load reads inside the images' allocation (checked in `new`) and zeroes the
+        // lanes the mask clears; otherwise every lane the masks select is an element of
+        // image i or i + 1 (the unfolding's contract), and the others are not read.
+        unsafe {
+            let m = _mm256_loadu_si256(self.mask.add(mask0).cast());
+            let at = self.at.wrapping_offset(off);
+            if self.plain {
+                return _mm256_and_ps(_mm256_loadu_ps(at), _mm256_castsi256_ps(m));
+            }
+            let v = _mm256_maskload_ps(at, m);
+            match self.next {
+                None => v,
+                Some((at, mask)) => {
+                    let m = _mm256_loadu_si256(mask.add(mask0).cast());
+                    _mm256_or_ps(v, _mm256_maskload_ps(at.wrapping_offset(off), m))
+                }
+            }
+        }
+    }
+}
+
+/// [`pack_b`] for the unfolded matrix of the images at `x`: rows `p0..p0 + kc` (the
+/// kernel taps), columns `j0..j0 + nc` (the pixels).
+///
+/// # Safety
+/// As [`pack_b`]; `x` holds `imgs` images of the unfolding's size; the block lies inside
+/// the matrix.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pack_unfolded(
+    u: &Unfolding,
+    (x, imgs): (*const f32, usize),
+    nr: usize,
+    (p0, kc): (usize, usize),
+    (j0, nc): (usize, usize),
+    bp: *mut f32,
+) {
+    let n = imgs * u.p;
+    let rows = &u.rows[p0..p0 + kc];
+    for j in (0..nc).step_by(nr) {
+        // Vector by vector, each down the block's rows.
+        for v in (0..nr).step_by(8) {
+            let q = j0 + j + v;
+            // SAFETY: inside the buffer (the caller's contract) and the images (load's).
+            unsafe {
+                let out = bp.add(j * kc + v);
+                if q >= n {
+                    for s in 0..kc {
+                        _mm256_store_ps(out.add(s * nr), _mm256_setzero_ps());
+                    }
+                    continue;
+                }
+                let cols = Cols8::new(u, (x, imgs), q);
+                for (s, &row) in rows.iter().enumerate() {
+                    _mm256_store_ps(out.add(s * nr), cols.load(row));
+                }
+            }
+        }
+    }
+}
+
+/// [`pack_b`] for the transpose of the unfolded matrix of the images at `x`: rows
+/// `p0..p0 + kc` (the pixels), columns `j0..j0 + nc` (the kernel taps), in 8 × 8 blocks
+/// transposed in registers.
+///
+/// # Safety
+/// As [`pack_unfolded`].
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pack_unfolded_t(
+    u: &Unfolding,
+    (x, imgs): (*const f32, usize),
+    nr: usize,
+    (p0, kc): (usize, usize),
+    (j0, nc): (usize, usize),
+    bp: *mut f32,
+) {
+    // Eight pixels at a time. Only the matrix's last block of steps can end short of 8
+    // (the others are KC long); its last vectors' lanes past the last image read 0, and
+    // only the steps the block has are stored.
+    for s in (0..kc).step_by(8) {
+        let cols = Cols8::new(u, (x, imgs), p0 + s);
+        let steps = 8.min(kc - s);
+        for j in (0..nc).step_by(nr) {
+            let taps = &u.rows[j0 + j..j0 + j + nr.min(nc - j)];
+            for v in (0..nr).step_by(8) {
+                // SAFETY: inside the buffer (the caller's contract) and the images
+                // (load's).
+                unsafe {
+                    let block = transpose8(std::array::from_fn(|t| match taps.get(v + t) {
+                        Some(&row) => cols.load(row),
+                        None => _mm256_setzero_ps(),
+                    }));
+                    let out = bp.add(j * kc + v);
+                    for (t, y) in block.into_iter().enumerate().take(steps) {
+                        _mm256_store_ps(out.add((s + t) * nr), y);
                     }
                 }
             }
