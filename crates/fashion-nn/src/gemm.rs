@@ -527,6 +527,18 @@ mod tests {
         }
     }
 
+    /// Whether this CPU can run our AVX2 tile and our AVX-512 tile.
+    fn our_kernels() -> (bool, bool) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            let avx2 = has!("avx2") && has!("fma");
+            (avx2, avx2 && has!("avx512f"))
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        (false, false)
+    }
+
     /// Equal bits, or both NaN (which NaN an FMA passes on depends on operand order).
     fn same(x: &[f32], y: &[f32]) -> bool {
         x.len() == y.len()
@@ -538,14 +550,7 @@ mod tests {
     #[test]
     fn sgemm_gives_matrixmultiplys_bits_on_every_shape_layout_and_beta() {
         // Our kernels this CPU can run, each compared on its own below.
-        #[cfg(target_arch = "x86_64")]
-        let (avx2, avx512) = {
-            use std::arch::is_x86_feature_detected as has;
-            let avx2 = has!("avx2") && has!("fma");
-            (avx2, avx2 && has!("avx512f"))
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let (avx2, avx512) = (false, false);
+        let (avx2, avx512) = our_kernels();
         if !avx2 || !avx512 {
             eprintln!(
                 "this CPU lacks AVX2 and FMA or AVX-512F: only the kernels it has are compared"
@@ -685,14 +690,7 @@ mod tests {
 
     #[test]
     fn unfolded_products_give_the_bits_of_the_written_out_matrix() {
-        #[cfg(target_arch = "x86_64")]
-        let (avx2, avx512) = {
-            use std::arch::is_x86_feature_detected as has;
-            let avx2 = has!("avx2") && has!("fma");
-            (avx2, avx2 && has!("avx512f"))
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let (avx2, avx512) = (false, false);
+        let (avx2, avx512) = our_kernels();
         let mut rng = ChaCha8Rng::seed_from_u64(12);
         let mut checked = 0;
         // (C_in, H, W), (KH, KW), images: the conv layers' own (planes of 784, 196 and 49
