@@ -385,14 +385,7 @@ pub(crate) fn sgemm_unfolded_t(a: Mat<'_>, u: &Unfolding, x: &[f32], beta: f32, 
     assert_eq!(a.cols, n, "sgemm: inner dimensions differ");
     #[cfg(target_arch = "x86_64")]
     if crate::gemm_level() >= crate::SimdLevel::Avx2 {
-        assert!(
-            extent(a.rows, a.cols, a.rs, a.cs) <= a.data.len(),
-            "sgemm: lhs out of bounds"
-        );
-        assert!(
-            a.rs.max(a.cs) <= isize::MAX as usize,
-            "sgemm: stride too large"
-        );
+        checked_lhs(a);
         assert!(a.rows * u.k() <= c.len(), "sgemm: dst out of bounds");
         if a.rows == 0 {
             return;
@@ -416,6 +409,12 @@ pub(crate) fn sgemm_unfolded_t(a: Mat<'_>, u: &Unfolding, x: &[f32], beta: f32, 
 /// The bounds checks of [`sgemm`], and the products with nothing to sum: `false` when
 /// `c` is already done (no rows, no columns, or `k = 0`: `c ← beta · c`).
 fn checked(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) -> bool {
+    checked_lhs(a);
+    checked_rest((a.rows, a.cols), b, beta, c)
+}
+
+/// The bounds checks of [`sgemm`] on its left operand.
+fn checked_lhs(a: Mat<'_>) {
     assert!(
         extent(a.rows, a.cols, a.rs, a.cs) <= a.data.len(),
         "sgemm: lhs out of bounds"
@@ -424,7 +423,6 @@ fn checked(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) -> bool {
         a.rs.max(a.cs) <= isize::MAX as usize,
         "sgemm: stride too large"
     );
-    checked_rest((a.rows, a.cols), b, beta, c)
 }
 
 /// [`checked`] for a left operand of `m × k` elements known to be in bounds.
@@ -688,6 +686,33 @@ mod tests {
         m
     }
 
+    /// With tile `T`: `a · b` (`a` packed, `b` unfolded) into a row-major `c` and into one
+    /// laid out image by image (`split` = (n, P)), and `g · bᵀ` into `c_t`.
+    ///
+    /// # Safety
+    /// As `packed::sgemm_packed` and `packed::sgemm`.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(clippy::type_complexity)]
+    unsafe fn unfolded_products<T: packed::Tile>(
+        (a, mk, g, b, b_t): (
+            &[packed::Line],
+            (usize, usize),
+            Mat<'_>,
+            packed::Rhs<'_>,
+            packed::Rhs<'_>,
+        ),
+        beta: f32,
+        (c, c_pi, c_t): (&mut [f32], &mut [f32], &mut [f32]),
+        (n, p): (usize, usize),
+    ) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            packed::sgemm_packed::<T>(a, mk, b, beta, (c, n));
+            packed::sgemm_packed::<T>(a, mk, b, beta, (c_pi, p));
+            packed::sgemm::<T>(g, b_t, beta, c_t);
+        }
+    }
+
     #[test]
     fn unfolded_products_give_the_bits_of_the_written_out_matrix() {
         let (avx2, avx512) = our_kernels();
@@ -776,28 +801,12 @@ mod tests {
                         // (m × k).
                         unsafe {
                             let lhs = packed::pack_lhs(a);
+                            let outs = (&mut got[..], &mut got_pi[..], &mut got_t[..]);
+                            let (ops, split) = ((&lhs[..], (m, k), g, rhs, rhs_t), (n, h * w));
                             if tile == "AVX2" {
-                                packed::sgemm_packed::<packed::Avx2>(
-                                    &lhs,
-                                    (m, k),
-                                    rhs,
-                                    beta,
-                                    (&mut got, n),
-                                );
-                                let c = (&mut got_pi[..], h * w);
-                                packed::sgemm_packed::<packed::Avx2>(&lhs, (m, k), rhs, beta, c);
-                                packed::sgemm::<packed::Avx2>(g, rhs_t, beta, &mut got_t);
+                                unfolded_products::<packed::Avx2>(ops, beta, outs, split);
                             } else {
-                                packed::sgemm_packed::<packed::Avx512>(
-                                    &lhs,
-                                    (m, k),
-                                    rhs,
-                                    beta,
-                                    (&mut got, n),
-                                );
-                                let c = (&mut got_pi[..], h * w);
-                                packed::sgemm_packed::<packed::Avx512>(&lhs, (m, k), rhs, beta, c);
-                                packed::sgemm::<packed::Avx512>(g, rhs_t, beta, &mut got_t);
+                                unfolded_products::<packed::Avx512>(ops, beta, outs, split);
                             }
                         }
                         assert!(same(&got, &want), "our {tile} kernels, unfolded: {what}");
