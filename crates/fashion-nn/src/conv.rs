@@ -429,22 +429,29 @@ impl Plan {
     /// where [`Direct::new`] takes the layer.
     pub(super) fn new(g: &Geom, w: Vec<f32>) -> Self {
         let direct = Direct::new(g, &w);
-        Self {
-            direct,
-            ..Self::gemm(g, w)
-        }
+        Self::with(g, w, direct)
     }
 
-    /// The plan of im2col + GEMM, whatever the layer.
+    /// The plan of the GEMMs, whatever the layer (for the tests that compare them with the
+    /// direct kernels).
+    #[cfg(test)]
     pub(super) fn gemm(g: &Geom, w: Vec<f32>) -> Self {
+        Self::with(g, w, None)
+    }
+
+    /// The plan with the direct kernels' plan `direct`, or, without them, the GEMMs'
+    /// unfolding where the layer has one.
+    fn with(g: &Geom, w: Vec<f32>, direct: Option<Direct>) -> Self {
         debug_assert_eq!(w.len(), g.c_out * g.k());
+        let same_size = g.h_out == g.h && g.w_out == g.w;
+        let unfold = (direct.is_none() && same_size)
+            .then(|| Unfolding::new(g.c_in, (g.h, g.w), (g.kh, g.kw), (g.pad_top, g.pad_left)))
+            .flatten();
         Self {
             w,
             dims: (g.c_out, g.k()),
-            direct: None,
-            unfold: (g.h_out == g.h && g.w_out == g.w)
-                .then(|| Unfolding::new(g.c_in, (g.h, g.w), (g.kh, g.kw), (g.pad_top, g.pad_left)))
-                .flatten(),
+            direct,
+            unfold,
             weight: OnceLock::new(),
             weight_t: OnceLock::new(),
         }
@@ -639,9 +646,9 @@ pub(super) fn backward_images(
     // The column matrix, written out where the GEMMs cannot read it from the images
     // (and for the transposed weight gradient, whose left operand it is).
     let unfold = plan.unfold.as_ref().filter(|_| !transposed);
-    let cols_len = if direct.is_some() { 0 } else { k * group * p };
-    let grad_cols_len = if grad_x.is_some() { cols_len } else { 0 };
-    let cols_len = if unfold.is_some() { 0 } else { cols_len };
+    let matrix_len = if direct.is_some() { 0 } else { k * group * p };
+    let cols_len = if unfold.is_some() { 0 } else { matrix_len };
+    let grad_cols_len = if grad_x.is_some() { matrix_len } else { 0 };
     let gather_len = match grad_out {
         GradOut::Given(_) if group == 1 => 0,
         _ => g.c_out * group * p,

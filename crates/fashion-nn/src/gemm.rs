@@ -92,9 +92,7 @@ pub fn sgemm(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
         // SAFETY: gemm_level() names only what the CPU has (AVX-512F with AVX2 and FMA,
         // or AVX2 and FMA); `checked` asserted the bounds packed::sgemm asks for, and
         // m, n, k ≥ 1.
-        // At most 16 columns (the first layer's weight gradient has 9): the 16-wide tile,
-        // which pads fewer of them (the same bits either way).
-        crate::SimdLevel::Avx512 if b.cols > 16 => {
+        crate::SimdLevel::Avx512 if wide_tile(b.cols) => {
             return unsafe { packed::sgemm::<packed::Avx512>(a, b.into(), beta, c) };
         }
         crate::SimdLevel::Avx512 | crate::SimdLevel::Avx2 => {
@@ -107,6 +105,15 @@ pub fn sgemm(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
     // strides fit in isize (asserted); `c` is borrowed
     // mutably, so it cannot alias `a` or `b`.
     unsafe { by_matrixmultiply(a, b, beta, c) }
+}
+
+/// Whether a product with `n` columns runs on the AVX-512 tile (32 columns wide): where
+/// [`crate::gemm_level`] is AVX-512 and `n > 16`. At most 16 columns (the first layer's
+/// weight gradient has 9) run on the 16-wide tile, which pads fewer of them (the same
+/// bits either way).
+#[cfg(target_arch = "x86_64")]
+fn wide_tile(n: usize) -> bool {
+    crate::gemm_level() == crate::SimdLevel::Avx512 && n > 16
 }
 
 /// The left operand of [`sgemm_packed`]: a matrix packed once, for many products with
@@ -185,7 +192,7 @@ pub fn sgemm_packed(a: &PackedLhs, b: Mat<'_>, beta: f32, c: &mut [f32]) {
         // has AVX2 and FMA, and AVX-512F for the wider tile), by `pack_lhs` for an
         // m × k matrix; `checked_rest` asserted the bounds of b and c; m, n, k ≥ 1.
         Packing::Blocks(blocks) => unsafe {
-            if crate::gemm_level() == crate::SimdLevel::Avx512 && b.cols > 16 {
+            if wide_tile(b.cols) {
                 packed::sgemm_packed::<packed::Avx512>(blocks, (m, k), b.into(), beta, (c, b.cols))
             } else {
                 packed::sgemm_packed::<packed::Avx2>(blocks, (m, k), b.into(), beta, (c, b.cols))
@@ -207,9 +214,9 @@ pub fn sgemm_packed(a: &PackedLhs, b: Mat<'_>, beta: f32, c: &mut [f32]) {
 /// `q = (image, pixel)` holds the image's element at channel `c`, pixel
 /// `pixel + (dy − top) · W + (dx − left)`, or 0 where that position falls in the padding.
 /// The GEMM packs its panels of that matrix straight from the images: each vector of
-/// 8 columns is one masked load from the plane (two where it crosses into the next
-/// image), where im2col would have copied the same elements into the matrix and the
-/// packing copied them again.
+/// 8 entries is one load from the plane with the padding lanes masked off (two where
+/// the 8 columns cross into the next image), where im2col would have copied the same
+/// elements into the matrix and the packing copied them again.
 #[derive(Debug)]
 pub(crate) struct Unfolding {
     /// Elements per image.
@@ -239,7 +246,7 @@ impl Unfolding {
         (kh, kw): (usize, usize),
         (top, left): (usize, usize),
     ) -> Option<Self> {
-        (crate::gemm_level() >= crate::SimdLevel::Avx2 && cfg!(target_arch = "x86_64"))
+        (crate::gemm_level() >= crate::SimdLevel::Avx2)
             .then(|| Self::build(c_in, (h, w), (kh, kw), (top, left)))
             .flatten()
     }
@@ -340,21 +347,24 @@ pub(crate) fn sgemm_packed_unfolded(
     let (m, k, n) = (a.rows, a.cols, imgs * u.p);
     assert_eq!(k, u.k(), "sgemm: inner dimensions differ");
     assert!(m * n <= c.len(), "sgemm: dst out of bounds");
+    if m == 0 {
+        return;
+    }
     let split = if per_image { u.p } else { n };
     match &a.data {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in sgemm_packed; the rhs is the unfolding of whole images in `x`
         // (asserted), inside its allocation; `split` divides n; m, n, k ≥ 1 (an unfolding
         // has rows and at least 8 columns per image).
-        Packing::Blocks(blocks) if m > 0 => unsafe {
+        Packing::Blocks(blocks) => unsafe {
             let b = packed::Rhs::Unfolded(u, x.as_ptr(), imgs);
-            if crate::gemm_level() == crate::SimdLevel::Avx512 && n > 16 {
+            if wide_tile(n) {
                 packed::sgemm_packed::<packed::Avx512>(blocks, (m, k), b, beta, (c, split))
             } else {
                 packed::sgemm_packed::<packed::Avx2>(blocks, (m, k), b, beta, (c, split))
             }
         },
-        _ => {
+        Packing::RowMajor(_) => {
             // Row-major in a buffer, then to its places.
             let place = |i: usize, q: usize| q / split * m * split + i * split + q % split;
             let places = (0..m).flat_map(|i| (0..n).map(move |q| (i, q)));
@@ -394,7 +404,7 @@ pub(crate) fn sgemm_unfolded_t(a: Mat<'_>, u: &Unfolding, x: &[f32], beta: f32, 
         // SAFETY: gemm_level() names only what the CPU has; a and c in bounds (asserted),
         // b the unfolding of whole images in `x`; m, n, k ≥ 1.
         unsafe {
-            if crate::gemm_level() == crate::SimdLevel::Avx512 && u.k() > 16 {
+            if wide_tile(u.k()) {
                 packed::sgemm::<packed::Avx512>(a, b, beta, c)
             } else {
                 packed::sgemm::<packed::Avx2>(a, b, beta, c)

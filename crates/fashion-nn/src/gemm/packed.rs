@@ -147,8 +147,8 @@ impl Tile for Avx512 {
 pub(super) unsafe fn sgemm<T: Tile>(a: Mat<'_>, b: Rhs<'_>, beta: f32, c: &mut [f32]) {
     // Two floats of room past the end for pack_a's whole-vector stores.
     let a_len = MC.min(a.rows.next_multiple_of(MR)) * KC + 2;
-    // SAFETY: as this function's; `with_buffers` gives room for a_len floats.
     let n = b.cols();
+    // SAFETY: as this function's; `with_buffers` gives room for a_len floats.
     unsafe { with_buffers::<T>(a_len, b, |ap| Lhs::View(a, ap), beta, (c, n)) }
 }
 
