@@ -62,7 +62,8 @@ pub(super) trait Tile {
     /// Columns of the tile (a multiple of 8).
     const NR: usize;
     /// One tile of `rows × cols` elements (`1 ≤ rows ≤ MR`, `1 ≤ cols ≤ NR`): an edge
-    /// tile computes only the rows it has and reads and writes only the columns it has,
+    /// tile computes only the rows it has (and only the first of its two vectors of
+    /// columns where `cols ≤ NR / 2`) and reads and writes only the columns it has,
     /// through masks, with the same arithmetic as a whole tile.
     ///
     /// # Safety
@@ -82,16 +83,25 @@ pub(super) trait Tile {
     );
 }
 
-/// Calls `$kernel::<R>` with `R` the tile's rows (1 to [`MR`]).
+/// Calls `$kernel::<R, V>` with `R` the tile's rows (1 to [`MR`]) and `V` the vectors
+/// of columns it has: 1 where `cols` fits in the first (an edge tile then does half the
+/// work), else 2.
 macro_rules! by_rows {
-    ($kernel:ident, $rows:expr, $($arg:expr),*) => {
+    ($kernel:ident, $nr:literal, $rows:expr, $cols:expr, $($arg:expr),*) => {
+        if $cols <= $nr / 2 {
+            by_rows!(@rows $kernel, 1, $rows, $($arg),*, $cols)
+        } else {
+            by_rows!(@rows $kernel, 2, $rows, $($arg),*, $cols)
+        }
+    };
+    (@rows $kernel:ident, $v:literal, $rows:expr, $($arg:expr),*) => {
         match $rows {
-            6 => $kernel::<6>($($arg),*),
-            5 => $kernel::<5>($($arg),*),
-            4 => $kernel::<4>($($arg),*),
-            3 => $kernel::<3>($($arg),*),
-            2 => $kernel::<2>($($arg),*),
-            _ => $kernel::<1>($($arg),*),
+            6 => $kernel::<6, $v>($($arg),*),
+            5 => $kernel::<5, $v>($($arg),*),
+            4 => $kernel::<4, $v>($($arg),*),
+            3 => $kernel::<3, $v>($($arg),*),
+            2 => $kernel::<2, $v>($($arg),*),
+            _ => $kernel::<1, $v>($($arg),*),
         }
     };
 }
@@ -115,7 +125,7 @@ impl Tile for Avx2 {
         cols: usize,
     ) {
         // SAFETY: the caller's contract.
-        unsafe { by_rows!(kernel16, rows, kc, a, b, beta, c, rsc, cols) }
+        unsafe { by_rows!(kernel16, 16, rows, cols, kc, a, b, beta, c, rsc) }
     }
 }
 
@@ -132,7 +142,7 @@ impl Tile for Avx512 {
         cols: usize,
     ) {
         // SAFETY: the caller's contract.
-        unsafe { by_rows!(kernel32, rows, kc, a, b, beta, c, rsc, cols) }
+        unsafe { by_rows!(kernel32, 32, rows, cols, kc, a, b, beta, c, rsc) }
     }
 }
 
@@ -756,9 +766,10 @@ fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
     ]
 }
 
-/// Defines a tile's micro-kernel `$name::<R>` (see [`Tile::run`]) with `R` rows, `$nr`
-/// columns in two vectors, from the vector operations named: the same loop and the same
-/// updates of `C` for every vector width.
+/// Defines a tile's micro-kernel `$name::<R, V>` (see [`Tile::run`]) with `R` rows and
+/// the first `V` (1 or 2) of the `$nr` columns' two vectors, from the vector operations
+/// named: the same loop and the same updates of `C` for every vector width, so that each
+/// element is the same chain of FMAs whatever the tile's width.
 macro_rules! tile_kernel {
     ($(#[$doc:meta])* $name:ident, $feature:literal, $nr:literal,
      zero: $zero:ident, load: $load:ident, loadu: $loadu:ident, storeu: $storeu:ident,
@@ -767,7 +778,7 @@ macro_rules! tile_kernel {
      maskstore: $maskstore:ident) => {
         $(#[$doc])*
         #[target_feature(enable = $feature)]
-        unsafe fn $name<const R: usize>(
+        unsafe fn $name<const R: usize, const V: usize>(
             kc: usize,
             a: *const f32,
             b: *const f32,
@@ -778,31 +789,28 @@ macro_rules! tile_kernel {
         ) {
             // Floats per vector.
             const W: usize = $nr / 2;
-            let mut acc = [[$zero(); 2]; R];
+            let mut acc = [[$zero(); V]; R];
             // SAFETY: inside the panels and the tile (the caller's contract); masked
             // lanes are neither read nor written.
             unsafe {
                 for p in 0..kc {
-                    let b0 = $load(b.add(p * $nr));
-                    let b1 = $load(b.add(p * $nr + W));
+                    let bs: [_; V] = std::array::from_fn(|h| $load(b.add(p * $nr + W * h)));
                     for (i, row) in acc.iter_mut().enumerate() {
                         let x = $splat(a.add(p * MR + i));
-                        row[0] = $fmadd(x, b0, row[0]);
-                        row[1] = $fmadd(x, b1, row[1]);
+                        for (r, &bv) in row.iter_mut().zip(&bs) {
+                            *r = $fmadd(x, bv, *r);
+                        }
                     }
                 }
                 let betav = $set1(beta);
                 let read = beta != 0.0;
-                if cols == $nr {
-                    for (i, [x0, x1]) in acc.into_iter().enumerate() {
-                        let d = c.add(i * rsc);
-                        let (y0, y1) = if read {
-                            ($mul($loadu(d), betav), $mul($loadu(d.add(W)), betav))
-                        } else {
-                            ($zero(), $zero())
-                        };
-                        $storeu(d, $add(x0, y0));
-                        $storeu(d.add(W), $add(x1, y1));
+                if cols == V * W {
+                    for (i, xs) in acc.into_iter().enumerate() {
+                        for (h, x) in xs.into_iter().enumerate() {
+                            let d = c.add(i * rsc + W * h);
+                            let y = if read { $mul($loadu(d), betav) } else { $zero() };
+                            $storeu(d, $add(x, y));
+                        }
                     }
                     return;
                 }
@@ -810,9 +818,7 @@ macro_rules! tile_kernel {
                 let masks = $masks(cols);
                 for (i, xs) in acc.into_iter().enumerate() {
                     for (h, (x, m)) in xs.into_iter().zip(masks).enumerate() {
-                        // Formed without `add`: past the tile's end when h = 1 and
-                        // cols ≤ W.
-                        let d = c.wrapping_add(i * rsc + W * h);
+                        let d = c.add(i * rsc + W * h);
                         let y = if read {
                             $mul($maskload(d, m), betav)
                         } else {
