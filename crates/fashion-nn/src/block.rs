@@ -193,27 +193,28 @@ struct ParamGrads {
     bn: Option<(Vec<f32>, Vec<f32>)>,
 }
 
-/// The position, in its pre-pooling plane of width `w`, of each pooling window's winner,
-/// window by window in row-major order: `argmax` (one plane's) numbers the window's
-/// elements 0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right.
-#[inline]
-fn winners(argmax: &[u8], w: usize) -> impl Iterator<Item = usize> + '_ {
-    argmax
-        .chunks_exact(w / 2)
-        .enumerate()
-        .flat_map(move |(i, row)| {
-            row.iter()
-                .enumerate()
-                .map(move |(j, &a)| (2 * i + usize::from(a >> 1)) * w + 2 * j + usize::from(a & 1))
-        })
+/// Calls `f(window, at)` for each pooling window of one plane, window by window in
+/// row-major order, with `at` the position of its winner in the pre-pooling plane of
+/// width `w`: `argmax` (one plane's) numbers the window's elements 0 top-left,
+/// 1 top-right, 2 bottom-left, 3 bottom-right.
+#[inline(always)]
+fn for_each_winner(argmax: &[u8], w: usize, mut f: impl FnMut(usize, usize)) {
+    let wo = w / 2;
+    for (i, row) in argmax.chunks_exact(wo).enumerate() {
+        let top = 2 * i * w;
+        for (j, &a) in row.iter().enumerate() {
+            f(
+                i * wo + j,
+                top + usize::from(a >> 1) * w + 2 * j + usize::from(a & 1),
+            );
+        }
+    }
 }
 
 /// Adds `k·dv` of each pooling window onto its winner in the plane `gz` (of width `w`).
 #[inline]
 fn add_to_winners(gz: &mut [f32], dv: &[f32], argmax: &[u8], w: usize, k: f32) {
-    for (at, &d) in winners(argmax, w).zip(dv) {
-        gz[at] += k * d;
-    }
+    for_each_winner(argmax, w, |q, at| gz[at] += k * dv[q]);
 }
 
 /// `v` cut into chunks of `len` for a parallel zip; `count` empty slices if `v` is empty
@@ -776,13 +777,13 @@ impl Pass {
                             let mu = mean[ch];
                             let (mut s, mut sx) = (0.0f32, 0.0f32);
                             with_activation!(act, _f, df, {
-                                for ((at, dv), &gy) in winners(am, w).zip(dv).zip(go) {
+                                for_each_winner(am, w, |q, at| {
                                     let zv = z[at];
-                                    let d = gy * df(a * zv + b);
-                                    *dv = d;
+                                    let d = go[q] * df(a * zv + b);
+                                    dv[q] = d;
                                     s += d;
                                     sx += d * (zv - mu);
-                                }
+                                });
                             });
                             (s, sx)
                         },
