@@ -338,32 +338,48 @@ fn im2col(g: &Geom, x: &[f32], cols: &mut [f32], ld: usize, col0: usize) {
 }
 
 /// The adjoint of [`im2col`]: adds every entry of the image's block of the column
-/// matrix onto the pixel it was copied from (padding entries are dropped). Clears the
-/// padding entries of `cols` on the way (with `W_out = W`, so that each row is added as
-/// one contiguous run).
-#[inline]
+/// matrix onto the pixel it was copied from (padding entries are dropped), each pixel's
+/// entries in the order of the kernel's taps. Clears the padding entries of `cols` on the
+/// way (with `W_out = W`, so that each row is added as one contiguous run).
+#[inline(always)]
 fn col2im_add(g: &Geom, cols: &mut [f32], ld: usize, col0: usize, x: &mut [f32]) {
     let (p, wo) = (g.p(), g.w_out);
-    let flat = g.w_out == g.w;
+    let taps = g.kh * g.kw;
+    if g.w_out == g.w {
+        // Tap by tap, each over all channels: two runs in a row add onto different
+        // planes. Run after run onto the same plane, each shifted by one pixel from the
+        // last, made every vector load of the plane wait for the stores just before it.
+        // The padding entries are cleared first, for the same reason.
+        let row = |r: usize| r * ld + col0..r * ld + col0 + p;
+        for t in 0..taps {
+            let (dy, dx) = (t / g.kw, t % g.kw);
+            if flat_run(g, dy, dx).is_some() {
+                let cleared = (g.valid_rows(dy), g.valid_cols(dx));
+                for r in (t..g.k()).step_by(taps) {
+                    zero_wrapped(&mut cols[row(r)], wo, cleared.0, cleared.1);
+                }
+            }
+        }
+        for t in 0..taps {
+            let Some((start, dst, len)) = flat_run(g, t / g.kw, t % g.kw) else {
+                continue;
+            };
+            for (plane, r) in x.chunks_exact_mut(g.h * g.w).zip((t..).step_by(taps)) {
+                let src = &cols[row(r)][start..start + len];
+                for (d, s) in plane[dst..dst + len].iter_mut().zip(src) {
+                    *d += s;
+                }
+            }
+        }
+        return;
+    }
     let mut r = 0;
     for plane in x.chunks_exact_mut(g.h * g.w) {
         for dy in 0..g.kh {
             for dx in 0..g.kw {
-                let row = &mut cols[r * ld + col0..r * ld + col0 + p];
+                let row = &cols[r * ld + col0..r * ld + col0 + p];
                 r += 1;
                 let (lo, hi) = g.valid_cols(dx);
-                if flat {
-                    if let Some((start, dst, len)) = flat_run(g, dy, dx) {
-                        zero_wrapped(row, wo, g.valid_rows(dy), (lo, hi));
-                        for (d, s) in plane[dst..dst + len]
-                            .iter_mut()
-                            .zip(&row[start..start + len])
-                        {
-                            *d += s;
-                        }
-                    }
-                    continue;
-                }
                 if lo >= hi {
                     continue;
                 }
