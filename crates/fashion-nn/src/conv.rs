@@ -698,11 +698,16 @@ pub(super) fn backward_images(
                     }
                 };
                 // Image by image within each channel, as the images come.
-                for (gb, row) in grad_b.iter_mut().zip(grad_out.chunks_exact(ld)) {
-                    for plane in row.chunks_exact(p) {
-                        *gb += lane_sum(plane);
-                    }
-                }
+                simd(
+                    #[inline(always)]
+                    || {
+                        for (gb, row) in grad_b.iter_mut().zip(grad_out.chunks_exact(ld)) {
+                            for plane in row.chunks_exact(p) {
+                                *gb += lane_sum(plane);
+                            }
+                        }
+                    },
+                );
                 if let Some(d) = direct {
                     // One image: the matrix is the image's own layout.
                     d.backward(x, grad_out, grad_x, &mut grad_w, overwrite);

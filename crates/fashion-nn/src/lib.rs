@@ -398,14 +398,20 @@ fn add_partials(dst: &mut [f32], partials: &[Vec<f32>]) {
     const BLOCK: usize = 4096;
     dst.par_chunks_mut(BLOCK).enumerate().for_each(|(i, d)| {
         let start = i * BLOCK;
-        let mut acc = vec![0.0f32; d.len()];
-        for part in partials {
-            for (a, &p) in acc.iter_mut().zip(&part[start..start + d.len()]) {
-                *a += p;
-            }
-        }
-        for (d, a) in d.iter_mut().zip(acc) {
-            *d += a;
-        }
+        let mut acc = [0.0f32; BLOCK];
+        let acc = &mut acc[..d.len()];
+        simd(
+            #[inline(always)]
+            || {
+                for part in partials {
+                    for (a, &p) in acc.iter_mut().zip(&part[start..start + d.len()]) {
+                        *a += p;
+                    }
+                }
+                for (d, &a) in d.iter_mut().zip(&*acc) {
+                    *d += a;
+                }
+            },
+        );
     });
 }

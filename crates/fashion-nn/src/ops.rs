@@ -252,11 +252,13 @@ pub(super) fn channel_stats_given_sums(
                     let sums = (0..n).map(|i| f64::from(plane_sums[i * c + ch]));
                     let mean = sums.sum::<f64>() / count;
                     let m = mean as f32;
-                    let var = (0..n)
-                        .map(|i| &x[(i * c + ch) * hw..(i * c + ch + 1) * hw])
-                        .map(|p| f64::from(lane_sum_sq_dev(p, m)))
-                        .sum::<f64>()
-                        / count;
+                    // From −0, as `Sum` for f64 starts.
+                    let mut var = -0.0f64;
+                    for i in 0..n {
+                        let p = &x[(i * c + ch) * hw..(i * c + ch + 1) * hw];
+                        var += f64::from(lane_sum_sq_dev(p, m));
+                    }
+                    let var = var / count;
                     (m, var as f32)
                 },
             )
