@@ -628,25 +628,11 @@ mod tests {
                         // views in bounds, c is m × n; `lhs` is pack_lhs's for m × k.
                         unsafe {
                             let lhs = packed::pack_lhs(a);
-                            let c = &mut got_packed;
+                            let cs = (&mut got[..], &mut got_packed[..]);
                             if tile == "AVX2" {
-                                packed::sgemm::<packed::Avx2>(a, b.into(), beta, &mut got);
-                                packed::sgemm_packed::<packed::Avx2>(
-                                    &lhs,
-                                    (m, k),
-                                    b.into(),
-                                    beta,
-                                    (c, n),
-                                );
+                                view_products::<packed::Avx2>((a, &lhs, b), beta, cs);
                             } else {
-                                packed::sgemm::<packed::Avx512>(a, b.into(), beta, &mut got);
-                                packed::sgemm_packed::<packed::Avx512>(
-                                    &lhs,
-                                    (m, k),
-                                    b.into(),
-                                    beta,
-                                    (c, n),
-                                );
+                                view_products::<packed::Avx512>((a, &lhs, b), beta, cs);
                             }
                         }
                         assert!(same(&got, &want), "our {tile} kernels differ: {what}");
@@ -694,6 +680,24 @@ mod tests {
             }
         }
         m
+    }
+
+    /// `a · b` by `T`'s kernels into `c`, and with `a` packed as `lhs` into `c_packed`.
+    ///
+    /// # Safety
+    /// The CPU has `T`'s instructions; the views are in bounds, `lhs` is `pack_lhs(a)`,
+    /// and both outputs hold `a.rows · b.cols` floats.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn view_products<T: packed::Tile>(
+        (a, lhs, b): (Mat<'_>, &[packed::Line], Mat<'_>),
+        beta: f32,
+        (c, c_packed): (&mut [f32], &mut [f32]),
+    ) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            packed::sgemm::<T>(a, b.into(), beta, c);
+            packed::sgemm_packed::<T>(lhs, (a.rows, a.cols), b.into(), beta, (c_packed, b.cols));
+        }
     }
 
     /// With tile `T`: `a · b` (`a` packed, `b` unfolded) into a row-major `c` and into one
